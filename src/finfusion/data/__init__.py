@@ -1,0 +1,1 @@
+"""Input frames, readers, causal alignment, targets, public-dataset adapters and the simulator."""

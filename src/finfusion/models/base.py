@@ -1,0 +1,133 @@
+"""The hand-off between data and models (`Samples`) and the `Predictor` contract.
+
+Every predictor is a scikit-learn shaped estimator: explicit keyword arguments in
+`__init__` (no **kwargs), `fit(train, valid=None)` returns self, fitted state ends in `_`.
+Protocols never know which model they run; they only use this contract.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from finfusion.errors import NotFittedError
+
+Task = Literal["regression", "classification"]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Aligned model inputs, one row per (date, ticker) sample, in time order.
+
+    index    DataFrame with columns date (datetime64, the day t whose close the features use)
+             and ticker (str); row i describes sample i.
+    X        float32 array (n, d) of numeric features of day t, or (n, L, d) with a look-back of
+             L days ending at t (the last step is day t).
+    y        target array (n,): float returns/prices for regression, int class ids for
+             classification. Returns are fractions (0.01 = 1 %).
+    texts    optional tuple of n strings: the newsflow of day t ("" where there is none).
+    feature_names  d names of the columns of X.
+    task     "regression" or "classification".
+    extras   optional named per-sample arrays (n, ...) for models or reports, e.g. the
+             simulated sentiment term.
+    """
+
+    index: pd.DataFrame
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    task: Task = "regression"
+    texts: tuple[str, ...] | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.index)
+        if list(self.index.columns[:2]) != ["date", "ticker"]:
+            raise ValueError(f"Samples.index must have columns ['date', 'ticker'], got {list(self.index.columns)}")
+        if self.X.ndim not in (2, 3) or len(self.X) != n:
+            raise ValueError(f"Samples.X must be (n, d) or (n, L, d) with n={n}, got shape {self.X.shape}")
+        if self.X.shape[-1] != len(self.feature_names):
+            raise ValueError(
+                f"Samples.X has {self.X.shape[-1]} features but {len(self.feature_names)} feature_names"
+            )
+        if self.y.shape != (n,):
+            raise ValueError(f"Samples.y must have shape ({n},), got {self.y.shape}")
+        if self.texts is not None and len(self.texts) != n:
+            raise ValueError(f"Samples.texts must have {n} entries, got {len(self.texts)}")
+        for name, arr in self.extras.items():
+            if len(arr) != n:
+                raise ValueError(f"Samples.extras[{name!r}] must have {n} rows, got {len(arr)}")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def dates(self) -> np.ndarray:
+        return self.index["date"].to_numpy()
+
+    def subset(self, rows: np.ndarray | slice) -> Samples:
+        """The samples at positions `rows` (an index array or slice)."""
+        rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
+        return replace(
+            self,
+            index=self.index.iloc[rows].reset_index(drop=True),
+            X=self.X[rows],
+            y=self.y[rows],
+            texts=None if self.texts is None else tuple(self.texts[i] for i in rows),
+            extras={k: v[rows] for k, v in self.extras.items()},
+        )
+
+    def with_arrays(self, X: np.ndarray | None = None, y: np.ndarray | None = None) -> Samples:
+        """A copy with X and/or y replaced (e.g. scaled)."""
+        return replace(self, X=self.X if X is None else X, y=self.y if y is None else y)
+
+
+class Predictor(BaseEstimator, ABC):
+    """Base class of all predictors.
+
+    Subclasses declare `tasks` (which targets they support), `uses_text` (whether they read
+    `Samples.texts`), implement `fit`, `predict` and, for classification, `predict_proba`,
+    and `state_dict`/`load_state_dict` so a fitted model can be saved without pickle.
+    A predictor with `warm_start=True` continues from its fitted state on the next `fit`.
+    """
+
+    tasks: ClassVar[tuple[Task, ...]] = ("regression", "classification")
+    uses_text: ClassVar[bool] = False
+    uses_numeric: ClassVar[bool] = True
+
+    @abstractmethod
+    def fit(self, train: Samples, valid: Samples | None = None) -> Predictor:
+        """Fit on `train` (early-stop on `valid` where the model supports it); return self."""
+
+    @abstractmethod
+    def predict(self, data: Samples) -> np.ndarray:
+        """Regression: predicted values (n,). Classification: predicted class ids (n,)."""
+
+    def predict_proba(self, data: Samples) -> np.ndarray:
+        """Classification only: class probabilities (n, n_classes)."""
+        raise TypeError(f"{type(self).__name__} does not predict probabilities")
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> None:
+        """Write the fitted state to `directory` (safetensors/JSON, never pickle)."""
+
+    @abstractmethod
+    def load(self, directory: str | Path) -> Predictor:
+        """Restore the fitted state written by `save`; returns self."""
+
+    def check_fitted(self) -> None:
+        fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
+        if not fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(train) first")
+
+    def check_task(self, data: Samples) -> None:
+        if data.task not in self.tasks:
+            raise ValueError(f"{type(self).__name__} supports tasks {self.tasks}, got {data.task!r}")
+        if self.uses_text and data.texts is None:
+            raise ValueError(f"{type(self).__name__} reads texts but the samples carry none")
