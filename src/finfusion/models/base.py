@@ -93,7 +93,7 @@ class Predictor(BaseEstimator, ABC):
 
     Subclasses declare `tasks` (which targets they support), `uses_text` (whether they read
     `Samples.texts`), implement `fit`, `predict` and, for classification, `predict_proba`,
-    and `state_dict`/`load_state_dict` so a fitted model can be saved without pickle.
+    and `save`/`load` so a fitted model can be stored without pickle.
     A predictor with `warm_start=True` continues from its fitted state on the next `fit`.
     """
 

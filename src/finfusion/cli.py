@@ -1,0 +1,185 @@
+"""The `finfusion` command: thin parsing around the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from finfusion import __version__
+from finfusion.errors import FinfusionError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (FinfusionError, FileNotFoundError) as err:
+        print(f"finfusion: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nfinfusion: interrupted; a run can be continued with `finfusion run --resume RUN_DIR`", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="finfusion", description="Fuse financial text with market data to predict "
+                                "returns, direction and prices, and evaluate the predictions honestly.")
+    p.add_argument("--version", action="version", version=f"finfusion {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run the built-in demo on a simulated market and print its metrics")
+    demo.add_argument("--out", type=Path, default=None, help="run directory (default: runs/demo-<time>)")
+    demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a demo config value, e.g. --set protocol.refit_every=10")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = sub.add_parser("run", help="run a config file or a packaged recipe and write a run directory")
+    run.add_argument("config", nargs="?", help="YAML config path, or the name of a packaged recipe")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value by dotted path (repeatable), e.g. models.0.params.epochs=5")
+    run.add_argument("--out", type=Path, default=None, help="run directory (default: <output.dir>/<name>-<time>)")
+    run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                     help="continue an interrupted run from its last finished window")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=_cmd_run)
+
+    sim = sub.add_parser("simulate", help="write a simulated market (prices + texts) in the input format")
+    sim.add_argument("--out", type=Path, required=True, help="output directory")
+    sim.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    sim.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="simulator parameter, e.g. --set n_days=1000 --set d=8 --set preset=paper")
+    sim.set_defaults(func=_cmd_simulate)
+
+    data = sub.add_parser("data", help="data utilities")
+    dsub = data.add_subparsers(metavar="ACTION")
+    check = dsub.add_parser("check", help="validate and align prices and texts; print a summary")
+    check.add_argument("prices", type=Path, help="prices file (CSV, Parquet or JSONL)")
+    check.add_argument("texts", type=Path, nargs="?", help="texts file (CSV, Parquet or JSONL)")
+    check.add_argument("--close-time", default="16:00", help="market close, HH:MM (default 16:00)")
+    check.add_argument("--timezone", default="America/New_York", help="time zone of the close")
+    check.add_argument("--default-tz", default=None, help="time zone for timestamps given without one")
+    check.add_argument("--drop-invalid", action="store_true", help="drop invalid rows (counted) instead of failing")
+    check.set_defaults(func=_cmd_data_check)
+
+    models = sub.add_parser("models", help="list the registered predictors and their parameters")
+    models.set_defaults(func=_cmd_models)
+    recipes = sub.add_parser("recipes", help="list the packaged recipes")
+    recipes.set_defaults(func=_cmd_recipes)
+    return p
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from finfusion.experiments.config import load_config
+    from finfusion.experiments.recipes import recipe_path
+
+    config = load_config(recipe_path("demo"), args.overrides, base=Path.cwd())
+    print("finfusion demo: simulated market, Num-only MLP vs XGBoost in a rolling window (W=90)")
+    return _execute(config, args.out, resume=False)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from finfusion.experiments.config import load_config
+    from finfusion.experiments.recipes import available_recipes, recipe_path
+
+    if args.resume is not None:
+        if args.config or args.overrides:
+            print("finfusion: error: --resume takes the config saved in the run directory; "
+                  "give no CONFIG or --set", file=sys.stderr)
+            return 2
+        return _execute(None, args.resume, resume=True)
+    if not args.config:
+        print("finfusion: error: run needs CONFIG (a YAML file or a recipe name) or --resume RUN_DIR", file=sys.stderr)
+        return 2
+    path = Path(args.config)
+    if path.is_file():
+        config = load_config(path, args.overrides)
+    elif args.config in available_recipes():
+        config = load_config(recipe_path(args.config), args.overrides, base=Path.cwd())
+    else:
+        raise FileNotFoundError(f"{args.config} is neither a file nor a recipe ({', '.join(available_recipes())})")
+    if args.quiet:
+        config = config.model_copy(update={"progress": False})
+    return _execute(config, args.out, resume=False)
+
+
+def _execute(config, run_dir: Path | None, *, resume: bool) -> int:
+    from finfusion.evaluate.tables import to_markdown
+    from finfusion.experiments.outputs import summary_table
+    from finfusion.experiments.runner import run
+
+    started = time.perf_counter()
+    result = run(config, run_dir=run_dir, resume=resume)
+    task = "classification" if "accuracy" in result.metrics.columns else "regression"
+    print(to_markdown(summary_table(result.metrics, task).round(6)))
+    floor = result.meta["source"].get("noise_floor")
+    if floor is not None:
+        print(f"noise floor (irreducible MSE of the simulated target): {floor:.6g}")
+    print(f"run directory: {result.run_dir}")
+    print(f"report: {result.run_dir / 'report.html'}")
+    print(f"finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from finfusion.data.simulate import SimulatorConfig, simulate_market, write_market
+    from finfusion.errors import ConfigError
+    from finfusion.experiments.config import apply_overrides
+
+    raw = apply_overrides({}, args.overrides)
+    try:
+        config = SimulatorConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"invalid simulator parameters:\n{err}") from None
+    market = simulate_market(config)
+    write_market(market, args.out, fmt=args.format)
+    summary = market.summary()
+    print(f"wrote {len(market.prices)} price rows and {len(market.texts)} texts to {args.out}")
+    for key in ("noise_floor", "variance_shares"):
+        if key in summary:
+            print(f"{key}: {summary[key]}")
+    return 0
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from finfusion.data.check import check_data, format_check
+
+    summary = check_data(args.prices, args.texts, close_time=args.close_time, timezone=args.timezone,
+                         default_tz=args.default_tz, on_invalid="drop" if args.drop_invalid else "raise")
+    print(format_check(summary))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    import inspect
+
+    from finfusion.models.registry import available_predictors, get_predictor_class
+
+    for name in available_predictors():
+        cls = get_predictor_class(name)
+        params = ", ".join(
+            f"{p.name}={p.default!r}" for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"
+        )
+        print(f"{name}  ({cls.__name__}; tasks: {', '.join(cls.tasks)}; text: {'yes' if cls.uses_text else 'no'})")
+        print(f"    {params}")
+    return 0
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    from finfusion.experiments.recipes import available_recipes, recipe_path
+
+    for name in available_recipes():
+        first = recipe_path(name).read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+        print(f"{name}: {first}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

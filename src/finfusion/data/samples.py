@@ -1,0 +1,155 @@
+"""From validated frames to model-ready `Samples`.
+
+    prices ─ build_features ─┐
+    prices ─ make_targets ───┼─ inner join on (date, ticker) ─ look-back stacking ─ Samples
+    texts ─ align ─ newsflow ┘
+
+Every row removed on the way (feature warm-up, missing target, neutral band, look-back
+warm-up) is counted in the `CleaningReport`. Features of day t use only data up to the
+close of t; the target of day t is realised `horizon` trading days later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from finfusion.data.align import align_texts, build_newsflow
+from finfusion.data.calendar import TradingCalendar
+from finfusion.data.frames import CleaningReport
+from finfusion.data.targets import make_targets
+from finfusion.features.build import build_features, drop_warmup
+from finfusion.models.base import Samples
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Validated input frames of one run, and what the source knows about them.
+
+    truth  optional frame (date, ticker, ...) of simulated ground truth, e.g. the sentiment term.
+    meta   source facts for the report (e.g. the simulator's noise floor and variance shares).
+    """
+
+    prices: pd.DataFrame
+    texts: pd.DataFrame | None = None
+    truth: pd.DataFrame | None = None
+    meta: dict = field(default_factory=dict)
+    report: CleaningReport = field(default_factory=CleaningReport)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """How to turn frames into samples (the data-side part of a run config)."""
+
+    features: list[str] | None = None
+    groups: list[str] | None = None
+    exclude_groups: tuple[str, ...] = ()
+    lookback: int = 1
+    target_kind: str = "return"
+    horizon: int = 1
+    price_column: str = "close"
+    neutral_band: tuple[float, float] | None = None
+    use_text: bool = True
+    text_lookback_days: int = 1
+    max_items: int | None = None
+    max_item_chars: int | None = None
+    max_chars: int | None = None
+    separator: str = " | "
+    close_time: str = "16:00"
+    timezone: str = "America/New_York"
+    calendar: str | None = None
+
+
+TRUTH_EXTRAS = ("sentiment", "text_part", "numeric_part")
+
+
+def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None) -> Samples:
+    """Samples in time order (sorted by date, then ticker)."""
+    report = report if report is not None else CleaningReport()
+    feats = build_features(
+        data.prices,
+        spec.features,
+        groups=spec.groups,
+        exclude_groups=spec.exclude_groups,
+        price_column=spec.price_column,
+    )
+    names = [c for c in feats.columns if c not in ("date", "ticker")]
+    feats = _stack_lookback(feats, names, spec.lookback, report) if spec.lookback > 1 else drop_warmup(feats, report)
+    targets = make_targets(
+        data.prices,
+        kind=spec.target_kind,
+        horizon=spec.horizon,
+        price_column=spec.price_column,
+        neutral_band=spec.neutral_band,
+        report=report,
+    )
+    table = feats.merge(targets[["date", "ticker", "target"]], on=["date", "ticker"], how="inner", validate="1:1")
+    report.add("samples", "feature row without target (end of series or neutral band)", len(feats) - len(table))
+    table = table.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
+    texts = _newsflow(data, spec, table, report) if spec.use_text and data.texts is not None else None
+    X = np.stack(table["_x"].to_list()) if spec.lookback > 1 else table[names].to_numpy(np.float32)
+    task = "classification" if spec.target_kind == "direction" else "regression"
+    y = table["target"].to_numpy(np.int64 if task == "classification" else np.float64)
+    return Samples(
+        index=table[["date", "ticker"]].copy(),
+        X=X.astype(np.float32),
+        y=y,
+        feature_names=tuple(names),
+        task=task,
+        texts=texts,
+        extras=_truth_extras(data.truth, table),
+    )
+
+
+def _newsflow(data: MarketData, spec: SampleSpec, table: pd.DataFrame, report: CleaningReport) -> tuple[str, ...]:
+    if spec.calendar:
+        dates = data.prices["date"]
+        calendar = TradingCalendar.from_exchange(spec.calendar, dates.min(), dates.max())
+    else:
+        calendar = TradingCalendar.from_prices(data.prices)
+    aligned = align_texts(
+        data.texts,
+        calendar,
+        close_time=spec.close_time,
+        timezone=spec.timezone,
+        report=report,
+    )
+    flow = build_newsflow(
+        aligned,
+        table[["date", "ticker"]],
+        lookback_days=spec.text_lookback_days,
+        max_items=spec.max_items,
+        max_item_chars=spec.max_item_chars,
+        max_chars=spec.max_chars,
+        separator=spec.separator,
+        calendar=calendar,
+    )
+    merged = table[["date", "ticker"]].merge(flow[["date", "ticker", "text"]], on=["date", "ticker"], how="left")
+    return tuple(merged["text"].fillna("").astype(str))
+
+
+def _stack_lookback(feats: pd.DataFrame, names: list[str], lookback: int, report: CleaningReport) -> pd.DataFrame:
+    """Add column `_x`: for each row, the (lookback, d) features of the last `lookback` rows of its ticker."""
+    out = []
+    for _, group in feats.groupby("ticker", sort=False):
+        values = group[names].to_numpy(np.float32)
+        if len(values) < lookback:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(values, (lookback, len(names)))[:, 0]
+        keep = ~np.isnan(windows).any(axis=(1, 2))
+        part = group.iloc[lookback - 1 :][keep].copy()
+        part["_x"] = list(windows[keep])
+        out.append(part)
+    stacked = pd.concat(out, ignore_index=True) if out else feats.iloc[:0].assign(_x=[])
+    report.add("features", f"warm-up rows without a full {lookback}-day look-back of features", len(feats) - len(stacked))
+    return stacked
+
+
+def _truth_extras(truth: pd.DataFrame | None, table: pd.DataFrame) -> dict[str, np.ndarray]:
+    if truth is None:
+        return {}
+    cols = [c for c in TRUTH_EXTRAS if c in truth.columns]
+    merged = table[["date", "ticker"]].merge(truth[["date", "ticker", *cols]], on=["date", "ticker"], how="left")
+    return {c: merged[c].to_numpy(np.float64) for c in cols}

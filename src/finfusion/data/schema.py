@@ -1,0 +1,423 @@
+"""Validation of the two input frames (see `finfusion.data.frames` for the schemas).
+
+`validate_prices` and `validate_texts` take any frame (read from a file or built in memory),
+normalise its column names, parse dates / timestamps, check every row, and either raise one
+`DataError` that lists the problems (``on_invalid="raise"``) or drop the offending rows and
+record each reason in a `CleaningReport` (``on_invalid="drop"``). Missing columns always raise.
+
+Row numbers in messages are 1-based data rows in the order given: row 1 is the first data
+row of a file (the line after a CSV header, the first line of a JSON-lines file).
+"""
+
+from __future__ import annotations
+
+import warnings
+import zoneinfo
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from finfusion.data.frames import PRICE_OPTIONAL, PRICE_REQUIRED, TEXT_OPTIONAL, TEXT_REQUIRED, CleaningReport
+from finfusion.errors import ConfigError, DataError
+
+OnInvalid = Literal["raise", "drop"]
+PRICE_POSITIVE = ("open", "high", "low", "close", "adj_close")
+MAX_LISTED = 20  # problems listed in one error message before "... and N more"
+ROW_NOTE = "row = 1-based data row, header line not counted"
+
+
+def validate_prices(
+    df: pd.DataFrame,
+    *,
+    source: str = "<frame>",
+    on_invalid: OnInvalid = "raise",
+    report: CleaningReport | None = None,
+) -> pd.DataFrame:
+    """Check and normalise a prices frame; return it sorted by (ticker, date) with a fresh index.
+
+    Columns are renamed (strip, lower-case, spaces -> '_': "Adj Close" -> adj_close). Output:
+    date datetime64[ns] tz-naive midnight (a time of day is dropped; an aware date keeps its
+    local calendar day), ticker str, open/high/low/close/volume (+ adj_close) float64, and every
+    further column as float64 extra features (NaN allowed there). A mostly non-numeric extra
+    column is an error whatever `on_invalid` says.
+
+    Row problems: unparsable/missing date, missing ticker, price not a finite number > 0,
+    volume not a finite number >= 0, a non-numeric cell in an extra column, duplicate
+    (date, ticker). With "drop", duplicates keep their first occurrence and `report` (created
+    if None, so pass one to see it) receives one record per reason with counts and examples.
+    """
+    _check_on_invalid(on_invalid)
+    frame = _normalise_columns(df, source)
+    _require_columns(frame, PRICE_REQUIRED, source, what="prices")
+    issues = _Issues(source, len(frame))
+    out = pd.DataFrame(index=frame.index)
+    out["date"] = _parse_dates(frame["date"])
+    issues.add(out["date"].isna(), "date", frame["date"], "a date such as 2014-01-02 (years 1678-2261)")
+    out["ticker"] = _clean_strings(frame["ticker"])
+    issues.add(out["ticker"].isna(), "ticker", frame["ticker"], "a non-empty ticker")
+    for col in [c for c in PRICE_REQUIRED[2:] + PRICE_OPTIONAL if c in frame.columns]:
+        num = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        positive = col in PRICE_POSITIVE
+        ok = np.isfinite(num) & ((num > 0) if positive else (num >= 0))
+        issues.add(~ok, col, frame[col], "a finite number > 0" if positive else "a finite number >= 0")
+        out[col] = num
+    for col in [c for c in frame.columns if c not in PRICE_REQUIRED + PRICE_OPTIONAL]:
+        out[col] = _extra_numeric(frame[col], col, source, issues)
+    keys_ok = out["date"].notna() & out["ticker"].notna()
+    base = keys_ok if on_invalid == "raise" else keys_ok & ~issues.any_mask()
+    _add_duplicates(issues, out, base, ["date", "ticker"])
+    out = issues.resolve(out, on_invalid=on_invalid, report=report, step="validate_prices")
+    out = out.sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True)
+    return out
+
+
+def validate_texts(
+    df: pd.DataFrame,
+    *,
+    source: str = "<frame>",
+    default_tz: str | None = None,
+    on_invalid: OnInvalid = "raise",
+    report: CleaningReport | None = None,
+) -> pd.DataFrame:
+    """Check and normalise a texts frame; return it sorted by (ticker, timestamp), fresh index.
+
+    Columns timestamp, ticker, text (+ optional source; further columns are kept unchanged).
+    Timestamps may be strings with an offset ("2014-01-02 15:59:00-05:00", "...Z") or
+    datetimes. Naive timestamps are an error unless `default_tz` (an IANA name such as "UTC" or
+    "America/New_York") is given; they are then read as local times in that zone (a local time
+    that does not exist or is ambiguous at a DST change is a row problem).
+    The output `timestamp` is always converted to UTC: datetime64[ns, UTC].
+    Row problems: unparsable/naive timestamp, missing ticker, missing or blank text.
+    """
+    return _validate_texts(df, source=source, default_tz=default_tz, on_invalid=on_invalid, report=report)
+
+
+def _validate_texts(
+    df: pd.DataFrame,
+    *,
+    source: str,
+    default_tz: str | None,
+    on_invalid: OnInvalid,
+    report: CleaningReport | None,
+    where: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """`validate_texts`, with optional per-row location labels (`where[i]` names row i)."""
+    _check_on_invalid(on_invalid)
+    if default_tz is not None:
+        check_timezone(default_tz, what="default_tz")
+    frame = _normalise_columns(df, source)
+    _require_columns(frame, TEXT_REQUIRED, source, what="texts")
+    issues = _Issues(source, len(frame), where=where)
+    out = frame.copy()
+    stamps, naive, local_bad = _parse_timestamps(frame["timestamp"], default_tz=default_tz)
+    out["timestamp"] = stamps
+    unparsable = stamps.isna() & ~naive & ~local_bad
+    issues.add(unparsable, "timestamp", frame["timestamp"], "a timestamp such as 2014-01-02T15:59:00-05:00")
+    issues.add(naive, "timestamp", frame["timestamp"],
+               "a time zone in the timestamp (e.g. +00:00), or pass default_tz= for naive times")
+    issues.add(local_bad, "timestamp", frame["timestamp"],
+               f"a local time that exists exactly once in {default_tz} (DST change)")
+    out["ticker"] = _clean_strings(frame["ticker"])
+    issues.add(out["ticker"].isna(), "ticker", frame["ticker"], "a non-empty ticker")
+    text = frame["text"].astype("object")
+    text = text.where(text.isna(), text.astype(str))
+    blank = text.isna().to_numpy() | (text.fillna("").astype(str).str.strip() == "").to_numpy()
+    issues.add(blank, "text", frame["text"], "a non-empty text")
+    out["text"] = text.astype("str")
+    if "source" in out.columns:
+        src = out["source"].astype("object")
+        out["source"] = src.where(src.isna(), src.astype(str)).astype("str")
+    out = issues.resolve(out, on_invalid=on_invalid, report=report, step="validate_texts")
+    first = [c for c in TEXT_REQUIRED + TEXT_OPTIONAL if c in out.columns]
+    out = out[first + [c for c in out.columns if c not in first]]
+    out = out.sort_values(["ticker", "timestamp"], kind="mergesort").reset_index(drop=True)
+    return out
+
+
+def check_timezone(name: str, *, what: str = "timezone") -> str:
+    """Return `name` if it is a known IANA time zone, else raise ConfigError naming it."""
+    try:
+        zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{what}={name!r} is not a known time zone; expected an IANA name such as "
+            "'UTC' or 'America/New_York'"
+        ) from exc
+    return str(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# columns
+
+
+def _check_on_invalid(on_invalid: str) -> None:
+    if on_invalid not in ("raise", "drop"):
+        raise ConfigError(f"on_invalid={on_invalid!r}; expected 'raise' or 'drop'")
+
+
+def normalise_column_name(name: object) -> str:
+    """'  Adj Close ' -> 'adj_close': strip, lower-case, runs of spaces -> one '_'."""
+    return "_".join(str(name).strip().lower().split())
+
+
+def _normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{source}: expected a pandas DataFrame, got {type(df).__name__}")
+    names = [normalise_column_name(c) for c in df.columns]
+    seen: dict[str, object] = {}
+    for raw, name in zip(df.columns, names):
+        if name in seen:
+            raise DataError(
+                f"{source}: columns {seen[name]!r} and {raw!r} both normalise to {name!r}; "
+                "expected unique column names"
+            )
+        seen[name] = raw
+    frame = df.reset_index(drop=True)
+    frame.columns = names
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, required: Sequence[str], source: str, *, what: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{source}: {what} frame is missing required column(s) {missing}; found {list(frame.columns)} "
+            f"(names normalised: stripped, lower-case, spaces -> '_'); expected {list(required)}"
+        )
+
+
+def _clean_strings(raw: pd.Series) -> pd.Series:
+    """Values as stripped str; missing or blank -> NaN."""
+    obj = raw.astype("object")
+    s = obj.where(obj.isna(), obj.astype(str).str.strip())
+    s = s.where(s != "", np.nan)
+    return s.astype("str")
+
+
+def _extra_numeric(raw: pd.Series, col: str, source: str, issues: _Issues) -> pd.Series:
+    """An extra price column as float64; a mostly non-numeric column raises, stray cells are row issues."""
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64")
+    num = pd.to_numeric(raw, errors="coerce").astype("float64")
+    present = raw.notna() & (raw.astype("object").astype(str).str.strip() != "")
+    failed = present & num.isna() & ~raw.astype("object").astype(str).str.strip().str.lower().isin(["nan"])
+    if present.any() and failed.sum() > present.sum() / 2:
+        first = int(np.flatnonzero(failed.to_numpy())[0])
+        raise DataError(
+            f"{source}: extra column {col!r} is not numeric (row {first + 1}: {_show(raw.iloc[first])}); "
+            "extra price columns must be numeric features - remove or encode it"
+        )
+    issues.add(failed, col, raw, "a number (extra feature column; empty/NaN allowed)")
+    return num
+
+
+def _add_duplicates(issues: _Issues, out: pd.DataFrame, base: pd.Series, keys: list[str]) -> None:
+    """Flag rows whose `keys` repeat an earlier row among the rows where `base` is True."""
+    sub = out.loc[base.to_numpy(), keys]
+    dup = sub.duplicated(keep="first")
+    if not dup.any():
+        return
+    first_pos = pd.Series(sub.index, index=sub.index).groupby([sub[k] for k in keys], sort=False).transform("first")
+    shown = pd.Series(np.nan, index=out.index, dtype="object")
+    for i in sub.index[dup.to_numpy()][:MAX_LISTED]:
+        vals = ", ".join(_fmt_key(out.at[i, k]) for k in keys)
+        shown.at[i] = _Raw(f"({vals}), already at row {int(first_pos.at[i]) + 1}")
+    mask = pd.Series(False, index=out.index)
+    mask.loc[sub.index[dup.to_numpy()]] = True
+    issues.add(mask, "(" + ", ".join(keys) + ")", shown, f"one row per ({', '.join(keys)}); later copies are dropped")
+
+
+def _fmt_key(v: object) -> str:
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d") if v == v.normalize() else v.isoformat()
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# dates and timestamps
+
+
+def _parse_dates(raw: pd.Series) -> pd.Series:
+    """Dates -> datetime64[ns] tz-naive midnight; NaT where missing or unparsable."""
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        s = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
+        return _to_ns(s.dt.normalize())
+    vals = raw.astype("object")
+    if pd.api.types.is_numeric_dtype(raw):  # 20140102 means a date, not nanoseconds since 1970
+        vals = vals.where(vals.isna(), vals.map(lambda v: str(int(v)) if float(v).is_integer() else str(v)))
+    try:
+        s = _quiet_to_datetime(vals)
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_localize(None)
+        s = _to_ns(s)
+    except (ValueError, TypeError):  # e.g. mixed offsets
+        s = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    retry = s.isna() & vals.notna()
+    if retry.any():
+        s.loc[retry] = [_one_date(v) for v in vals[retry]]
+    return s.dt.normalize().astype("datetime64[ns]")
+
+
+def _quiet_to_datetime(vals: pd.Series) -> pd.Series:
+    """Vectorised parse (NaT where it fails), without pandas' 'could not infer format' warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pd.to_datetime(vals, errors="coerce")
+
+
+def _one_date(v: object) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(str(v).strip()) if isinstance(v, str) else pd.Timestamp(v)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if ts is pd.NaT or not (_NS_MIN <= ts.replace(tzinfo=None) <= _NS_MAX):
+        return pd.NaT
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
+
+
+_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+
+
+def _to_ns(s: pd.Series) -> pd.Series:
+    """Cast a datetime Series to nanosecond resolution; values outside 1677..2262 become NaT."""
+    tz = getattr(s.dt, "tz", None)
+    lo, hi = (_NS_MIN, _NS_MAX) if tz is None else (_NS_MIN.tz_localize("UTC"), _NS_MAX.tz_localize("UTC"))
+    s = s.where((s >= lo) & (s <= hi))
+    return s.astype("datetime64[ns]" if tz is None else f"datetime64[ns, {tz}]")
+
+
+def _parse_timestamps(raw: pd.Series, *, default_tz: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Timestamps -> (datetime64[ns, UTC] with NaT where bad, naive-without-zone mask, bad-local-time mask).
+
+    Fast path: one vectorised `pd.to_datetime`; values it cannot handle (mixed offsets, mixed
+    naive/aware, odd formats) are parsed one by one.
+    """
+    idx = raw.index
+    aware = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+    naive = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        if getattr(raw.dt, "tz", None) is not None:
+            aware = _to_ns(raw.dt.tz_convert("UTC"))
+        else:
+            naive = _to_ns(raw)
+    else:
+        vals = raw.astype("object")
+        fast = None
+        if not pd.api.types.is_numeric_dtype(raw):
+            try:
+                fast = _quiet_to_datetime(vals)
+            except (ValueError, TypeError):
+                fast = None
+        if fast is not None and getattr(fast.dt, "tz", None) is not None:
+            aware = _to_ns(fast.dt.tz_convert("UTC"))
+        elif fast is not None:
+            naive = _to_ns(fast)
+        retry = aware.isna() & naive.isna() & vals.notna()
+        for i, v in vals[retry].items():
+            ts = _one_timestamp(v)
+            if ts is pd.NaT:
+                continue
+            if ts.tzinfo is None:
+                naive.at[i] = ts
+            else:
+                aware.at[i] = ts.tz_convert("UTC")
+    is_naive = naive.notna()
+    local_bad = pd.Series(False, index=idx)
+    if default_tz is not None and is_naive.any():
+        local = naive[is_naive].dt.tz_localize(default_tz, ambiguous="NaT", nonexistent="NaT")
+        aware.loc[is_naive] = local.dt.tz_convert("UTC")
+        local_bad.loc[is_naive] = local.isna().to_numpy()
+        is_naive = pd.Series(False, index=idx)
+    return aware, is_naive, local_bad
+
+
+def _one_timestamp(v: object) -> pd.Timestamp:
+    if not isinstance(v, (str, pd.Timestamp)) and not hasattr(v, "tzinfo"):
+        return pd.NaT  # a bare number is not a timestamp (units unknown)
+    try:
+        ts = pd.Timestamp(v.strip() if isinstance(v, str) else v)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if ts is pd.NaT or not (_NS_MIN <= ts.replace(tzinfo=None) <= _NS_MAX):
+        return pd.NaT
+    return ts
+
+
+# ---------------------------------------------------------------------------------------------
+# collecting problems
+
+
+class _Raw(str):
+    """A value shown as-is in messages (no quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _show(v: object) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        return "<missing>"
+    if isinstance(v, str) and not isinstance(v, _Raw) and len(v) > 60:
+        v = v[:57] + "..."
+    if isinstance(v, (np.generic,)):
+        v = v.item()
+    return repr(v)
+
+
+class _Issues:
+    """Row problems found by vectorised checks: (mask, column, raw values, what was expected)."""
+
+    def __init__(self, source: str, n: int, *, where: Sequence[str] | None = None) -> None:
+        self.source = source
+        self.n = n
+        self.where = where
+        self.items: list[tuple[np.ndarray, str, pd.Series, str]] = []
+
+    def add(self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, expected: str) -> None:
+        m = np.asarray(mask, dtype=bool)
+        if m.any():
+            self.items.append((m, column, values, expected))
+
+    def any_mask(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for m, *_ in self.items:
+            out |= m
+        return out
+
+    def _loc(self, pos: int) -> str:
+        return self.where[pos] if self.where is not None else f"row {pos + 1}"
+
+    def _line(self, pos: int, item: int) -> str:
+        _, column, values, expected = self.items[item]
+        return f"{self.source}: {self._loc(pos)}, column {column!r}: got {_show(values.iloc[pos])}, expected {expected}"
+
+    def message(self) -> str:
+        rows = np.concatenate([np.flatnonzero(m) for m, *_ in self.items])
+        which = np.concatenate([np.full(int(m.sum()), k) for k, (m, *_) in enumerate(self.items)])
+        order = np.lexsort((which, rows))
+        total = len(rows)
+        note = "" if self.where is not None else f" ({ROW_NOTE})"
+        lines = [f"{self.source}: {total} problem(s) among {self.n} rows{note}:"]
+        lines += ["  " + self._line(int(rows[o]), int(which[o])) for o in order[:MAX_LISTED]]
+        if total > MAX_LISTED:
+            lines.append(f"  ... and {total - MAX_LISTED} more")
+        return "\n".join(lines)
+
+    def resolve(
+        self, out: pd.DataFrame, *, on_invalid: str, report: CleaningReport | None, step: str
+    ) -> pd.DataFrame:
+        """Raise one DataError listing every problem, or drop the bad rows and record why."""
+        if not self.items:
+            return out
+        if on_invalid == "raise":
+            raise DataError(self.message())
+        report = report if report is not None else CleaningReport()
+        taken = np.zeros(self.n, dtype=bool)  # each dropped row is counted once, under its first problem
+        for m, column, values, expected in self.items:
+            pos = np.flatnonzero(m & ~taken)
+            taken |= m
+            examples = tuple(f"{self._loc(int(p))}: {_show(values.iloc[int(p)])}" for p in pos[:3])
+            report.add(step, f"{self.source}: column {column!r}: expected {expected}", len(pos), examples)
+        return out.loc[~self.any_mask()]

@@ -1,0 +1,262 @@
+"""Typed run configuration: YAML in, validated objects out.
+
+Unknown keys and bad values are rejected with the key path, the value received and the
+allowed values. `load_config(path, overrides)` applies `--set key=value` overrides (dotted
+paths, list items by number: `models.0.params.hidden=32`) before validation. Paths in a
+config are resolved relative to the config file.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from finfusion.data.simulate import SimulatorConfig
+from finfusion.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketConfig(_Strict):
+    close_time: str = Field("16:00", description="market close, HH:MM local time; later texts go to the next day")
+    timezone: str = Field("America/New_York", description="time zone of the close")
+    calendar: str | None = Field(None, description="exchange calendar name (needs exchange_calendars); default: price dates")
+
+
+class DataConfig(_Strict):
+    source: Literal["simulate", "files", "stocknet"] = "simulate"
+    simulate: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    prices: Path | None = Field(None, description="prices file (CSV, Parquet, JSONL) for source=files")
+    texts: Path | None = Field(None, description="texts file for source=files (optional)")
+    stocknet_root: Path | None = Field(None, description="root of the StockNet dataset for source=stocknet")
+    tickers: list[str] | None = None
+    start: str | None = None
+    end: str | None = None
+    default_tz: str | None = Field(None, description="time zone for timestamps given without one")
+    on_invalid: Literal["raise", "drop"] = "raise"
+
+    @model_validator(mode="after")
+    def _check_source(self) -> DataConfig:
+        if self.source == "files" and self.prices is None:
+            raise ValueError("data.source 'files' needs data.prices")
+        if self.source == "stocknet" and self.stocknet_root is None:
+            raise ValueError("data.source 'stocknet' needs data.stocknet_root")
+        return self
+
+
+class TextConfig(_Strict):
+    enabled: bool = True
+    lookback_days: int = Field(1, ge=1, description="trading days of texts in each newsflow (day t included)")
+    max_items: int | None = Field(None, ge=1)
+    max_item_chars: int | None = Field(None, ge=1)
+    max_chars: int | None = Field(None, ge=1)
+    separator: str = " | "
+
+
+class FeatureConfig(_Strict):
+    features: list[str] | None = Field(None, description="explicit feature names; default: the groups")
+    groups: list[str] | None = None
+    exclude_groups: list[str] = Field(default_factory=list)
+    lookback: int = Field(1, ge=1, description="days of features per sample; >1 gives X of shape (n, L, d)")
+
+
+class TargetConfig(_Strict):
+    kind: Literal["return", "log_return", "direction", "close"] = "return"
+    horizon: int = Field(1, ge=1)
+    price_column: Literal["close", "adj_close"] = "close"
+    neutral_band: tuple[float, float] | None = Field(
+        None, description="(lower, upper): direction 0 if r <= lower, 1 if r > upper, others dropped"
+    )
+
+    @property
+    def task(self) -> Literal["regression", "classification"]:
+        return "classification" if self.kind == "direction" else "regression"
+
+
+class ModelSpec(_Strict):
+    name: str = Field(description="registered predictor name")
+    label: str | None = Field(None, description="name shown in tables; default: the name")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class ChronologicalConfig(_Strict):
+    kind: Literal["chronological"]
+    train: float = 0.8
+    valid: float = 0.1
+    test: float = 0.1
+    valid_start: str | None = None
+    test_start: str | None = None
+
+
+class RollingConfig(_Strict):
+    kind: Literal["rolling"]
+    window: int = Field(90, ge=2)
+    step: int = Field(1, ge=1)
+    valid: int = Field(0, ge=0)
+    refit_every: int = Field(1, ge=1)
+    max_folds: int | None = Field(None, ge=1)
+    warm_start: bool = False
+    checkpoint_every: int = Field(1, ge=1)
+
+
+class WalkForwardConfig(_Strict):
+    kind: Literal["walk_forward"]
+    train_size: int = Field(24, ge=1)
+    test_size: int = Field(6, ge=1)
+    n_folds: int = Field(5, ge=1)
+    unit: Literal["days", "months"] = "months"
+    expanding: bool = False
+    valid: int = Field(0, ge=0)
+
+
+ProtocolConfig = Annotated[ChronologicalConfig | RollingConfig | WalkForwardConfig, Field(discriminator="kind")]
+
+
+class ScalingConfig(_Strict):
+    features: Literal["zscore", "minmax", "none"] = "zscore"
+    target: Literal["zscore", "minmax", "none"] = "zscore"
+
+
+class SweepConfig(_Strict):
+    params: dict[str, list[Any]] = Field(default_factory=dict, description="dotted config path -> values")
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    resample_data: bool = Field(True, description="simulated data: each seed also draws a new market")
+    mode: Literal["one_at_a_time", "grid"] = Field(
+        "one_at_a_time", description="vary one parameter at a time from the base config (seed 000), or the full grid"
+    )
+
+
+class ExecutorConfig(_Strict):
+    kind: Literal["local", "processes"] = "local"
+    workers: int = Field(2, ge=1)
+
+
+class OutputConfig(_Strict):
+    dir: Path = Path("runs")
+    plots: bool = True
+    report: bool = True
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    text: TextConfig = Field(default_factory=TextConfig)
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    models: list[ModelSpec] = Field(min_length=1)
+    protocol: ProtocolConfig = Field(default_factory=lambda: RollingConfig(kind="rolling"))
+    scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    sweep: SweepConfig | None = None
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check_models(self) -> RunConfig:
+        from finfusion.models.registry import make_predictor
+
+        labels = [m.display for m in self.models]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"models need distinct labels, got {labels}")
+        for spec in self.models:
+            make_predictor(spec.name, spec.params)
+        return self
+
+
+def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:
+    """Validate a raw dict; raise ConfigError listing every problem with its key path."""
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            got = e.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            lines.append(f"  {path}: {e['msg']}{shown}")
+        raise ConfigError(f"invalid configuration in {source}:\n" + "\n".join(lines)) from None
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"invalid configuration in {source}: {err}") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, *, base: Path | None = None) -> RunConfig:
+    """Read YAML (safe loader), apply `key=value` overrides, validate, and resolve relative
+    paths against `base` (default: the config file's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides or [])
+    return resolve_paths(parse_config(raw, source=str(path)), path.parent if base is None else base)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of `raw` with each 'a.b.0.c=value' set (value parsed as YAML)."""
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        set_path(raw, key.strip(), yaml.safe_load(value))
+    return raw
+
+
+def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `raw[a][b][0][c] = value` for dotted 'a.b.0.c', creating mappings on the way."""
+    parts = dotted.split(".")
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        node = _child(node, part, dotted, create=not parts[i + 1].isdigit())
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {dotted}: {last!r} is not an index of a list of {len(node)}")
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _child(node: Any, part: str, dotted: str, *, create: bool) -> Any:
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise ConfigError(f"--set {dotted}: {part!r} is not an index of a list of {len(node)}")
+        return node[int(part)]
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set {dotted}: cannot descend into {part!r}, its parent is not a mapping")
+    if part not in node or node[part] is None:
+        if not create:
+            raise ConfigError(f"--set {dotted}: {part!r} must already be a list")
+        node[part] = {}
+    return node[part]
+
+
+def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
+    """Make relative data and output paths relative to `base` (the config file's folder)."""
+
+    def fix(p: Path | None) -> Path | None:
+        return None if p is None or p.is_absolute() else (base / p).resolve()
+
+    data = config.data.model_copy(
+        update={k: fix(getattr(config.data, k)) or getattr(config.data, k) for k in ("prices", "texts", "stocknet_root")}
+    )
+    output = config.output.model_copy(update={"dir": fix(config.output.dir) or config.output.dir})
+    return config.model_copy(update={"data": data, "output": output})
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """JSON/YAML-ready dict of the resolved config."""
+    return config.model_dump(mode="json")

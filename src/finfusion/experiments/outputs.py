@@ -1,0 +1,148 @@
+"""Everything a finished run writes: predictions, metrics, tables, plots, fingerprints, report.
+
+    <run>/config.yaml          resolved config (written at the start)
+    <run>/env.json             Python, platform and package versions
+    <run>/data.json            data fingerprints, source facts, what cleaning removed
+    <run>/predictions.parquet  one row per test sample, model, seed and sweep point
+    <run>/metrics.json         metrics per unit and their summary
+    <run>/metrics.csv          the same per-unit table
+    <run>/tables/*.md|csv      mean (std) tables over seeds (sweeps)
+    <run>/plots/*.png          true vs predicted, error distribution, violins
+    <run>/report.html          self-contained report
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from finfusion import io
+from finfusion.evaluate.metrics import classification_metrics, regression_metrics
+from finfusion.evaluate.plots import plot_error_distribution, plot_true_vs_pred, plot_violin, save_figure
+from finfusion.evaluate.report import Code, Section, render_report, write_report
+from finfusion.evaluate.tables import mean_std_table, to_markdown
+from finfusion.experiments.config import RunConfig, config_to_dict
+from finfusion.experiments.sources import frame_fingerprint
+
+PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft")
+HEADLINE = {"regression": ("mse", "mae", "rmse", "directional_accuracy", "corr", "ic_mean"),
+            "classification": ("accuracy", "f1", "roc_auc", "mcc")}
+
+
+def environment() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "packages": versions,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def unit_metrics(predictions: pd.DataFrame, task: str) -> pd.DataFrame:
+    """One row of metrics per (point, seed, model)."""
+    rows = []
+    for (point, seed, model), frame in predictions.groupby(["point", "seed", "model"], sort=False):
+        if task == "classification":
+            proba = "p_1" if "p_1" in frame.columns else None
+            values = classification_metrics(frame, proba_col=proba)
+        else:
+            values = regression_metrics(frame)
+        rows.append({"point": point, "seed": seed, "model": model, "n": len(frame), **values,
+                     "fit_seconds": float(frame["fit_seconds"].iloc[0]) if "fit_seconds" in frame else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def summary_table(metrics: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Mean over seeds of the headline metrics, one row per (point, model)."""
+    cols = [c for c in HEADLINE[task] if c in metrics.columns]
+    return metrics.groupby(["point", "model"], sort=False)[cols].mean().reset_index()
+
+
+def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd.DataFrame):
+    from finfusion.experiments.runner import RunResult, unit_inputs
+
+    task = config.target.task
+    data, samples = unit_inputs(units[0].config)
+    metrics = unit_metrics(predictions, task)
+    meta = {
+        "source": data.meta,
+        "fingerprints": {"prices": frame_fingerprint(data.prices), "texts": frame_fingerprint(data.texts)},
+        "samples": {"n": len(samples), "features": list(samples.feature_names), "with_text": samples.texts is not None},
+        "cleaning": data.report.to_records(),
+    }
+    io.write_json(run_dir / "env.json", environment())
+    io.write_json(run_dir / "data.json", meta)
+    io.write_parquet(run_dir / "predictions.parquet", predictions)
+    io.write_text(run_dir / "metrics.csv", metrics.to_csv(index=False))
+    summary = summary_table(metrics, task)
+    io.write_json(run_dir / "metrics.json", {
+        "task": task,
+        "noise_floor": data.meta.get("noise_floor"),
+        "units": metrics.to_dict(orient="records"),
+        "summary": summary.to_dict(orient="records"),
+    })
+    tables = _sweep_tables(run_dir, config, metrics, task)
+    figures = _plots(run_dir, config, predictions, metrics, task) if config.output.plots else {}
+    if config.output.report:
+        _report(run_dir, config, meta, summary, tables, figures)
+    return RunResult(run_dir, predictions, metrics, meta)
+
+
+def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task: str) -> dict[str, pd.DataFrame]:
+    if config.sweep is None:
+        return {}
+    tables = {}
+    for metric in [c for c in HEADLINE[task][:2] if c in metrics.columns]:
+        table = mean_std_table(metrics, metric=metric, row="model", col="point")
+        tables[metric] = table
+        io.write_text(run_dir / "tables" / f"{metric}.md", to_markdown(table) + "\n")
+        io.write_text(run_dir / "tables" / f"{metric}.csv", table.to_csv())
+    return tables
+
+
+def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics: pd.DataFrame, task: str) -> dict:
+    first = predictions[(predictions["point"] == predictions["point"].iloc[0])
+                        & (predictions["seed"] == predictions["seed"].iloc[0])]
+    paths = {}
+    if task == "regression":
+        paths["true vs predicted"] = save_figure(plot_true_vs_pred(first), run_dir / "plots" / "true_vs_pred.png")
+        paths["error distribution"] = save_figure(plot_error_distribution(first), run_dir / "plots" / "errors.png")
+    if config.sweep is not None:
+        for metric in [c for c in HEADLINE[task][:2] if c in metrics.columns]:
+            fig = plot_violin(metrics, metric=metric, group_col="model", facet_col="point")
+            paths[f"{metric} over repeats"] = save_figure(fig, run_dir / "plots" / f"violin_{metric}.png")
+    return paths
+
+
+def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame, tables: dict, figures: dict) -> None:
+    source = meta["source"]
+    facts = {k: source[k] for k in ("source", "noise_floor", "variance_shares") if k in source}
+    facts.update({"samples": meta["samples"]["n"], "features": ", ".join(meta["samples"]["features"])})
+    sections = [
+        Section("Results", ["Mean over seeds of each unit's test metrics.", summary]),
+        Section("Data", [facts, pd.DataFrame(meta["cleaning"]) if meta["cleaning"] else "Cleaning removed nothing."]),
+    ]
+    if tables:
+        sections.append(Section("Sweep: mean (std) over seeds", [b for m, t in tables.items() for b in (m, t)]))
+    if figures:
+        sections.append(Section("Plots", [b for name, path in figures.items() for b in (name, Path(path))]))
+    sections.append(Section("Configuration", [Code(yaml.safe_dump(config_to_dict(config), sort_keys=False))]))
+    html = render_report(title=f"finfusion run: {config.name}", sections=sections)
+    write_report(run_dir / "report.html", html)

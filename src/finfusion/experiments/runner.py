@@ -1,0 +1,230 @@
+"""Execute a run config: plan units (sweep point x seed x model), run them, write the run directory.
+
+A unit is independent of every other unit, so units go through an `Executor`. Each unit
+checkpoints under `<run>/checkpoints/<unit>/` and writes its predictions to
+`<run>/units/<unit>.parquet` when done; `resume` skips finished units and continues
+unfinished ones from their last checkpointed fold.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from finfusion import io
+from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.errors import ConfigError
+from finfusion.experiments.config import RunConfig, apply_overrides, config_to_dict, parse_config
+from finfusion.experiments.executor import make_executor
+from finfusion.experiments.sources import load_market_data
+from finfusion.models.base import Samples
+from finfusion.models.registry import make_predictor
+from finfusion.protocols.engine import run_protocol
+from finfusion.protocols.splitters import ChronologicalSplit, RollingWindow, Splitter, WalkForward
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One model trained and evaluated under one sweep point and one seed."""
+
+    point_id: str
+    point: tuple[tuple[str, Any], ...]
+    seed: int
+    model: str
+    config: RunConfig
+
+    @property
+    def unit_id(self) -> str:
+        return f"{self.point_id}__seed{self.seed}__{self.model}".replace("/", "_").replace(" ", "_")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    meta: dict
+
+
+def plan_units(config: RunConfig) -> list[Unit]:
+    """All units of a run in a stable order; identical sweep points are planned once."""
+    base = config_to_dict(config)
+    sweep = config.sweep
+    seeds = sweep.seeds if sweep else [config.seed]
+    units, seen = [], set()
+    for point_id, point in _points(config):
+        raw = _apply_point(base, point)
+        for seed in seeds:
+            seeded = apply_overrides(raw, [f"seed={seed}"])
+            if sweep and sweep.resample_data and config.data.source == "simulate":
+                seeded["data"]["simulate"]["seed"] = seed
+            resolved = parse_config(seeded, source=f"sweep point {point_id}")
+            key = json.dumps(config_to_dict(resolved), sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            for spec in resolved.models:
+                units.append(Unit(point_id, tuple(point), seed, spec.display, resolved))
+    return units
+
+
+def _points(config: RunConfig) -> list[tuple[str, list[tuple[str, Any]]]]:
+    sweep = config.sweep
+    if sweep is None or not sweep.params:
+        return [("base", [])]
+    if sweep.mode == "grid":
+        keys = list(sweep.params)
+        combos = itertools.product(*(sweep.params[k] for k in keys))
+        return [(",".join(f"{_short(k)}={v}" for k, v in zip(keys, c)), list(zip(keys, c))) for c in combos]
+    return [(f"{_short(k)}={v}", [(k, v)]) for k, values in sweep.params.items() for v in values]
+
+
+def _short(path: str) -> str:
+    return path.rsplit(".", 1)[-1]
+
+
+def _apply_point(raw: dict, point: list[tuple[str, Any]]) -> dict:
+    """`raw` with each (dotted path, value) set; a '*' part applies to every item of a list."""
+    sets = []
+    for path, value in point:
+        parts = path.split(".")
+        if "*" in parts:
+            star = parts.index("*")
+            items = _get(raw, parts[:star])
+            if not isinstance(items, list):
+                raise ConfigError(f"sweep path {path}: '*' must stand for a list")
+            sets += [(".".join([*parts[:star], str(i), *parts[star + 1 :]]), value) for i in range(len(items))]
+        else:
+            sets.append((path, value))
+    return apply_overrides(raw, [f"{p}={json.dumps(v)}" for p, v in sets])
+
+
+def _get(raw: Any, parts: list[str]) -> Any:
+    for part in parts:
+        raw = raw[int(part)] if isinstance(raw, list) else raw.get(part)
+    return raw
+
+
+def sample_spec(config: RunConfig) -> SampleSpec:
+    f, t, x, m = config.features, config.target, config.text, config.market
+    return SampleSpec(
+        features=f.features,
+        groups=f.groups,
+        exclude_groups=tuple(f.exclude_groups),
+        lookback=f.lookback,
+        target_kind=t.kind,
+        horizon=t.horizon,
+        price_column=t.price_column,
+        neutral_band=t.neutral_band,
+        use_text=x.enabled,
+        text_lookback_days=x.lookback_days,
+        max_items=x.max_items,
+        max_item_chars=x.max_item_chars,
+        max_chars=x.max_chars,
+        separator=x.separator,
+        close_time=m.close_time,
+        timezone=m.timezone,
+        calendar=m.calendar,
+    )
+
+
+def make_splitter(config: RunConfig) -> Splitter:
+    p = config.protocol
+    if p.kind == "chronological":
+        return ChronologicalSplit(p.train, p.valid, p.test, p.valid_start, p.test_start)
+    if p.kind == "rolling":
+        return RollingWindow(p.window, p.step, p.valid, p.refit_every, p.max_folds)
+    return WalkForward(p.train_size, p.test_size, p.n_folds, p.unit, p.expanding, p.valid)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_inputs(data_key: str) -> tuple[MarketData, Samples]:
+    config = parse_config(json.loads(data_key)["config"])
+    data = load_market_data(config.data)
+    samples = build_samples(data, sample_spec(config), report=data.report)
+    return data, samples
+
+
+def unit_inputs(config: RunConfig) -> tuple[MarketData, Samples]:
+    """Market data and samples for a config, built once per process for identical data settings."""
+    raw = config_to_dict(config)
+    keep = {k: raw[k] for k in ("data", "market", "text", "features", "target")}
+    keep["models"] = raw["models"][:1]
+    return _cached_inputs(json.dumps({"config": keep}, sort_keys=True))
+
+
+def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
+    """Run one unit (resuming from its checkpoint) and store its predictions."""
+    unit, run_dir = args
+    done = run_dir / "units" / f"{unit.unit_id}.parquet"
+    if done.exists():
+        return pd.read_parquet(done)
+    config = unit.config
+    _, samples = unit_inputs(config)
+    spec = next(m for m in config.models if m.display == unit.model)
+    predictor = make_predictor(spec.name, spec.params)
+    protocol = config.protocol
+    started = time.perf_counter()
+    preds = run_protocol(
+        predictor,
+        samples,
+        make_splitter(config),
+        horizon=config.target.horizon,
+        model_name=unit.model,
+        seed=unit.seed,
+        scale_features=config.scaling.features,
+        scale_target=config.scaling.target,
+        warm_start=getattr(protocol, "warm_start", False),
+        checkpoint_dir=run_dir / "checkpoints" / unit.unit_id,
+        checkpoint_every=getattr(protocol, "checkpoint_every", 1),
+        progress=config.progress,
+    )
+    preds["point"] = unit.point_id
+    preds["fit_seconds"] = time.perf_counter() - started
+    io.write_parquet(done, preds)
+    return preds
+
+
+def prepare_run_dir(config: RunConfig, run_dir: Path | None) -> Path:
+    """A new run directory under config.output.dir (or `run_dir`), holding the resolved config."""
+    if run_dir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(config.output.dir) / f"{config.name}-{stamp}"
+    run_dir = Path(run_dir)
+    if (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    io.write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    return run_dir
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
+    return parse_config(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
+
+
+def run(config: RunConfig, *, run_dir: Path | None = None, resume: bool = False) -> RunResult:
+    """Run every unit of `config` and write the run directory; `resume` continues `run_dir`."""
+    from finfusion.experiments.outputs import write_outputs
+
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory")
+        config = load_run_config(run_dir)
+    else:
+        run_dir = prepare_run_dir(config, run_dir)
+    units = plan_units(config)
+    executor = make_executor(config.executor.kind, workers=config.executor.workers)
+    frames = executor.map(run_unit, [(u, run_dir) for u in units])
+    predictions = pd.concat(frames, ignore_index=True)
+    return write_outputs(run_dir, config, units, predictions)

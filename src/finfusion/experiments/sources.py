@@ -1,0 +1,74 @@
+"""Load the input frames a run config names: simulated, user files, or StockNet."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from finfusion.data.frames import CleaningReport
+from finfusion.data.samples import MarketData
+from finfusion.experiments.config import DataConfig
+
+
+def load_market_data(cfg: DataConfig) -> MarketData:
+    """Validated prices (+ texts, + simulated truth) for `cfg`; cleaning is counted in `report`."""
+    report = CleaningReport()
+    if cfg.source == "simulate":
+        from finfusion.data.simulate import simulate_market
+
+        market = simulate_market(cfg.simulate)
+        meta = {"source": "simulate", **market.summary()}
+        return MarketData(market.prices, market.texts, market.truth, meta, report)
+    if cfg.source == "files":
+        from finfusion.data.readers import read_prices, read_texts
+
+        prices = read_prices(cfg.prices, on_invalid=cfg.on_invalid, report=report)
+        texts = (
+            read_texts(cfg.texts, default_tz=cfg.default_tz, on_invalid=cfg.on_invalid, report=report)
+            if cfg.texts is not None
+            else None
+        )
+        meta = {"source": "files", "files": {str(p): file_sha256(p) for p in (cfg.prices, cfg.texts) if p}}
+    else:
+        from finfusion.data.adapters.stocknet import read_stocknet
+
+        prices, texts = read_stocknet(cfg.stocknet_root, tickers=cfg.tickers, start=cfg.start, end=cfg.end, report=report)
+        meta = {"source": "stocknet", "root": str(cfg.stocknet_root)}
+    prices, texts = _restrict(prices, texts, cfg, report)
+    return MarketData(prices, texts, None, meta, report)
+
+
+def _restrict(prices: pd.DataFrame, texts: pd.DataFrame | None, cfg: DataConfig, report: CleaningReport):
+    """Apply the config's ticker and date filters, counting what they remove."""
+    keep = pd.Series(True, index=prices.index)
+    if cfg.tickers:
+        keep &= prices["ticker"].isin(cfg.tickers)
+    if cfg.start:
+        keep &= prices["date"] >= pd.Timestamp(cfg.start)
+    if cfg.end:
+        keep &= prices["date"] <= pd.Timestamp(cfg.end)
+    report.add("data filter", "price rows outside data.tickers / data.start / data.end", int((~keep).sum()))
+    prices = prices[keep].reset_index(drop=True)
+    if texts is not None and cfg.tickers:
+        mask = texts["ticker"].isin(cfg.tickers)
+        report.add("data filter", "texts of tickers outside data.tickers", int((~mask).sum()))
+        texts = texts[mask].reset_index(drop=True)
+    return prices, texts
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def frame_fingerprint(frame: pd.DataFrame | None) -> str | None:
+    """Content hash of a frame (order-sensitive), for the run's data fingerprints."""
+    if frame is None:
+        return None
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()

@@ -1,0 +1,109 @@
+"""Num-only MLP baseline of seed 000: numeric encoder (eq. 7-8) + output MLP (eq. 16-17).
+
+`NumericEncoder` and `OutputHead` are the building blocks the fusion models reuse; the
+`MLPPredictor` ("mlp") composes them for numeric features alone, for regression (one real
+output, MSE) or classification (one logit per class, cross-entropy).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from finfusion.models.registry import register
+from finfusion.models.torch_predictor import TorchPredictor
+
+
+class NumericEncoder(nn.Module):
+    """Two ReLU layers (seed 000 eq. 7-8): (B, d_in) -> (B, hidden)."""
+
+    def __init__(self, d_in: int, hidden: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, d_in) -> (B, hidden)
+
+
+class OutputHead(nn.Module):
+    """One hidden ReLU layer, then a linear output (seed 000 eq. 16-17): (B, d_in) -> (B, n_out)."""
+
+    def __init__(self, d_in: int, hidden: int, n_out: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(h)  # (B, d_in) -> (B, n_out)
+
+
+class NumOnlyMLP(nn.Module):
+    """NumericEncoder -> OutputHead on batch["x"] (B, d); returns (B,) or, with n_classes, (B, C) logits."""
+
+    def __init__(self, d_in: int, hidden: int, n_classes: int | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.num_encoder = NumericEncoder(d_in, hidden, dropout)
+        self.head = OutputHead(hidden, hidden, n_classes or 1, dropout)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.head(self.num_encoder(batch["x"]))  # (B, d) -> (B, hidden) -> (B, n_out)
+        return out if self.n_classes else out[:, 0]  # (B, C) logits or (B,) values
+
+
+@register("mlp")
+class MLPPredictor(TorchPredictor):
+    """Num-only MLP (seed 000 baseline) for regression or classification.
+
+    Inputs: Samples.X (n, d) or (n, L, d); a look-back is flattened to L*d features. The model
+    does not scale anything: the protocol scales X (and y) on the training window.
+
+    hidden       width D_h of every hidden layer.
+    dropout      dropout after each hidden ReLU (the paper states none: default 0).
+    epochs, batch_size, lr, weight_decay, l2, grad_clip, early_stopping_patience, seed,
+    show_progress, device
+                 training settings, see `finfusion.models.trainer.TrainerConfig`.
+    warm_start   a second `fit` continues from the fitted weights (same inputs and task), for
+                 `warm_epochs` epochs (None: `epochs`).
+    """
+
+    uses_text = False
+    architecture_params = ("hidden",)
+
+    def __init__(
+        self,
+        *,
+        hidden: int = 64,
+        dropout: float = 0.0,
+        epochs: int = 15,
+        batch_size: int = 16,
+        lr: float = 5e-4,
+        weight_decay: float = 1e-4,
+        l2: float = 0.0,
+        grad_clip: float | None = 1.0,
+        early_stopping_patience: int | None = None,
+        seed: int = 0,
+        warm_start: bool = False,
+        warm_epochs: int | None = None,
+        show_progress: bool = False,
+        device: str = "cpu",
+    ) -> None:
+        self.hidden = hidden
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.l2 = l2
+        self.grad_clip = grad_clip
+        self.early_stopping_patience = early_stopping_patience
+        self.seed = seed
+        self.warm_start = warm_start
+        self.warm_epochs = warm_epochs
+        self.show_progress = show_progress
+        self.device = device
+
+    def _build_module(self, n_outputs: int | None) -> nn.Module:
+        return NumOnlyMLP(self.n_features_in_, self.hidden, n_outputs, self.dropout)

@@ -1,0 +1,196 @@
+"""Gradient-boosted trees ("xgboost"): XGBRegressor for regression, XGBClassifier for classification.
+
+Inputs are the numeric features only; a look-back (n, L, d) is flattened to L*d columns (named by
+`flat_feature_names`, e.g. "rsi@t-1"). The model does not scale anything and accepts NaN in X
+(XGBoost learns a default direction for missing values).
+
+Saved as XGBoost's native JSON model (`model.json`) + `config.json`; no pickle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from finfusion.errors import DataError
+from finfusion.io import write_bytes
+from finfusion.models.base import Predictor, Samples
+from finfusion.models.registry import register
+from finfusion.models.torch_predictor import encode_targets, flat_feature_names, flatten_features, learn_classes
+
+MODEL_FILE = "model.json"
+
+
+@register("xgboost")
+class XGBoostPredictor(Predictor):
+    """XGBoost with the hist tree method (deterministic on CPU for a given seed).
+
+    max_depth, learning_rate, n_estimators, subsample, colsample_bytree, min_child_weight,
+    reg_lambda, reg_alpha
+                    XGBoost's parameters of the same names.
+    early_stopping_rounds  stop when the loss on `valid` has not improved for this many rounds
+                    and predict with the best iteration; needs `valid`. None disables.
+    seed            XGBoost's random_state (row and column subsampling).
+    n_jobs          threads per fit; 1 by default so that parallel windows / seeds run by the
+                    executor do not oversubscribe the CPU. Predictions do not depend on it.
+    warm_start      a second `fit` continues boosting from the fitted trees on the new data
+                    (XGBoost's `xgb_model=`), adding `warm_estimators` trees (None:
+                    `n_estimators`); the inputs, task and (for classification) the set of
+                    classes must be unchanged.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_depth: int = 6,
+        learning_rate: float = 0.05,
+        n_estimators: int = 300,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.8,
+        min_child_weight: float = 1.0,
+        reg_lambda: float = 1.0,
+        reg_alpha: float = 0.0,
+        early_stopping_rounds: int | None = None,
+        seed: int = 0,
+        n_jobs: int = 1,
+        warm_start: bool = False,
+        warm_estimators: int | None = None,
+    ) -> None:
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+        self.n_estimators = n_estimators
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.early_stopping_rounds = early_stopping_rounds
+        self.seed = seed
+        self.n_jobs = n_jobs
+        self.warm_start = warm_start
+        self.warm_estimators = warm_estimators
+
+    # -- the Predictor contract ---------------------------------------------------------------
+
+    def fit(self, train: Samples, valid: Samples | None = None) -> XGBoostPredictor:
+        self.check_task(train)
+        if self.early_stopping_rounds is not None and valid is None:
+            raise ValueError(f"{type(self).__name__}: early_stopping_rounds is set but no valid samples were given")
+        warm = self.warm_start and hasattr(self, "model_")
+        if warm:
+            self._check_warm(train)
+        task = self.task_ if warm else train.task
+        classes = self.classes_ if warm else learn_classes(train, type(self).__name__)
+        model = self._estimator(task, n_estimators=self.warm_estimators if warm and self.warm_estimators else self.n_estimators)
+        fit_kwargs: dict[str, Any] = {"verbose": False}
+        if valid is not None:
+            self.check_task(valid)
+            fit_kwargs["eval_set"] = [(self._X(valid, train.X.shape[1:]), _encode(valid.y, classes, "valid"))]
+        if warm:
+            fit_kwargs["xgb_model"] = self.model_.get_booster()
+        model.fit(self._X(train, train.X.shape[1:]), _encode(train.y, classes, "train"), **fit_kwargs)
+        self.task_ = task
+        self.classes_ = classes
+        self.input_shape_ = tuple(int(s) for s in train.X.shape[1:])
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        self.feature_names_in_ = tuple(train.feature_names)
+        self.model_ = model
+        return self
+
+    def predict(self, data: Samples) -> np.ndarray:
+        X = self._checked_X(data)
+        if self.task_ == "classification":
+            return self.classes_[self.model_.predict(X).astype(np.int64)]
+        return self.model_.predict(X).astype(np.float64)
+
+    def predict_proba(self, data: Samples) -> np.ndarray:
+        X = self._checked_X(data)
+        if self.task_ != "classification":
+            raise TypeError(f"{type(self).__name__} was fitted for {self.task_}: predict_proba needs classification")
+        return self.model_.predict_proba(X).astype(np.float64)
+
+    @property
+    def feature_names_out_(self) -> list[str]:
+        """Names of the flattened model columns (what XGBoost and SHAP see)."""
+        self.check_fitted()
+        return flat_feature_names(self.feature_names_in_, self.input_shape_)
+
+    def save(self, directory: str | Path) -> None:
+        from finfusion.models.registry import write_config
+
+        self.check_fitted()
+        write_bytes(Path(directory) / MODEL_FILE, bytes(self.model_.get_booster().save_raw(raw_format="json")))
+        fitted = {
+            "task_": self.task_,
+            "classes_": None if self.classes_ is None else self.classes_.tolist(),
+            "input_shape_": list(self.input_shape_),
+            "n_features_in_": self.n_features_in_,
+            "feature_names_in_": list(self.feature_names_in_),
+        }
+        write_config(directory, self, fitted=fitted)
+
+    def load(self, directory: str | Path) -> XGBoostPredictor:
+        from finfusion.models.registry import read_config
+
+        config = read_config(directory, self)
+        self.set_params(**config["params"])
+        fitted = config["fitted"]
+        model = self._estimator(fitted["task_"], n_estimators=self.n_estimators)
+        model.load_model(bytearray((Path(directory) / MODEL_FILE).read_bytes()))
+        self.task_ = fitted["task_"]
+        self.classes_ = None if fitted["classes_"] is None else np.asarray(fitted["classes_"])
+        self.input_shape_ = tuple(fitted["input_shape_"])
+        self.n_features_in_ = fitted["n_features_in_"]
+        self.feature_names_in_ = tuple(fitted["feature_names_in_"])
+        self.model_ = model
+        return self
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _estimator(self, task: str, n_estimators: int) -> xgb.XGBModel:
+        cls = xgb.XGBClassifier if task == "classification" else xgb.XGBRegressor
+        return cls(
+            max_depth=self.max_depth,
+            learning_rate=self.learning_rate,
+            n_estimators=n_estimators,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            min_child_weight=self.min_child_weight,
+            reg_lambda=self.reg_lambda,
+            reg_alpha=self.reg_alpha,
+            early_stopping_rounds=self.early_stopping_rounds,
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            tree_method="hist",
+        )
+
+    def _checked_X(self, data: Samples) -> np.ndarray:
+        self.check_fitted()
+        self.check_task(data)
+        return self._X(data, self.input_shape_)
+
+    def _X(self, data: Samples, expected_shape: tuple[int, ...]) -> np.ndarray:
+        if tuple(data.X.shape[1:]) != tuple(expected_shape):
+            raise DataError(
+                f"{type(self).__name__}: X has per-sample shape {tuple(data.X.shape[1:])}, expected {tuple(expected_shape)}"
+            )
+        return flatten_features(data.X)
+
+    def _check_warm(self, train: Samples) -> None:
+        shape = tuple(train.X.shape[1:])
+        same_classes = train.task != "classification" or np.array_equal(np.unique(train.y), self.classes_)
+        if train.task != self.task_ or shape != self.input_shape_ or not same_classes:
+            raise ValueError(
+                f"{type(self).__name__}: warm_start continues boosting the fitted trees, which needs the same "
+                f"task, inputs and classes: fitted for {self.task_!r} on {self.input_shape_} "
+                f"(classes {None if self.classes_ is None else self.classes_.tolist()}), got {train.task!r} on {shape}"
+                f"{' with classes ' + str(np.unique(train.y).tolist()) if train.task == 'classification' else ''}. "
+                "Use warm_start=False to refit from scratch."
+            )
+
+
+def _encode(y: np.ndarray, classes: np.ndarray | None, role: str) -> np.ndarray:
+    return encode_targets(y, classes, f"XGBoostPredictor: {role}", np.float64)

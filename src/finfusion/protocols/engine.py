@@ -1,0 +1,170 @@
+"""Run one predictor through a splitter: scale per fold, fit, predict, checkpoint, resume.
+
+Scalers of features (and of a regression target) are fit on the training rows of each fold
+only, and predictions are mapped back to target units. With `warm_start` the predictor keeps
+its weights from fold to fold; otherwise a fresh clone is fit on every refit fold.
+
+Checkpoints (when `checkpoint_dir` is given) make a long run resumable with identical
+results: after each fold its predictions are written atomically to `folds/`, and every
+`checkpoint_every` folds the model and scalers go to `state/fold_NNNNN/` before
+`progress.json` is replaced to point at them. Each fold is trained with a seed derived from
+(seed, fold), so a resumed run repeats exactly what the uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from finfusion import io
+from finfusion.errors import ConfigError
+from finfusion.features.scalers import Scaler
+from finfusion.models.base import Predictor, Samples
+from finfusion.protocols.splitters import Split, Splitter
+from finfusion.seeding import derive_seed
+
+PREDICTION_COLUMNS = ("date", "ticker", "y_true", "y_pred", "fold", "model", "seed")
+
+
+@dataclass
+class _FoldState:
+    """The model and scalers of the last refit fold."""
+
+    model: Predictor | None = None
+    x_scaler: Scaler | None = None
+    y_scaler: Scaler | None = None
+
+
+def run_protocol(
+    predictor: Predictor,
+    samples: Samples,
+    splitter: Splitter,
+    *,
+    horizon: int = 1,
+    model_name: str = "model",
+    seed: int = 0,
+    scale_features: str = "zscore",
+    scale_target: str = "zscore",
+    warm_start: bool = False,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 1,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Predictions frame (PREDICTION_COLUMNS, plus p_<class> for classifiers) over all test folds."""
+    predictor.check_task(samples)
+    if warm_start:
+        if "warm_start" not in predictor.get_params():
+            raise ConfigError(f"{type(predictor).__name__} cannot warm-start; set protocol.warm_start to false")
+        predictor = clone(predictor).set_params(warm_start=True)
+    splits = list(splitter.split(samples.dates, horizon=horizon))
+    ckpt = _Checkpoint(Path(checkpoint_dir)) if checkpoint_dir is not None else None
+    state, done, frames = _FoldState(), -1, []
+    if ckpt is not None:
+        done, frames, state = ckpt.restore(predictor)
+    todo = [s for s in splits if s.fold > done]
+    bar = tqdm(total=len(splits), initial=len(splits) - len(todo), desc=model_name, disable=not progress, leave=False)
+    for split in todo:
+        if split.refit or state.model is None:
+            state = _refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start)
+        frames.append(_predict_fold(state, samples, split, model_name, seed))
+        if ckpt is not None:
+            ckpt.save_fold(split.fold, frames[-1])
+            if split.fold % checkpoint_every == 0 or split is todo[-1]:
+                ckpt.save_state(split.fold, state)
+        bar.update(1)
+    bar.close()
+    return pd.concat(frames, ignore_index=True) if frames else _empty_predictions()
+
+
+def _refit(
+    predictor: Predictor,
+    samples: Samples,
+    split: Split,
+    state: _FoldState,
+    seed: int,
+    scale_features: str,
+    scale_target: str,
+    warm_start: bool,
+) -> _FoldState:
+    train = samples.subset(split.train)
+    valid = samples.subset(split.valid) if split.valid is not None and len(split.valid) else None
+    x_scaler = Scaler(scale_features).fit(train.X)
+    regress = samples.task == "regression"
+    y_scaler = Scaler(scale_target if regress else "none").fit(train.y.astype(np.float64))
+    model = state.model if (warm_start and state.model is not None) else clone(predictor)
+    if "seed" in model.get_params():
+        model.set_params(seed=derive_seed(seed, split.fold))
+    model.fit(_scaled(train, x_scaler, y_scaler, regress), _scaled(valid, x_scaler, y_scaler, regress))
+    return _FoldState(model, x_scaler, y_scaler)
+
+
+def _scaled(data: Samples | None, x_scaler: Scaler, y_scaler: Scaler, regress: bool) -> Samples | None:
+    if data is None:
+        return None
+    y = y_scaler.transform(data.y.astype(np.float64)) if regress else data.y
+    return data.with_arrays(X=x_scaler.transform(data.X).astype(np.float32), y=y)
+
+
+def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name: str, seed: int) -> pd.DataFrame:
+    test = samples.subset(split.test)
+    regress = samples.task == "regression"
+    scaled = _scaled(test, state.x_scaler, state.y_scaler, regress)
+    y_pred = state.model.predict(scaled)
+    if regress:
+        y_pred = state.y_scaler.inverse_transform(np.asarray(y_pred, dtype=np.float64))
+    frame = test.index[["date", "ticker"]].copy()
+    frame["y_true"] = test.y
+    frame["y_pred"] = y_pred
+    frame["fold"] = split.fold
+    frame["model"] = model_name
+    frame["seed"] = seed
+    if not regress:
+        proba = state.model.predict_proba(scaled)
+        for j, cls in enumerate(state.model.classes_):
+            frame[f"p_{cls}"] = proba[:, j]
+    return frame
+
+
+def _empty_predictions() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
+
+
+class _Checkpoint:
+    """Fold predictions and model state on disk; `progress.json` is the only pointer trusted."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.progress = root / "progress.json"
+
+    def save_fold(self, fold: int, frame: pd.DataFrame) -> None:
+        io.write_parquet(self.root / "folds" / f"fold_{fold:05d}.parquet", frame)
+
+    def save_state(self, fold: int, state: _FoldState) -> None:
+        target = self.root / "state" / f"fold_{fold:05d}"
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        state.model.save(tmp / "model")
+        io.write_json(tmp / "scalers.json", {"x": state.x_scaler.state_dict(), "y": state.y_scaler.state_dict()})
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        io.write_json(self.progress, {"last_fold": fold, "state": target.name})
+        for old in (self.root / "state").iterdir():
+            if old.name != target.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self, predictor: Predictor) -> tuple[int, list[pd.DataFrame], _FoldState]:
+        """(last completed fold, its and earlier fold predictions, restored state); (-1, [], empty) if none."""
+        if not self.progress.exists():
+            return -1, [], _FoldState()
+        pointer = io.read_json(self.progress)
+        last, state_dir = int(pointer["last_fold"]), self.root / "state" / pointer["state"]
+        frames = [pd.read_parquet(self.root / "folds" / f"fold_{k:05d}.parquet") for k in range(last + 1)]
+        scalers = io.read_json(state_dir / "scalers.json")
+        model = clone(predictor).load(state_dir / "model")
+        return last, frames, _FoldState(model, Scaler.from_state(scalers["x"]), Scaler.from_state(scalers["y"]))

@@ -1,0 +1,93 @@
+"""StockNet and PhraseBank adapters on small fixtures in the datasets' original layouts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from finfusion.data.adapters.phrasebank import read_phrasebank
+from finfusion.data.adapters.stocknet import read_stocknet
+from finfusion.data.align import align_texts, build_newsflow
+from finfusion.data.calendar import TradingCalendar
+from finfusion.data.frames import CleaningReport
+from finfusion.errors import DataError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+STOCKNET = FIXTURES / "stocknet"
+PHRASEBANK = FIXTURES / "phrasebank"
+
+
+def test_stocknet_reads_prices_and_tweets():
+    report = CleaningReport()
+    prices, texts = read_stocknet(STOCKNET, report=report)
+    assert sorted(prices["ticker"].unique()) == ["AAPL", "GOOG"] and len(prices) == 10
+    assert prices.loc[0, ["close", "adj_close", "volume"]].tolist() == [79.018570, 73.522530, 58671200.0]
+    assert len(texts) == 14 and set(texts["source"]) == {"twitter"}
+    assert str(texts["timestamp"].dtype) == "datetime64[ns, UTC]"
+    first = texts[texts["ticker"] == "AAPL"].iloc[0]
+    assert first["timestamp"] == pd.Timestamp("2014-01-01 03:59:03", tz="UTC")
+    assert first["text"] == "rt AT_USER summary of yesterday's webcast featuring $ aapl URL"
+    reasons = " / ".join(d.reason for d in report.dropped)
+    assert "empty price file" in reasons and "without a tweet directory" in reasons  # GMRE
+
+
+def test_stocknet_alignment_on_fixture():
+    report = CleaningReport()
+    prices, texts = read_stocknet(STOCKNET, tickers=["AAPL"])
+    aligned = align_texts(texts, TradingCalendar.from_prices(prices), report=report)
+    by_text = dict(zip(aligned["text"], aligned["date"].dt.strftime("%m-%d")))
+    assert by_text["$ aapl closes at the bell"] == "01-02"        # exactly 16:00 New York
+    assert by_text["$ aapl after hours drop"] == "01-03"          # one second after the close
+    assert by_text["$ aapl friday evening news"] == "01-06"       # Friday after close -> Monday
+    assert by_text["$ aapl sunday outlook"] == "01-06"            # weekend file
+    assert by_text["$ aapl late sunday"] == "01-06"
+    assert by_text["$ aapl wednesday close"] == "01-08"
+    assert report.dropped[0].count == 1 and "2014-01-08" in report.dropped[0].reason  # after the last close
+    nf = build_newsflow(aligned, prices)
+    assert nf.set_index(nf["date"].dt.strftime("%m-%d"))["n_texts"].to_dict() == {
+        "01-02": 3, "01-03": 2, "01-06": 4, "01-07": 0, "01-08": 1}
+
+
+def test_stocknet_filters_and_errors(tmp_path):
+    prices, texts = read_stocknet(STOCKNET, tickers=["GOOG"], start="2014-01-03", end="2014-01-07")
+    assert prices["date"].dt.strftime("%m-%d").tolist() == ["01-03", "01-06", "01-07"]
+    assert texts["text"].tolist() == ["$ goog tuesday morning"]
+    with pytest.raises(DataError, match=r"no price file for ticker\(s\) \['MSFT'\].*MSFT\.csv.*available.*AAPL"):
+        read_stocknet(STOCKNET, tickers=["MSFT"])
+    with pytest.raises(DataError, match="not a directory.*price/raw"):
+        read_stocknet(tmp_path / "missing")
+    root = tmp_path / "sn"
+    shutil.copytree(STOCKNET, root)
+    bad_file = root / "tweet/preprocessed/GOOG/2014-01-07"
+    bad_file.write_text('{"text": ["ok"], "created_at": "Tue Jan 07 15:00:00 +0000 2014"}\nnot json\n')
+    with pytest.raises(DataError, match=r"GOOG/2014-01-07: line 2"):
+        read_stocknet(root, tickers=["GOOG"])
+    bad_file.write_text('{"text": ["ok"], "created_at": "sometime"}\n')
+    with pytest.raises(DataError, match=r"GOOG/2014-01-07 line 1, column 'timestamp': got 'sometime'"):
+        read_stocknet(root, tickers=["GOOG"])
+
+
+def test_phrasebank_reads_sentences_and_labels():
+    frame = read_phrasebank(PHRASEBANK / "Sentences_Fixture.txt")
+    assert list(frame.columns) == ["text", "label"] and len(frame) == 4  # the blank line is skipped
+    assert frame["label"].tolist() == ["neutral", "positive", "negative", "negative"]
+    assert frame.loc[2, "text"] == "Contact us @ investor relations for details on the loss ."  # split at the LAST '@'
+
+
+def test_phrasebank_encodings_and_malformed_line():
+    latin = read_phrasebank(PHRASEBANK / "latin1.txt")
+    assert latin.loc[0, "text"] == "Profit at Nordea Pankki \u00e4 increased ."
+    with pytest.raises(DataError, match=r"malformed\.txt: line 2: no '@'"):
+        read_phrasebank(PHRASEBANK / "malformed.txt")
+    with pytest.raises(DataError, match="cannot be decoded as 'ascii'"):
+        read_phrasebank(PHRASEBANK / "latin1.txt", encoding="ascii")
+
+
+def test_phrasebank_unknown_label(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("Fine sentence .@positive\nOdd one .@mixed\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"p\.txt: line 2: label 'mixed'.*'positive', 'negative', 'neutral'"):
+        read_phrasebank(path)

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from finfusion.errors import ConfigError
+from finfusion.experiments.config import apply_overrides, load_config, parse_config
+
+BASE = {"models": [{"name": "mlp"}], "protocol": {"kind": "rolling", "window": 30}}
+
+
+def test_defaults_and_types():
+    cfg = parse_config(BASE)
+    assert cfg.protocol.window == 30 and cfg.target.kind == "return" and cfg.target.task == "regression"
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"protocol\.rolling\.windw: Extra inputs are not permitted"):
+        parse_config({**BASE, "protocol": {"kind": "rolling", "windw": 3}})
+
+
+def test_bad_choice_lists_allowed_values():
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, "target": {"kind": "returns"}})
+    msg = str(err.value)
+    assert "target.kind" in msg and "'return'" in msg and "'direction'" in msg and "returns" in msg
+
+
+def test_unknown_model_and_param_rejected():
+    with pytest.raises(ConfigError, match="nope"):
+        parse_config({**BASE, "models": [{"name": "nope"}]})
+    with pytest.raises(ConfigError, match="hiden"):
+        parse_config({**BASE, "models": [{"name": "mlp", "params": {"hiden": 3}}]})
+
+
+def test_overrides_by_dotted_path():
+    raw = apply_overrides(BASE, ["protocol.window=45", "models.0.params.epochs=2", "target.neutral_band=[-0.005, 0.0055]"])
+    cfg = parse_config(raw)
+    assert cfg.protocol.window == 45 and cfg.models[0].params == {"epochs": 2}
+    assert cfg.target.neutral_band == (-0.005, 0.0055)
+    assert BASE["protocol"]["window"] == 30  # the input is not modified
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides(BASE, ["protocol.window"])
+    with pytest.raises(ConfigError, match="not an index"):
+        apply_overrides(BASE, ["models.3.name=x"])
+
+
+def test_paths_resolve_relative_to_config_file(tmp_path: Path):
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "run.yaml").write_text(
+        "models: [{name: mlp}]\ndata: {source: files, prices: data/p.csv}\noutput: {dir: out}\n"
+    )
+    cfg = load_config(folder / "run.yaml")
+    assert cfg.data.prices == (folder / "data" / "p.csv").resolve()
+    assert cfg.output.dir == (folder / "out").resolve()
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("models: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(Exception) as err:
+        load_config(path)
+    assert "hacked" not in str(err.value) or "python/object" in str(err.value)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("/nonexistent/run.yaml")

@@ -1,0 +1,77 @@
+"""Fixtures for model tests: synthetic `Samples` and fast settings per registered model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from finfusion.models.base import Samples, Task
+
+# Per-model settings that keep the contract suite fast (a few seconds per model). A newly
+# registered model runs with its defaults unless it adds an entry here.
+FAST_PARAMS: dict[str, dict] = {
+    "mlp": {"hidden": 32, "epochs": 20, "batch_size": 32, "lr": 3e-3},
+    "xgboost": {"n_estimators": 60, "learning_rate": 0.2, "max_depth": 3},
+}
+
+_POSITIVE = ("shares surge after strong earnings", "stock rallies on upbeat guidance", "record profit lifts the stock")
+_NEGATIVE = ("shares slump after weak earnings", "stock tumbles on profit warning", "losses drag the stock down")
+
+
+def _make_samples(
+    task: Task = "regression",
+    n: int = 200,
+    d: int = 4,
+    with_text: bool = False,
+    lookback: int | None = None,
+    seed: int = 0,
+) -> Samples:
+    """An easy, learnable problem: y depends linearly on the features of the last day.
+
+    Regression: y = X[..., -1, :] @ w + 0.1·noise.  Classification: y = 1 if that score > 0
+    else 0 (labels 0/1). With `with_text`, each text states the sign of the score in words
+    (and "" for a tenth of the samples), so text models can learn the same target.
+    X is (n, d), or (n, lookback, d) with a look-back.
+    """
+    rng = np.random.default_rng(seed)
+    shape = (n, d) if lookback is None else (n, lookback, d)
+    X = rng.normal(size=shape).astype(np.float32)
+    w = np.linspace(1.0, -0.5, d)
+    score = X.reshape(n, -1, d)[:, -1, :] @ w
+    if task == "regression":
+        y = (score + 0.1 * rng.normal(size=n)).astype(np.float64)
+    else:
+        y = (score > 0).astype(np.int64)
+    texts = None
+    if with_text:
+        pool = [_POSITIVE if s > 0 else _NEGATIVE for s in score]
+        texts = tuple("" if rng.random() < 0.1 else p[rng.integers(len(p))] for p in pool)
+    index = pd.DataFrame({"date": pd.bdate_range("2021-01-04", periods=n), "ticker": "AAA"})
+    return Samples(index=index, X=X, y=y, feature_names=tuple(f"f{i}" for i in range(d)), task=task, texts=texts)
+
+
+@pytest.fixture(name="make_samples")
+def make_samples_fixture():
+    """The `make_samples(task, n, d, with_text, lookback, seed)` helper (see `_make_samples`)."""
+    return _make_samples
+
+
+def fast_params(name: str, **overrides) -> dict:
+    """FAST_PARAMS[name] merged with `overrides`."""
+    return {**FAST_PARAMS.get(name, {}), **overrides}
+
+
+@pytest.fixture(name="fast_params")
+def fast_params_fixture():
+    return fast_params
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny networks run fastest (and without contention on shared CI machines) on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
