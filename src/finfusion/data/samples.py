@@ -86,7 +86,7 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
         report=report,
     )
     table = feats.merge(targets[["date", "ticker", "target"]], on=["date", "ticker"], how="inner", validate="1:1")
-    report.add("samples", "feature row without target (end of series or neutral band)", len(feats) - len(table))
+    # rows without a target were already counted by make_targets
     table = table.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
     texts = _newsflow(data, spec, table, report) if spec.use_text and data.texts is not None else None
     X = np.stack(table["_x"].to_list()) if spec.lookback > 1 else table[names].to_numpy(np.float32)

@@ -61,14 +61,19 @@ def level_mask(values: pd.Series, level: Hashable) -> pd.Series:
 
 
 def mean_std_frames(
-    per_repeat: pd.DataFrame, *, metric: str, row: str = "model", col: str | None = None
+    per_repeat: pd.DataFrame,
+    *,
+    metric: str,
+    row: str = "model",
+    col: str | None = None,
+    col_order: list | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mean and standard deviation (ddof=1) of `metric` over repeats.
 
     per_repeat  long frame, one row per repeat (e.g. model x sweep level x seed), with columns
                 `row`, `metric` and, if given, `col`.
     Returns (mean, std): frames with one row per `row` value (order of first appearance) and one
-    column per `col` level (sorted; the raw level values, columns.name = col), or the single column
+    column per `col` level (in `col_order`, else sorted; the raw level values, columns.name = col), or the single column
     `metric` when `col` is None. Missing metric values are left out of both statistics; a cell
     with one finite repeat has std NaN; a cell with none has mean NaN.
     """
@@ -80,7 +85,7 @@ def mean_std_frames(
     rows = ordered_levels(per_repeat[row], sort=False)
     if col is None:
         return _reindex(mean.to_frame(metric), rows, None), _reindex(std.to_frame(metric), rows, None)
-    cols = ordered_levels(per_repeat[col])
+    cols = list(col_order) if col_order is not None else ordered_levels(per_repeat[col])
     return _reindex(mean.unstack(col), rows, cols), _reindex(std.unstack(col), rows, cols)
 
 
@@ -91,6 +96,7 @@ def mean_std_table(
     row: str = "model",
     col: str | None = None,
     fmt: str = "{:.4f}",
+    col_order: list | None = None,
 ) -> pd.DataFrame:
     """Table of "mean(std)" strings: rows = `row` values, columns "col=level" (or `metric`).
 
@@ -98,7 +104,7 @@ def mean_std_table(
     standard deviation and shows the mean alone ("2.0000"); a cell without any finite repeat
     (or a model not run at that level) shows "nan".
     """
-    mean, std = mean_std_frames(per_repeat, metric=metric, row=row, col=col)
+    mean, std = mean_std_frames(per_repeat, metric=metric, row=row, col=col, col_order=col_order)
     cells = {
         label: [_mean_std_cell(m, s, fmt) for m, s in zip(mean.iloc[:, j], std.iloc[:, j])]
         for j, label in enumerate(_column_labels(mean.columns, col))
@@ -201,7 +207,7 @@ def _mean_std_cell(mean: float, std: float, fmt: str) -> str:
 def _column_labels(columns: pd.Index, col: str | None) -> list[str]:
     if col is None:
         return [str(c) for c in columns]
-    return [f"{col}={format_cell(c)}" for c in columns]
+    return [c if isinstance(c, str) and "=" in c else f"{col}={format_cell(c)}" for c in columns]
 
 
 def _label(value: object) -> str:

@@ -29,6 +29,7 @@ from finfusion.evaluate.report import Code, Section, render_report, write_report
 from finfusion.evaluate.tables import mean_std_table, to_markdown
 from finfusion.experiments.config import RunConfig, config_to_dict
 from finfusion.experiments.sources import frame_fingerprint
+from finfusion.experiments.runner import sweep_points as _sweep_points
 
 PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft")
 HEADLINE = {"regression": ("mse", "mae", "rmse", "directional_accuracy", "corr", "ic_mean"),
@@ -109,8 +110,9 @@ def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task:
     if config.sweep is None:
         return {}
     tables = {}
+    order = [label for label, _ in _sweep_points(config)]
     for metric in [c for c in HEADLINE[task][:2] if c in metrics.columns]:
-        table = mean_std_table(metrics, metric=metric, row="model", col="point")
+        table = mean_std_table(metrics, metric=metric, row="model", col="point", col_order=order)
         tables[metric] = table
         io.write_text(run_dir / "tables" / f"{metric}.md", to_markdown(table) + "\n")
         io.write_text(run_dir / "tables" / f"{metric}.csv", table.to_csv())

@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,12 @@ class Unit:
     seed: int
     model: str
     config: RunConfig
+    also: tuple[str, ...] = ()  # other sweep points with the same resolved config (computed once)
 
     @property
     def unit_id(self) -> str:
-        return f"{self.point_id}__seed{self.seed}__{self.model}".replace("/", "_").replace(" ", "_")
+        raw = f"{self.point_id}__seed{self.seed}__{self.model}"
+        return re.sub(r"[^A-Za-z0-9_.=,+-]", "_", raw).lstrip(".")
 
 
 @dataclass(frozen=True)
@@ -59,24 +62,36 @@ def plan_units(config: RunConfig) -> list[Unit]:
     base = config_to_dict(config)
     sweep = config.sweep
     seeds = sweep.seeds if sweep else [config.seed]
-    units, seen = [], set()
-    for point_id, point in _points(config):
+    units: list[Unit] = []
+    first: dict[str, int] = {}  # config key -> index of its first unit
+    for point_id, point in sweep_points(config):
         raw = _apply_point(base, point)
         for seed in seeds:
             seeded = apply_overrides(raw, [f"seed={seed}"])
             if sweep and sweep.resample_data and config.data.source == "simulate":
                 seeded["data"]["simulate"]["seed"] = seed
             resolved = parse_config(seeded, source=f"sweep point {point_id}")
-            key = json.dumps(config_to_dict(resolved), sort_keys=True)
-            if key in seen:
+            key = _config_key(resolved)
+            if key in first:
+                for i in range(first[key], first[key] + len(resolved.models)):
+                    units[i] = replace(units[i], also=(*units[i].also, point_id))
                 continue
-            seen.add(key)
+            first[key] = len(units)
             for spec in resolved.models:
                 units.append(Unit(point_id, tuple(point), seed, spec.display, resolved))
     return units
 
 
-def _points(config: RunConfig) -> list[tuple[str, list[tuple[str, Any]]]]:
+def _config_key(config: RunConfig) -> str:
+    """Identity of a resolved config, with every model's defaults filled in."""
+    raw = config_to_dict(config)
+    for spec in raw["models"]:
+        spec["params"] = make_predictor(spec["name"], spec["params"]).get_params()
+    return json.dumps(raw, sort_keys=True, default=str)
+
+
+def sweep_points(config: RunConfig) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """(label, [(dotted path, value), ...]) of every sweep point, in sweep order."""
     sweep = config.sweep
     if sweep is None or not sweep.params:
         return [("base", [])]
@@ -164,7 +179,7 @@ def unit_inputs(config: RunConfig) -> tuple[MarketData, Samples]:
 def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     """Run one unit (resuming from its checkpoint) and store its predictions."""
     unit, run_dir = args
-    done = run_dir / "units" / f"{unit.unit_id}.parquet"
+    done = io.safe_join(run_dir, "units", f"{unit.unit_id}.parquet")
     if done.exists():
         return pd.read_parquet(done)
     config = unit.config
@@ -183,7 +198,7 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
         scale_features=config.scaling.features,
         scale_target=config.scaling.target,
         warm_start=getattr(protocol, "warm_start", False),
-        checkpoint_dir=run_dir / "checkpoints" / unit.unit_id,
+        checkpoint_dir=io.safe_join(run_dir, "checkpoints", unit.unit_id),
         checkpoint_every=getattr(protocol, "checkpoint_every", 1),
         progress=config.progress,
     )
@@ -191,6 +206,15 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     preds["fit_seconds"] = time.perf_counter() - started
     io.write_parquet(done, preds)
     return preds
+
+
+def preflight(units: list[Unit]) -> None:
+    """Load the data of every unit and plan its splits, so bad settings fail before anything is written."""
+    for unit in units:
+        _, samples = unit_inputs(unit.config)
+        spec = next(m for m in unit.config.models if m.display == unit.model)
+        make_predictor(spec.name, spec.params).check_task(samples)
+        make_splitter(unit.config).n_splits(samples.dates, horizon=unit.config.target.horizon)
 
 
 def prepare_run_dir(config: RunConfig, run_dir: Path | None) -> Path:
@@ -221,10 +245,12 @@ def run(config: RunConfig, *, run_dir: Path | None = None, resume: bool = False)
         if run_dir is None:
             raise ConfigError("resume needs the run directory")
         config = load_run_config(run_dir)
-    else:
-        run_dir = prepare_run_dir(config, run_dir)
     units = plan_units(config)
+    preflight(units)
+    if not resume:
+        run_dir = prepare_run_dir(config, run_dir)
     executor = make_executor(config.executor.kind, workers=config.executor.workers)
     frames = executor.map(run_unit, [(u, run_dir) for u in units])
-    predictions = pd.concat(frames, ignore_index=True)
+    aliases = [f.assign(point=p) for u, f in zip(units, frames) for p in u.also]
+    predictions = pd.concat([*frames, *aliases], ignore_index=True)
     return write_outputs(run_dir, config, units, predictions)

@@ -202,7 +202,8 @@ class WalkForward(Splitter):
             if train_start < 0:
                 raise ConfigError(
                     f"walk-forward fold {fold} needs {self.train_size} {self.unit} of training data "
-                    f"before {pd.Timestamp(unique[t0]).date()}; the data start at {pd.Timestamp(unique[0]).date()}"
+                    f"before {pd.Timestamp(unique[t0]).date()}; the first sample is on {pd.Timestamp(unique[0]).date()} "
+                    "(after feature warm-up)"
                 )
             valid_start = self._valid_start(unique, t0 - gap) if self.valid else t0 - gap
             yield Split(

@@ -1,0 +1,129 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.simulate import SimulatorConfig, simulate_market
+from finfusion.models.registry import make_predictor
+from finfusion.protocols import engine
+from finfusion.protocols.engine import run_protocol
+from finfusion.protocols.splitters import RollingWindow
+
+SPEC = SampleSpec(groups=["extra", "returns"])
+MLP = {"hidden": 8, "epochs": 3, "batch_size": 16}
+
+
+def market(n_days: int = 80, n_tickers: int = 2) -> MarketData:
+    sim = simulate_market(SimulatorConfig(n_days=n_days, n_tickers=n_tickers, n_features=3, seed=1))
+    return MarketData(sim.prices, sim.texts, sim.truth)
+
+
+def predict(data: MarketData, **kwargs) -> pd.DataFrame:
+    samples = build_samples(data, SPEC)
+    model = make_predictor(kwargs.pop("model", "mlp"), kwargs.pop("params", MLP))
+    splitter = kwargs.pop("splitter", RollingWindow(window=30, step=1, refit_every=2))
+    return run_protocol(model, samples, splitter, progress=False, **kwargs)
+
+
+def test_predictions_frame_shape_and_columns():
+    preds = predict(market())
+    assert list(preds.columns[:7]) == list(engine.PREDICTION_COLUMNS)
+    assert preds["fold"].nunique() == preds["date"].nunique()  # one test day per fold
+    assert preds.groupby("date")["ticker"].nunique().eq(2).all()
+    assert np.isfinite(preds["y_pred"]).all()
+
+
+def test_same_seed_same_predictions_and_other_seed_differs():
+    data = market()
+    a, b = predict(data, seed=3), predict(data, seed=3)
+    pd.testing.assert_frame_equal(a, b)
+    c = predict(data, seed=4)
+    assert not np.allclose(a["y_pred"], c["y_pred"])
+
+
+def test_no_look_ahead_changing_data_after_t_leaves_predictions_up_to_t():
+    data = market()
+    dates = np.sort(data.prices["date"].unique())
+    t = pd.Timestamp(dates[55])
+    prices = data.prices.copy()
+    later = prices["date"] > t
+    # a crash after day t, new extra-feature values and wild texts after the close of t
+    for col in ("open", "high", "low", "close"):
+        prices.loc[later, col] *= 0.5
+    prices.loc[later, "x1"] += 10.0
+    texts = data.texts.copy()
+    close_t = pd.Timestamp(f"{t.date()} 16:00", tz="America/New_York")
+    texts.loc[texts["timestamp"] > close_t, "text"] = "Shares collapse as fraud is uncovered"
+    changed = MarketData(prices, texts, data.truth)
+    base, moved = predict(data), predict(changed)
+    keep = base["date"] <= t
+    assert keep.sum() > 10
+    np.testing.assert_array_equal(base.loc[keep, "y_pred"].to_numpy(), moved.loc[keep, "y_pred"].to_numpy())
+    # sanity: the change does reach predictions after t
+    assert not np.allclose(base.loc[~keep, "y_pred"], moved.loc[~keep, "y_pred"])
+
+
+def test_scalers_fit_on_training_rows_only(monkeypatch):
+    data = market()
+    samples = build_samples(data, SPEC)
+    seen = []
+    original = engine.Scaler.fit
+
+    def spy(self, X):
+        seen.append(np.asarray(X).copy())
+        return original(self, X)
+
+    monkeypatch.setattr(engine.Scaler, "fit", spy)
+    splitter = RollingWindow(window=30, max_folds=3)
+    run_protocol(make_predictor("mlp", MLP), samples, splitter, progress=False)
+    splits = list(splitter.split(samples.dates))
+    x_fits = seen[0::2]
+    for split, X in zip(splits, x_fits):
+        np.testing.assert_array_equal(X, samples.X[split.train])
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch, warm_start):
+    data = market()
+    kwargs = {"warm_start": warm_start, "checkpoint_every": 3}
+    full = predict(data, checkpoint_dir=tmp_path / "full", **kwargs)
+
+    original = engine._predict_fold
+    calls = {"n": 0}
+
+    def crash_at_fold_8(state, samples, split, model_name, seed):
+        if split.fold == 8:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return original(state, samples, split, model_name, seed)
+
+    monkeypatch.setattr(engine, "_predict_fold", crash_at_fold_8)
+    with pytest.raises(KeyboardInterrupt):
+        predict(data, checkpoint_dir=tmp_path / "cut", **kwargs)
+    monkeypatch.setattr(engine, "_predict_fold", original)
+    assert engine._Checkpoint(tmp_path / "cut").progress.exists()
+    resumed = predict(data, checkpoint_dir=tmp_path / "cut", **kwargs)
+    pd.testing.assert_frame_equal(full, resumed)
+    # the last checkpoint was fold 6 (checkpoint_every=3): folds 0..6 were not recomputed
+    assert calls["n"] == 8
+
+
+def test_warm_start_changes_training_and_requires_support():
+    data = market()
+    cold = predict(data, warm_start=False)
+    warm = predict(data, warm_start=True)
+    assert not np.allclose(cold["y_pred"], warm["y_pred"])
+
+
+def test_classification_adds_probabilities():
+    data = market(n_days=120)
+    samples = build_samples(data, SampleSpec(groups=["extra"], target_kind="direction"))
+    preds = run_protocol(
+        make_predictor("xgboost", {"n_estimators": 20}),
+        samples,
+        RollingWindow(window=60, step=10),
+        progress=False,
+    )
+    assert {"p_0", "p_1"} <= set(preds.columns)
+    np.testing.assert_allclose(preds["p_0"] + preds["p_1"], 1.0, rtol=1e-6)
+    assert set(preds["y_pred"].unique()) <= {0, 1}
