@@ -43,7 +43,9 @@ def session_closes(
     try:
         closes = local.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
     except (ValueError, TypeError) as exc:  # a close time inside a DST gap / overlap
-        raise ConfigError(f"close_time={close_time!r} does not exist exactly once in {timezone} on some day: {exc}")
+        raise ConfigError(
+            f"close_time={close_time!r} does not exist exactly once in {timezone} on some day: {exc}"
+        ) from exc
     return closes.tz_convert("UTC").as_unit("ns")
 
 

@@ -11,6 +11,8 @@ CSV and JSON-lines cells are read as text and converted by validation, so a tick
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import gzip
 import json
 from pathlib import Path
@@ -83,10 +85,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return _read_jsonl(path)
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
-    """One JSON object per line; blank lines are skipped; a bad line raises naming its number."""
-    records = []
-    with path.open(encoding="utf-8") as fh:
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line; a bad line raises naming the file and its number."""
+    with Path(path).open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -96,8 +97,12 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                 raise DataError(f"{path}: line {number} is not valid JSON ({exc.msg}): {line[:80]!r}") from exc
             if not isinstance(obj, dict):
                 raise DataError(f"{path}: line {number}: expected a JSON object, got {type(obj).__name__}")
-            records.append(obj)
-    frame = pd.DataFrame.from_records(records)
+            yield number, obj
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """One JSON object per line; blank lines are skipped; a bad line raises naming its number."""
+    frame = pd.DataFrame.from_records([obj for _, obj in iter_jsonl(path)])
     for col in frame.columns:  # keep strings as strings; numbers are converted by validation
         if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, str) or v is None).all():
             frame[col] = frame[col].astype("str")

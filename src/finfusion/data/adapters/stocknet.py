@@ -13,7 +13,6 @@ date is not used for alignment (it is not always the UTC date of the tweets insi
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from finfusion.data.frames import CleaningReport
-from finfusion.data.readers import read_table
+from finfusion.data.readers import iter_jsonl, read_table
 from finfusion.data.schema import OnInvalid, _validate_texts, validate_prices
 from finfusion.errors import DataError
 
@@ -147,19 +146,14 @@ def _within(days: pd.Series, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -
 
 def _read_tweet_file(path: Path, label: str, ticker: str, cols: dict[str, list]) -> None:
     """Append the tweets of one file to `cols`; a malformed line raises naming file and line."""
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                tokens, created = obj["text"], obj["created_at"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataError(
-                    f"{path}: line {number}: expected a JSON object with 'text' (token list) and "
-                    f"'created_at'; got {line.strip()[:80]!r} ({type(exc).__name__}: {exc})"
-                ) from exc
-            cols["ticker"].append(ticker)
-            cols["created_at"].append(created)
-            cols["text"].append(" ".join(map(str, tokens)) if isinstance(tokens, list) else tokens)
-            cols["where"].append(f"{label} line {number}")
+    for number, obj in iter_jsonl(path):
+        if "text" not in obj or "created_at" not in obj:
+            raise DataError(
+                f"{path}: line {number}: expected a JSON object with 'text' (token list) and "
+                f"'created_at'; got the keys {sorted(obj)}"
+            )
+        tokens = obj["text"]
+        cols["ticker"].append(ticker)
+        cols["created_at"].append(obj["created_at"])
+        cols["text"].append(" ".join(map(str, tokens)) if isinstance(tokens, list) else tokens)
+        cols["where"].append(f"{label} line {number}")
