@@ -10,7 +10,16 @@ from matplotlib.figure import Figure
 from finfusion import __version__
 from finfusion.errors import DataError
 from finfusion.evaluate.plots import plot_bar, save_figure
-from finfusion.evaluate.report import Code, Image, KeyValues, Section, Table, WarningBox, render_report, write_report
+from finfusion.evaluate.report import (
+    Code,
+    Image,
+    KeyValues,
+    Section,
+    Table,
+    WarningBox,
+    render_report,
+    write_report,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WHEN = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)

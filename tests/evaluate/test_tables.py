@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 
 from finfusion.errors import DataError
-from finfusion.evaluate.tables import format_cell, mean_std_frames, mean_std_table, to_html_table, to_markdown
+from finfusion.evaluate.tables import (
+    format_cell,
+    mean_std_frames,
+    mean_std_table,
+    to_html_table,
+    to_markdown,
+)
 
 
 def _per_repeat():

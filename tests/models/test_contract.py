@@ -11,7 +11,12 @@ from safetensors import safe_open
 from sklearn.base import clone
 
 from finfusion.errors import ConfigError, DataError, NotFittedError
-from finfusion.models.registry import available_predictors, get_predictor_class, load_predictor, make_predictor
+from finfusion.models.registry import (
+    available_predictors,
+    get_predictor_class,
+    load_predictor,
+    make_predictor,
+)
 
 CASES = [(name, task) for name in available_predictors() for task in get_predictor_class(name).tasks]
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".joblib", ".npy", ".npz"}

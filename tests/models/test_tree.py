@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from finfusion.errors import DataError
-from finfusion.models.torch_predictor import flat_feature_names
+from finfusion.models.inputs import flat_feature_names
 from finfusion.models.tree import XGBoostPredictor
 
 FAST = {"n_estimators": 40, "learning_rate": 0.3, "max_depth": 3}

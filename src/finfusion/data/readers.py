@@ -11,10 +11,9 @@ CSV and JSON-lines cells are read as text and converted by validation, so a tick
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import gzip
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 

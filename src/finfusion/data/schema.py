@@ -19,7 +19,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from finfusion.data.frames import PRICE_OPTIONAL, PRICE_REQUIRED, TEXT_OPTIONAL, TEXT_REQUIRED, CleaningReport
+from finfusion.data.frames import (
+    PRICE_OPTIONAL,
+    PRICE_REQUIRED,
+    TEXT_OPTIONAL,
+    TEXT_REQUIRED,
+    CleaningReport,
+)
 from finfusion.errors import ConfigError, DataError
 
 OnInvalid = Literal["raise", "drop"]

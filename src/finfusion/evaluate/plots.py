@@ -31,7 +31,13 @@ from matplotlib.figure import Figure
 
 from finfusion.errors import DataError
 from finfusion.evaluate.metrics import ic_by_date
-from finfusion.evaluate.tables import format_cell, level_mask, ordered_levels, require_columns, require_numeric
+from finfusion.evaluate.tables import (
+    format_cell,
+    level_mask,
+    ordered_levels,
+    require_columns,
+    require_numeric,
+)
 from finfusion.io import atomic_write
 
 TRUE_COLOR = "0.2"

@@ -139,6 +139,9 @@ class SweepConfig(_Strict):
 class ExecutorConfig(_Strict):
     kind: Literal["local", "processes"] = "local"
     workers: int = Field(2, ge=1)
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads for local runs (default: torch's choice; workers use 1)"
+    )
 
 
 class OutputConfig(_Strict):

@@ -24,12 +24,17 @@ import yaml
 
 from finfusion import io
 from finfusion.evaluate.metrics import classification_metrics, regression_metrics
-from finfusion.evaluate.plots import plot_error_distribution, plot_true_vs_pred, plot_violin, save_figure
+from finfusion.evaluate.plots import (
+    plot_error_distribution,
+    plot_true_vs_pred,
+    plot_violin,
+    save_figure,
+)
 from finfusion.evaluate.report import Code, Section, render_report, write_report
 from finfusion.evaluate.tables import mean_std_table, to_markdown
 from finfusion.experiments.config import RunConfig, config_to_dict
-from finfusion.experiments.sources import frame_fingerprint
 from finfusion.experiments.runner import sweep_points as _sweep_points
+from finfusion.experiments.sources import frame_fingerprint
 
 PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft")
 HEADLINE = {"regression": ("mse", "mae", "rmse", "directional_accuracy", "corr", "ic_mean"),

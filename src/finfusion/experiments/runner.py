@@ -23,13 +23,23 @@ import yaml
 from finfusion import io
 from finfusion.data.samples import MarketData, SampleSpec, build_samples
 from finfusion.errors import ConfigError
-from finfusion.experiments.config import RunConfig, apply_overrides, config_to_dict, parse_config
+from finfusion.experiments.config import (
+    RunConfig,
+    apply_overrides,
+    config_to_dict,
+    parse_config,
+)
 from finfusion.experiments.executor import make_executor
 from finfusion.experiments.sources import load_market_data
 from finfusion.models.base import Samples
 from finfusion.models.registry import make_predictor
 from finfusion.protocols.engine import run_protocol
-from finfusion.protocols.splitters import ChronologicalSplit, RollingWindow, Splitter, WalkForward
+from finfusion.protocols.splitters import (
+    ChronologicalSplit,
+    RollingWindow,
+    Splitter,
+    WalkForward,
+)
 
 
 @dataclass(frozen=True)
@@ -249,6 +259,10 @@ def run(config: RunConfig, *, run_dir: Path | None = None, resume: bool = False)
     preflight(units)
     if not resume:
         run_dir = prepare_run_dir(config, run_dir)
+    if config.executor.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(config.executor.torch_threads)
     executor = make_executor(config.executor.kind, workers=config.executor.workers)
     frames = executor.map(run_unit, [(u, run_dir) for u in units])
     aliases = [f.assign(point=p) for u, f in zip(units, frames) for p in u.also]

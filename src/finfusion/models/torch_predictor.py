@@ -33,7 +33,8 @@ from torch.utils.data import Dataset
 from finfusion.errors import DataError
 from finfusion.io import atomic_write
 from finfusion.models.base import Predictor, Samples
-from finfusion.models.trainer import ArrayDataset, TrainerConfig, Trainer, TrainHistory
+from finfusion.models.inputs import encode_targets, flatten_features, learn_classes
+from finfusion.models.trainer import ArrayDataset, Trainer, TrainerConfig, TrainHistory
 from finfusion.models.trainer import predict as predict_module
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -131,13 +132,17 @@ class TorchPredictor(Predictor):
         directory = Path(directory)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
         atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
-        from finfusion.models.registry import write_config  # lazy: the registry imports the models
+        from finfusion.models.registry import (
+            write_config,  # lazy: the registry imports the models
+        )
 
         fitted = {name: _to_json(getattr(self, name)) for name in self.fitted_attributes}
         write_config(directory, self, fitted=fitted, history=self.history_.to_dict())
 
     def load(self, directory: str | Path) -> TorchPredictor:
-        from finfusion.models.registry import read_config  # lazy: the registry imports the models
+        from finfusion.models.registry import (
+            read_config,  # lazy: the registry imports the models
+        )
 
         directory = Path(directory)
         config = read_config(directory, self)
@@ -205,45 +210,6 @@ class TorchPredictor(Predictor):
     def _forget_fit(self) -> None:
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
-
-
-# -- numeric-input helpers shared by all predictors (the tree model uses them too) ---------------
-
-
-def learn_classes(train: Samples, owner: str) -> np.ndarray | None:
-    """Sorted class labels of a classification train set (None for regression); needs >= 2."""
-    if train.task != "classification":
-        return None
-    classes = np.unique(train.y)
-    if len(classes) < 2:
-        raise DataError(f"{owner}: classification needs >= 2 classes in train.y, got {classes.tolist()}")
-    return classes
-
-
-def encode_targets(y: np.ndarray, classes: np.ndarray | None, where: str, dtype: type = np.float32) -> np.ndarray:
-    """Regression targets as finite `dtype`; class labels as int64 positions in `classes`."""
-    if classes is None:
-        y = np.asarray(y, dtype=dtype)
-        if not np.isfinite(y).all():
-            raise DataError(f"{where} y has {int((~np.isfinite(y)).sum())} non-finite values")
-        return y
-    unknown = np.setdiff1d(np.unique(y), classes)
-    if len(unknown):
-        raise DataError(f"{where} y has classes {unknown.tolist()} not seen in the first training set (classes_={classes.tolist()})")
-    return np.searchsorted(classes, y).astype(np.int64)
-
-
-def flat_feature_names(feature_names: tuple[str, ...], input_shape: tuple[int, ...]) -> list[str]:
-    """Column names after flattening: the names themselves for (d,), "name@t-k" for (L, d)."""
-    if len(input_shape) == 1:
-        return list(feature_names)
-    L = input_shape[0]
-    return [f"{name}@t-{L - 1 - lag}" for lag in range(L) for name in feature_names]
-
-
-def flatten_features(X: np.ndarray) -> np.ndarray:
-    """(n, d) or (n, L, d) -> float32 (n, L*d); a look-back is flattened day-major."""
-    return np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32)
 
 
 def _to_json(value: Any) -> Any:

@@ -18,8 +18,13 @@ import xgboost as xgb
 from finfusion.errors import DataError
 from finfusion.io import write_bytes
 from finfusion.models.base import Predictor, Samples
+from finfusion.models.inputs import (
+    encode_targets,
+    flat_feature_names,
+    flatten_features,
+    learn_classes,
+)
 from finfusion.models.registry import register
-from finfusion.models.torch_predictor import encode_targets, flat_feature_names, flatten_features, learn_classes
 
 MODEL_FILE = "model.json"
 
