@@ -92,7 +92,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print("finfusion: error: --resume takes the config saved in the run directory; "
                   "give no CONFIG or --set", file=sys.stderr)
             return 2
-        return _execute(None, args.resume, resume=True)
+        return _execute(None, args.resume, resume=True, progress=False if args.quiet else None)
     if not args.config:
         print("finfusion: error: run needs CONFIG (a YAML file or a recipe name) or --resume RUN_DIR", file=sys.stderr)
         return 2
@@ -103,18 +103,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = load_config(recipe_path(args.config), args.overrides, base=Path.cwd())
     else:
         raise FileNotFoundError(f"{args.config} is neither a file nor a recipe ({', '.join(available_recipes())})")
-    if args.quiet:
-        config = config.model_copy(update={"progress": False})
-    return _execute(config, args.out, resume=False)
+    return _execute(config, args.out, resume=False, progress=False if args.quiet else None)
 
 
-def _execute(config, run_dir: Path | None, *, resume: bool) -> int:
+def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | None = None) -> int:
     from finfusion.evaluate.tables import to_markdown
     from finfusion.experiments.outputs import summary_table
     from finfusion.experiments.runner import run
 
     started = time.perf_counter()
-    result = run(config, run_dir=run_dir, resume=resume)
+    result = run(config, run_dir=run_dir, resume=resume, progress=progress)
     task = "classification" if "accuracy" in result.metrics.columns else "regression"
     print(to_markdown(summary_table(result.metrics, task).round(6)))
     floor = result.meta["source"].get("noise_floor")

@@ -76,9 +76,11 @@ def unit_metrics(predictions: pd.DataFrame, task: str) -> pd.DataFrame:
 
 
 def summary_table(metrics: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Mean over seeds of the headline metrics, one row per (point, model)."""
+    """Mean over seeds of the headline metrics, one row per (point, model); no point column
+    when the run has no sweep."""
     cols = [c for c in HEADLINE[task] if c in metrics.columns]
-    return metrics.groupby(["point", "model"], sort=False)[cols].mean().reset_index()
+    table = metrics.groupby(["point", "model"], sort=False)[cols].mean().reset_index()
+    return table.drop(columns="point") if set(table["point"]) == {"base"} else table
 
 
 def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd.DataFrame):
@@ -140,7 +142,9 @@ def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics:
 
 def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame, tables: dict, figures: dict) -> None:
     source = meta["source"]
-    facts = {k: source[k] for k in ("source", "noise_floor", "variance_shares") if k in source}
+    facts = {k: source[k] for k in ("source", "noise_floor") if k in source}
+    if "variance_shares" in source:
+        facts["variance_shares"] = ", ".join(f"{k} {v:.3f}" for k, v in source["variance_shares"].items())
     facts.update({"samples": meta["samples"]["n"], "features": ", ".join(meta["samples"]["features"])})
     sections = [
         Section("Results", ["Mean over seeds of each unit's test metrics.", summary]),
@@ -150,6 +154,9 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
         sections.append(Section("Sweep: mean (std) over seeds", [b for m, t in tables.items() for b in (m, t)]))
     if figures:
         sections.append(Section("Plots", [b for name, path in figures.items() for b in (name, Path(path))]))
+    env = environment()
+    env["packages"] = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
+    sections.append(Section("Environment", [env]))
     sections.append(Section("Configuration", [Code(yaml.safe_dump(config_to_dict(config), sort_keys=False))]))
     html = render_report(title=f"finfusion run: {config.name}", sections=sections)
     write_report(run_dir / "report.html", html)

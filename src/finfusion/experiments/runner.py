@@ -247,14 +247,23 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return parse_config(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
 
 
-def run(config: RunConfig, *, run_dir: Path | None = None, resume: bool = False) -> RunResult:
-    """Run every unit of `config` and write the run directory; `resume` continues `run_dir`."""
+def run(
+    config: RunConfig | None,
+    *,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+) -> RunResult:
+    """Run every unit of `config` and write the run directory; `resume` continues `run_dir` with
+    the config saved there. `progress` overrides the config's progress bars."""
     from finfusion.experiments.outputs import write_outputs
 
     if resume:
         if run_dir is None:
             raise ConfigError("resume needs the run directory")
         config = load_run_config(run_dir)
+    if progress is not None:
+        config = config.model_copy(update={"progress": progress})
     units = plan_units(config)
     preflight(units)
     if not resume:
