@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run directory (default: <output.dir>/<name>-<time>)")
     run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                      help="continue an interrupted run from its last finished window")
+    run.add_argument("--quick", action="store_true", help="the recipe's small version that finishes in minutes")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)
 
@@ -98,9 +99,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     path = Path(args.config)
     if path.is_file():
-        config = load_config(path, args.overrides)
+        config = load_config(path, args.overrides, quick=args.quick)
     elif args.config in available_recipes():
-        config = load_config(recipe_path(args.config), args.overrides, base=Path.cwd())
+        config = load_config(recipe_path(args.config), args.overrides, base=Path.cwd(), quick=args.quick)
     else:
         raise FileNotFoundError(f"{args.config} is neither a file nor a recipe ({', '.join(available_recipes())})")
     return _execute(config, args.out, resume=False, progress=False if args.quiet else None)

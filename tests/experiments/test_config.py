@@ -66,3 +66,17 @@ def test_yaml_is_loaded_safely(tmp_path: Path):
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found"):
         load_config("/nonexistent/run.yaml")
+
+
+def test_quick_section_applies_only_with_quick(tmp_path: Path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        "models: [{name: mlp}]\nprotocol: {kind: rolling, window: 90}\n"
+        "quick: {protocol.window: 20, models.0.params.epochs: 1}\n"
+    )
+    assert load_config(path).protocol.window == 90
+    quick = load_config(path, ["protocol.window=30"], quick=True)
+    assert quick.protocol.window == 30 and quick.models[0].params == {"epochs": 1}
+    (tmp_path / "plain.yaml").write_text("models: [{name: mlp}]\n")
+    with pytest.raises(ConfigError, match="no 'quick' section"):
+        load_config(tmp_path / "plain.yaml", quick=True)

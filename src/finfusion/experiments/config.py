@@ -9,6 +9,7 @@ config are resolved relative to the config file.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -194,16 +195,27 @@ def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:
         raise ConfigError(f"invalid configuration in {source}: {err}") from None
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None, *, base: Path | None = None) -> RunConfig:
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, *, base: Path | None = None, quick: bool = False
+) -> RunConfig:
     """Read YAML (safe loader), apply `key=value` overrides, validate, and resolve relative
-    paths against `base` (default: the config file's folder)."""
+    paths against `base` (default: the config file's folder).
+
+    A recipe may hold a top-level `quick:` mapping of dotted paths to values: a smaller version
+    of the experiment that finishes in minutes, applied (before `overrides`) when `quick`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
-    raw = apply_overrides(raw, overrides or [])
+    shrink = raw.pop("quick", None) or {}
+    if not isinstance(shrink, dict):
+        raise ConfigError(f"{path}: 'quick' must map dotted config paths to values, got {type(shrink).__name__}")
+    if quick and not shrink:
+        raise ConfigError(f"{path} has no 'quick' section; run it without --quick")
+    quick_sets = [f"{k}={json.dumps(v)}" for k, v in shrink.items()] if quick else []
+    raw = apply_overrides(raw, quick_sets + (overrides or []))
     return resolve_paths(parse_config(raw, source=str(path)), path.parent if base is None else base)
 
 

@@ -1,8 +1,8 @@
 """Num-only MLP baseline of seed 000: numeric encoder (eq. 7-8) + output MLP (eq. 16-17).
 
-`NumericEncoder` and `OutputHead` are the building blocks the fusion models reuse; the
-`MLPPredictor` ("mlp") composes them for numeric features alone, for regression (one real
-output, MSE) or classification (one logit per class, cross-entropy).
+The `MLPPredictor` ("mlp") composes `NumericEncoder` and `OutputHead` (models/layers.py) for
+numeric features alone, for regression (one real output, MSE) or classification (one logit per
+class, cross-entropy).
 """
 
 from __future__ import annotations
@@ -10,33 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from finfusion.models.layers import NumericEncoder, OutputHead
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
-
-
-class NumericEncoder(nn.Module):
-    """Two ReLU layers (seed 000 eq. 7-8): (B, d_in) -> (B, hidden)."""
-
-    def __init__(self, d_in: int, hidden: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, d_in) -> (B, hidden)
-
-
-class OutputHead(nn.Module):
-    """One hidden ReLU layer, then a linear output (seed 000 eq. 16-17): (B, d_in) -> (B, n_out)."""
-
-    def __init__(self, d_in: int, hidden: int, n_out: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_out))
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.net(h)  # (B, d_in) -> (B, n_out)
 
 
 class NumOnlyMLP(nn.Module):
@@ -66,7 +42,8 @@ class MLPPredictor(TorchPredictor):
     show_progress, device
                  training settings, see `finfusion.models.trainer.TrainerConfig`.
     warm_start   a second `fit` continues from the fitted weights (same inputs and task), for
-                 `warm_epochs` epochs (None: `epochs`).
+                 `warm_epochs` epochs (None: `epochs`), on the rows after the last fit plus
+                 `warm_replay` replayed earlier rows (None: all rows).
     """
 
     uses_text = False
@@ -87,6 +64,7 @@ class MLPPredictor(TorchPredictor):
         seed: int = 0,
         warm_start: bool = False,
         warm_epochs: int | None = None,
+        warm_replay: int | None = None,
         show_progress: bool = False,
         device: str = "cpu",
     ) -> None:
@@ -102,6 +80,7 @@ class MLPPredictor(TorchPredictor):
         self.seed = seed
         self.warm_start = warm_start
         self.warm_epochs = warm_epochs
+        self.warm_replay = warm_replay
         self.show_progress = show_progress
         self.device = device
 

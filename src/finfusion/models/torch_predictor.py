@@ -15,7 +15,11 @@ construction, warm starts, training through the one shared `Trainer`, prediction
 save/load as ``weights.safetensors`` + ``config.json`` (no pickle anywhere).
 
 Subclasses must accept these keyword parameters: epochs, batch_size, lr, weight_decay, l2,
-grad_clip, early_stopping_patience, seed, warm_start, warm_epochs, show_progress, device.
+grad_clip, early_stopping_patience, seed, warm_start, warm_epochs, warm_replay, show_progress, device.
+
+Warm refits (rolling windows): with `warm_start` a second `fit` continues from the fitted weights
+for `warm_epochs` epochs; with `warm_replay` = m it trains only on the rows dated after the last
+fit plus m replayed earlier rows of the window (None: the whole window).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -49,6 +54,7 @@ class TorchPredictor(Predictor):
         "n_features_in_",
         "feature_names_in_",
         "classes_",
+        "last_date_",
     )
     # Parameters that shape the network: a warm start refuses to continue if they changed.
     architecture_params: ClassVar[tuple[str, ...]] = ()
@@ -100,6 +106,8 @@ class TorchPredictor(Predictor):
         try:
             if not warm:
                 self._learn_inputs(train)
+            elif self.warm_replay is not None:
+                train = self._replay(train)
             train_ds = self._dataset(self._checked(train, "train"), self._encode_targets(train, "train"))
             valid_ds = None
             if valid is not None:
@@ -109,6 +117,7 @@ class TorchPredictor(Predictor):
                 self.module_ = self._seeded_module()
             epochs = self.warm_epochs if warm and self.warm_epochs is not None else self.epochs
             self.history_ = Trainer(self._trainer_config(epochs)).fit(self.module_, train_ds, valid_ds)
+            self.last_date_ = str(pd.Timestamp(train.index["date"].max()))
         except BaseException:
             if not warm:
                 self._forget_fit()
@@ -130,7 +139,7 @@ class TorchPredictor(Predictor):
     def save(self, directory: str | Path) -> None:
         self.check_fitted()
         directory = Path(directory)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.module_.state_dict().items()}
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self._module_state().items()}
         atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
         from finfusion.models.registry import (
             write_config,  # lazy: the registry imports the models
@@ -151,10 +160,27 @@ class TorchPredictor(Predictor):
         for name, value in config["fitted"].items():
             setattr(self, name, _from_json(name, value))
         module = self._new_module()
-        module.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        self._load_module_state(module, load_file(str(directory / WEIGHTS_FILE)))
         self.module_ = module.eval()
         self.history_ = TrainHistory.from_dict(config["history"])
         return self
+
+    def _replay(self, train: Samples) -> Samples:
+        """Warm refit on what is new since the last fit plus `warm_replay` earlier rows of the
+        window, drawn with the fit's seed (the rest of the window was learned before)."""
+        dates = pd.to_datetime(train.index["date"])
+        new = np.flatnonzero(dates > pd.Timestamp(self.last_date_))
+        old = np.flatnonzero(dates <= pd.Timestamp(self.last_date_))
+        rng = np.random.default_rng(self.seed)
+        replay = rng.choice(old, size=min(self.warm_replay, len(old)), replace=False) if len(old) else old
+        return train.subset(np.sort(np.concatenate([new, replay])))
+
+    def _module_state(self) -> dict[str, torch.Tensor]:
+        """The tensors `save` writes (default: the whole module; text models leave out frozen weights)."""
+        return self.module_.state_dict()
+
+    def _load_module_state(self, module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        module.load_state_dict(state)
 
     # -- helpers ------------------------------------------------------------------------------
 
