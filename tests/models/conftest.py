@@ -64,7 +64,12 @@ def fast_params(name: str, **overrides) -> dict:
 
 
 @pytest.fixture(name="fast_params")
-def fast_params_fixture():
+def fast_params_fixture(tiny_bert):
+    """Fast settings; text models run on the tiny BERT with end-to-end ("full") tuning."""
+    text = {"model": str(tiny_bert), "tuning": "full", "hidden": 16, "epochs": 15, "batch_size": 32,
+            "lr": 3e-3, "encoder_lr": 1e-3, "max_length": 16}
+    FAST_PARAMS.setdefault("fusion", {**text, "heads": 2})
+    FAST_PARAMS.setdefault("text_only", text)
     return fast_params
 
 

@@ -133,6 +133,12 @@ def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics:
     if task == "regression":
         paths["true vs predicted"] = save_figure(plot_true_vs_pred(first), run_dir / "plots" / "true_vs_pred.png")
         paths["error distribution"] = save_figure(plot_error_distribution(first), run_dir / "plots" / "errors.png")
+    att_cols = [c for c in first.columns if c.startswith("att_")]
+    if att_cols:
+        means = first.groupby("model")[att_cols].mean().dropna(how="all")
+        means.columns = [c[len("att_"):] for c in att_cols]
+        fig = plot_bar(means.T, "Mean attention of the text query over the numeric tokens", horizontal=True)
+        paths["attention weights"] = save_figure(fig, run_dir / "plots" / "attention.png")
     if config.sweep is not None:
         for metric in [c for c in HEADLINE[task][:2] if c in metrics.columns]:
             fig = plot_violin(metrics, metric=metric, group_col="model", facet_col="point")

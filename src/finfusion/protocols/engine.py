@@ -56,7 +56,8 @@ def run_protocol(
     checkpoint_every: int = 1,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Predictions frame (PREDICTION_COLUMNS, plus p_<class> for classifiers) over all test folds."""
+    """Predictions frame over all test folds: PREDICTION_COLUMNS, plus p_<class> for classifiers
+    and att_<token> (attention weight, mean over heads) for models with `predict_attention`."""
     predictor.check_task(samples)
     if warm_start:
         if "warm_start" not in predictor.get_params():
@@ -128,6 +129,10 @@ def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name:
         proba = state.model.predict_proba(scaled)
         for j, cls in enumerate(state.model.classes_):
             frame[f"p_{cls}"] = proba[:, j]
+    if hasattr(state.model, "predict_attention"):
+        weights = state.model.predict_attention(scaled).mean(axis=1)  # (n, heads, S) -> (n, S)
+        for j, name in enumerate(state.model.token_names()):
+            frame[f"att_{name}"] = weights[:, j]
     return frame
 
 

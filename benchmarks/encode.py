@@ -1,0 +1,142 @@
+"""Benchmark: frozen text-encoding throughput of finfusion's `TextEncoder` vs sentence-transformers.
+
+Usage:  python benchmarks/encode.py [--n 2000] [--batch-size 64] [--repeats 3] [--threads N]
+
+Same model (the bundled all-MiniLM-L6-v2), same texts (simulated headline-like texts from
+`finfusion.data.simulate`, all distinct), same truncation (128 tokens), same batch size.
+
+* sentence-transformers: ``SentenceTransformer(path).encode(texts, batch_size=64)`` (it sorts by
+  length, mean-pools and L2-normalises).
+* finfusion cold: an empty cache, ``TextEncoder(pooling="mean").inputs(texts)`` — tokenise every
+  distinct text, run the frozen model in length-sorted batches, cache the pooled vectors.
+* finfusion cold, bfloat16: the same with ``encode_dtype="bfloat16"`` (autocast; fast where the
+  CPU has AMX / AVX512-BF16), and its accuracy cost.
+* finfusion warm: the same call again with a new encoder (what every later window, clone and
+  predictor pays): tokens and vectors come from the process-wide cache.
+* top_k: the cold fill of the lower-layer states for ``tuning="top_k", top_k=2`` (float16),
+  their bytes per text, and the effect of float16 storage on the pooled output.
+
+Both sides load the model and run one warm-up batch on other texts before timing. Prints
+texts/s (best of `--repeats`), the ratios, the max abs difference of the normalised mean-pooled
+embeddings, and the machine. Targets: cold >= 1x sentence-transformers, aim 2x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from finfusion.data.simulate import SimulatorConfig, simulate_market
+from finfusion.text.cache import cache_info, clear_cache
+from finfusion.text.encoder import TextEncoder, default_model_path
+
+
+def make_texts(n: int, seed: int = 0) -> list[str]:
+    """`n` distinct simulated headline-like texts (a headline plus one distractor sentence)."""
+    n_tickers = max(1, n // 1000 + 1)
+    market = simulate_market(SimulatorConfig(seed=seed, n_tickers=n_tickers, n_days=n // n_tickers + 2))
+    texts = list(dict.fromkeys(market.texts["text"].tolist()))
+    if len(texts) < n:
+        raise SystemExit(f"the simulator gave only {len(texts)} distinct texts, wanted {n}")
+    return texts[:n]
+
+
+def best_time(fn, repeats: int, before=None) -> float:
+    times = []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def top_k_section(texts: list[str], repeats: int) -> tuple[float, float, float, float]:
+    """(cold fill seconds, cache bytes per text, max |diff| and min cosine of the normalised
+    pooled output from float16 states vs the full float32 model)."""
+    t_fill = best_time(lambda: TextEncoder(pooling="mean", tuning="top_k", top_k=2).inputs(texts), repeats,
+                       before=clear_cache)
+    bytes_per_text = cache_info().kind("states").bytes / len(texts)
+    sub = texts[:500]
+    top = unit(TextEncoder(pooling="mean", tuning="top_k", top_k=2).embed(sub))
+    full = unit(TextEncoder(pooling="mean", tuning="full").embed(sub))
+    return t_fill, bytes_per_text, float(np.abs(top - full).max()), float((top * full).sum(1).min())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="number of texts (default 2000)")
+    parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default 64)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is reported (default 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from sentence_transformers import SentenceTransformer
+
+    import finfusion.text.encoder as encoder_module
+
+    encoder_module.ENCODE_BATCH_SIZE = args.batch_size
+    encoder_module.PROGRESS_MIN_TEXTS = 10**9  # no progress bar inside timings
+    texts = make_texts(args.n)
+    warmup = make_texts(args.n + 64, seed=1)[-64:]
+    path = str(default_model_path())
+
+    st = SentenceTransformer(path, device="cpu")
+    st.max_seq_length = 128  # finfusion's default truncation
+    st.encode(warmup, batch_size=args.batch_size)
+    reference = st.encode(texts, batch_size=args.batch_size)
+    t_st = best_time(lambda: st.encode(texts, batch_size=args.batch_size), args.repeats)
+
+    TextEncoder(pooling="mean").inputs(warmup)  # loads the model once per process
+    t_cold = best_time(lambda: TextEncoder(pooling="mean").inputs(texts), args.repeats, before=clear_cache)
+    n_tokens = sum(len(t) for t in TextEncoder(pooling="mean", tuning="full").inputs(texts)._rows)
+    t_warm = best_time(lambda: TextEncoder(pooling="mean").inputs(texts), args.repeats)
+    ours = unit(TextEncoder(pooling="mean").embed(texts))
+    diff = float(np.abs(ours - reference).max())
+    info = cache_info()
+
+    t_bf16 = best_time(lambda: TextEncoder(pooling="mean", encode_dtype="bfloat16").inputs(texts), args.repeats,
+                       before=clear_cache)
+    bf16 = unit(TextEncoder(pooling="mean", encode_dtype="bfloat16").embed(texts))
+    diff_bf16, cos_bf16 = float(np.abs(bf16 - reference).max()), float((bf16 * reference).sum(1).min())
+    t_top, top_bytes, top_diff, top_cos = top_k_section(texts, args.repeats)
+
+    n = len(texts)
+    print(f"model              : {path}")
+    print(f"texts              : {n:,} distinct simulated headlines, {n_tokens / n:.1f} tokens on average "
+          f"(max_length 128), batch size {args.batch_size}")
+    print(f"sentence-transformers encode : {n / t_st:9,.0f} texts/s ({t_st:.3f} s)")
+    print(f"finfusion cold (empty cache) : {n / t_cold:9,.0f} texts/s ({t_cold:.3f} s)  "
+          f"ratio {t_st / t_cold:.2f}x")
+    print(f"finfusion cold, bfloat16     : {n / t_bf16:9,.0f} texts/s ({t_bf16:.3f} s)  "
+          f"ratio {t_st / t_bf16:.2f}x")
+    print(f"finfusion warm (cached)      : {n / t_warm:9,.0f} texts/s ({t_warm:.4f} s)  "
+          f"ratio {t_st / t_warm:.0f}x")
+    print(f"max |diff| of normalised mean-pooled embeddings vs sentence-transformers: float32 {diff:.2e}; "
+          f"bfloat16 {diff_bf16:.2e} (min cosine {cos_bf16:.6f})")
+    print(f"frozen cache       : {info.bytes / 2**20:.1f} MiB for {info.entries:,} entries "
+          f"({info.bytes / n:,.0f} bytes per text: token ids + cls and mean vectors)")
+    print(f"top_k=2 cold fill  : {n / t_top:9,.0f} texts/s ({t_top:.3f} s, 4 of 6 layers); float16 states "
+          f"{top_bytes:,.0f} bytes per text ({2 * 1024**3 / top_bytes:,.0f} texts per 2 GiB)")
+    print(f"top_k float16 cost : max |diff| {top_diff:.2e}, min cosine {top_cos:.7f} of the normalised pooled "
+          f"output vs the float32 full model (500 texts)")
+    print(f"machine            : {platform.platform()}, {os.cpu_count()} CPUs, "
+          f"{platform.processor() or platform.machine()}, torch {torch.__version__} with "
+          f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

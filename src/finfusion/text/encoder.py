@@ -1,0 +1,435 @@
+"""`TextEncoder`: a Hugging Face encoder as a module of a finfusion network, with four tuning modes.
+
+    enc = TextEncoder()                       # bundled all-MiniLM-L6-v2, [CLS] pooling, frozen
+    inputs = enc.inputs(texts)                # distinct texts tokenised once; frozen outputs cached
+    batch = inputs.collate(inputs.ids[:16])   # the text part of a batch (keys depend on `tuning`)
+    vectors = enc(batch)                      # (B, hidden_size) pooled text vectors
+
+Tuning modes and the batch keys `TextInputs.collate` produces (and `forward` consumes):
+
+* ``frozen`` (two-stage): {"text_emb": (B, H) float32}. The pooled output of the pre-trained
+  encoder is computed once per distinct text (batched, inference mode, length-sorted) and cached;
+  forward returns it. The encoder has no parameters.
+* ``full`` (end-to-end, seed 000 eq. 5) and ``lora`` (peft adapters on every linear layer of the
+  attention and feed-forward blocks; only the adapters train): {"input_ids": (B, T) int64,
+  "attention_mask": (B, T) int64}, padded to the longest text of the batch (T <= max_length).
+* ``top_k``: {"hidden": (B, T, H) float32, "attention_mask": (B, T)}: the token states after the
+  frozen embeddings + lower n_layers - k layers, computed once per distinct text and cached
+  (float16 by default, see `finfusion.text.cache`); forward runs only the top k (trainable) layers.
+  Lower layers are run in eval mode (no dropout) since they never train.
+
+Pooling: "cls" = state of the first token; "mean" = attention-mask-weighted mean of token states.
+
+Parameter names: trainable weights live inside this module, so in a parent that registers it
+as ``encoder`` their names start with "encoder." (``param_group_lrs={"encoder.": lr}``). Frozen
+weights are either not part of the module (frozen mode, the lower layers of top_k) or have
+requires_grad=False (lora). `trainable_state_dict()` holds only what tuning trains, so
+checkpoints stay small; the rest is reloaded from `model`.
+
+All caches are process-wide and bounded (see `finfusion.text.cache`).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from finfusion.errors import ConfigError
+from finfusion.text.cache import STORE, state_dtype
+from finfusion.text.tokens import Backbone, default_model_path, load_backbone, pad_ids, token_ids, unique_texts
+
+__all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path", "pretraining_info", "pool"]
+
+Pooling = Literal["cls", "mean"]
+Tuning = Literal["frozen", "full", "top_k", "lora"]
+EncodeDtype = Literal["float32", "bfloat16"]
+ENCODE_BATCH_SIZE = 64
+PROGRESS_MIN_TEXTS = 2000  # show a tqdm bar when a cache fill encodes at least this many texts
+
+
+# -- pre-training cut-offs ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PretrainingInfo:
+    """What the model card says about the dates of the pre-training text.
+
+    cutoff         last date of pre-training text, only where the model card states one.
+    text_through   a documented lower bound on the cut-off: the card lists training text from
+                   this date (so a test period before it was certainly readable by the model).
+    source         where this comes from (the model card, quoted).
+    """
+
+    cutoff: date | None
+    text_through: date | None
+    source: str
+
+
+# Source: model cards only (no guesses from release dates). A key matches a model name or path
+# (lower-cased, "_" read as "-") where it starts a word: "bert-base" matches "bert-base-uncased"
+# and "google/bert-base-cased" but not "distilbert-base-uncased". The first match wins.
+PRETRAINING: dict[str, PretrainingInfo] = {
+    "all-minilm-l6-v2": PretrainingInfo(
+        cutoff=None,
+        text_through=date(2018, 1, 1),
+        source="all-MiniLM-L6-v2 model card (README.md in the model directory): states no cut-off; its "
+        "fine-tuning data table lists 'Reddit comments (2015-2018)' among 1B sentence pairs (other sets "
+        "undated); base model nreimers/MiniLM-L6-H384-uncased (its card is not bundled)",
+    ),
+    "bert-base": PretrainingInfo(
+        cutoff=None, text_through=None,
+        source="bert-base model card: BookCorpus and English Wikipedia, no dates stated",
+    ),
+    "bert-large": PretrainingInfo(
+        cutoff=None, text_through=None,
+        source="bert-large model card: BookCorpus and English Wikipedia, no dates stated",
+    ),
+}
+
+
+def pretraining_info(model_name: str) -> PretrainingInfo:
+    """The table entry whose key occurs in `model_name`, else "unknown" (cutoff None)."""
+    name = model_name.lower().replace("_", "-")
+    for key, info in PRETRAINING.items():
+        if re.search(rf"(^|[^a-z0-9]){re.escape(key)}", name):
+            return info
+    return PretrainingInfo(None, None, f"unknown: no entry for {model_name!r} in finfusion's table")
+
+
+# -- pooling and the layer split ------------------------------------------------------------------
+
+def pool(states: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
+    """(B, T, H) token states -> (B, H): first token ("cls") or mask-weighted mean ("mean")."""
+    if pooling == "cls":
+        return states[:, 0]
+    weights = mask.to(states.dtype).unsqueeze(-1)  # (B, T, 1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+
+
+def _layers(model: nn.Module) -> nn.ModuleList:
+    layers = getattr(getattr(model, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList) or not isinstance(getattr(model, "embeddings", None), nn.Module):
+        raise ConfigError(
+            f"tuning='top_k' needs a BERT-style encoder (model.embeddings + model.encoder.layer); "
+            f"{type(model).__name__} is not one: use tuning='full' or 'lora'"
+        )
+    return layers
+
+
+def _run_layers(layers: Sequence[nn.Module], config, hidden: Tensor, mask: Tensor) -> Tensor:
+    """Token states (B, T, H) after `layers`, with the model's own attention-mask format."""
+    from transformers.masking_utils import create_bidirectional_mask
+
+    mask4d = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=mask)
+    for layer in layers:
+        out = layer(hidden, mask4d)
+        hidden = out[0] if isinstance(out, tuple) else out
+    return hidden
+
+
+def _lower_states(model: nn.Module, n_lower: int, input_ids: Tensor, mask: Tensor) -> Tensor:
+    """Token states after the embeddings and the first `n_lower` layers: (B, T, H)."""
+    hidden = model.embeddings(input_ids=input_ids)
+    return _run_layers(_layers(model)[:n_lower], model.config, hidden, mask)
+
+
+# -- the inputs ---------------------------------------------------------------------------------
+
+class TextInputs:
+    """The encoder-side view of a list of texts: unique texts tokenised once, plus whatever the
+    tuning mode caches. `ids` (n,) int64 maps each input text to its unique-text index.
+
+    texts      the distinct texts (first-seen order); `len(inputs)` is their number.
+    collate(unique_ids) -> the text part of a batch for those distinct texts (see the module
+               docstring for the keys of each tuning mode); pads to the longest text in the batch.
+    """
+
+    def __init__(self, tuning: Tuning, ids: np.ndarray, texts: list[str], *, emb: Tensor | None = None,
+                 rows: list[np.ndarray] | None = None, pad_id: int = 0) -> None:
+        self.tuning = tuning
+        self.ids = ids
+        self.texts = texts
+        self._emb = emb  # frozen: (U, H) float32
+        self._rows = rows  # full/lora: int32 token ids (L_i,); top_k: states (L_i, H)
+        self._pad_id = pad_id
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def collate(self, unique_ids: Sequence[int] | Tensor | np.ndarray) -> dict[str, Tensor]:
+        idx = torch.as_tensor(unique_ids, dtype=torch.long).reshape(-1)
+        if self._emb is not None:
+            return {"text_emb": self._emb[idx]}
+        rows = [self._rows[i] for i in idx.tolist()]
+        if self.tuning == "top_k":
+            lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+            hidden = nn.utils.rnn.pad_sequence([torch.from_numpy(r) for r in rows], batch_first=True)
+            mask = (torch.arange(hidden.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)).long()
+            return {"hidden": hidden.float(), "attention_mask": mask}
+        input_ids, mask = pad_ids(rows, self._pad_id)
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    def __repr__(self) -> str:
+        return f"TextInputs(tuning={self.tuning!r}, n={len(self.ids)}, unique={len(self.texts)})"
+
+
+# -- the encoder --------------------------------------------------------------------------------
+
+class TextEncoder(nn.Module):
+    """A pre-trained Hugging Face encoder giving one pooled vector per text (see the module docstring).
+
+    model         local directory or Hugging Face name (local cache only unless
+                  FINFUSION_ALLOW_DOWNLOAD=1); None: the bundled all-MiniLM-L6-v2.
+    pooling       "cls" (first token, seed 000) or "mean" (mask-weighted mean).
+    max_length    truncation length in tokens, special tokens included (default 128).
+    tuning        "frozen", "full", "top_k" (train the top `top_k` layers) or "lora".
+    top_k         trainable top layers for tuning="top_k" (1..n_layers).
+    lora_rank, lora_alpha, lora_dropout   LoRA settings for tuning="lora".
+    device        where cache fills (frozen outputs) run; None: CUDA when available, else CPU.
+    encode_dtype  precision of cache fills: "float32" (default, exact) or "bfloat16" (autocast:
+                  ~2.6x faster on CPUs with AMX / AVX512-BF16; cosine to float32 >= 0.9999 on
+                  MiniLM, see benchmarks/encode.py). Cached under its own key.
+
+    Attributes: hidden_size, n_layers, model_name, pretraining (PretrainingInfo),
+    pretraining_cutoff (date or None), lora_target_modules (lora only).
+    """
+
+    def __init__(self, model: str | Path | None = None, *, pooling: Pooling = "cls", max_length: int = 128,
+                 tuning: Tuning = "frozen", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
+                 lora_dropout: float = 0.0, device: str | None = None, encode_dtype: EncodeDtype = "float32") -> None:
+        super().__init__()
+        _check_choice("pooling", pooling, ("cls", "mean"))
+        _check_choice("tuning", tuning, ("frozen", "full", "top_k", "lora"))
+        _check_choice("encode_dtype", encode_dtype, ("float32", "bfloat16"))
+        self.encode_dtype = encode_dtype
+        self._backbone: Backbone = load_backbone(model)
+        config = self._backbone.config
+        self.pooling, self.tuning, self.max_length = pooling, tuning, int(max_length)
+        self.hidden_size = int(config.hidden_size)
+        self.n_layers = int(config.num_hidden_layers)
+        self.model_name = self._backbone.name
+        self.pretraining = pretraining_info(self.model_name)
+        self.pretraining_cutoff = self.pretraining.cutoff
+        self.encode_device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._check_sizes(config, top_k, lora_rank, lora_alpha, lora_dropout)
+        self.top_k = int(top_k) if tuning == "top_k" else 0
+        self.lora_target_modules: list[str] = []
+        if tuning == "full":
+            self.transformer = self._backbone.trainable_copy()
+        elif tuning == "lora":
+            self.transformer = self._lora(lora_rank, lora_alpha, lora_dropout)
+        elif tuning == "top_k":
+            layers = _layers(self._backbone.model)
+            self.top = copy.deepcopy(layers[self.n_layers - self.top_k:]).requires_grad_(True)
+            _check_split(self._backbone, self.n_layers - self.top_k, self.top)
+
+    def _check_sizes(self, config, top_k: int, rank: int, alpha: int, dropout: float) -> None:
+        limit = getattr(config, "max_position_embeddings", None) or 10**9
+        if not 2 <= self.max_length <= limit:
+            raise ConfigError(f"max_length must be in [2, {limit}] for {self.model_name}, got {self.max_length}")
+        if self.tuning == "top_k" and not 1 <= top_k <= self.n_layers:
+            raise ConfigError(f"top_k must be in [1, {self.n_layers}] (the model has {self.n_layers} layers), "
+                              f"got {top_k}; use tuning='frozen' for no trainable layer")
+        if self.tuning == "lora" and not (rank >= 1 and alpha > 0 and 0.0 <= dropout < 1.0):
+            raise ConfigError(f"LoRA needs lora_rank >= 1, lora_alpha > 0 and 0 <= lora_dropout < 1, got "
+                              f"{rank}, {alpha}, {dropout}")
+
+    def _lora(self, rank: int, alpha: int, dropout: float) -> nn.Module:
+        from peft import LoraConfig, get_peft_model
+
+        model = self._backbone.trainable_copy()
+        # Every linear layer of the attention and feed-forward blocks (the pooler was dropped):
+        # for BERT-style models "query", "key", "value" and "dense".
+        self.lora_target_modules = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                                           if isinstance(m, nn.Linear)})
+        config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=self.lora_target_modules)
+        with warnings.catch_warnings():  # peft calls a deprecated transformers helper
+            warnings.simplefilter("ignore", FutureWarning)
+            return get_peft_model(model, config)
+
+    # -- inputs and caches ----------------------------------------------------------------------
+
+    def inputs(self, texts: Sequence[str]) -> TextInputs:
+        """Tokenise the distinct texts (once per process) and, for frozen / top_k, fetch or compute
+        their cached frozen outputs. Returns the `TextInputs` whose `collate` builds batches."""
+        uniques, ids = unique_texts(texts)
+        tokens = token_ids(self._backbone, uniques, self.max_length)
+        if self.tuning == "frozen":
+            pooled = self._frozen_outputs(uniques, tokens)
+            emb = torch.from_numpy(np.stack(pooled)) if pooled else torch.zeros(0, self.hidden_size)
+            return TextInputs("frozen", ids, uniques, emb=emb)
+        if self.tuning == "top_k":
+            return TextInputs("top_k", ids, uniques, rows=self._frozen_outputs(uniques, tokens))
+        return TextInputs(self.tuning, ids, uniques, rows=tokens, pad_id=self._backbone.pad_id)
+
+    def _namespace(self, pooling: str | None) -> tuple:
+        if self.tuning == "frozen":
+            return ("pooled", self._backbone.key, self.max_length, pooling, self.n_layers, self.encode_dtype)
+        return ("states", self._backbone.key, self.max_length, self.n_layers - self.top_k, self.encode_dtype,
+                state_dtype().name)
+
+    def _frozen_outputs(self, texts: list[str], tokens: list[np.ndarray]) -> list[np.ndarray]:
+        """Cached frozen outputs of `texts` (pooled vectors or lower-layer states), computing the
+        missing ones in length-sorted batches."""
+        namespace = self._namespace(self.pooling)
+        found = STORE.get_many(namespace, texts)
+        missing = [i for i, v in enumerate(found) if v is None]
+        if missing:
+            computed = self._encode([tokens[i] for i in missing])
+            for i, pos in enumerate(missing):
+                found[pos] = computed[self.pooling if self.tuning == "frozen" else "states"][i]
+            for key, values in computed.items():
+                ns = namespace if key == "states" else self._namespace(key)
+                STORE.put_many(ns, [texts[i] for i in missing], values)
+        return found  # type: ignore[return-value]
+
+    def _encode(self, tokens: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+        """Run the frozen network on token arrays: {"cls": [...], "mean": [...]} pooled float32
+        vectors (frozen mode; both poolings cost the same pass) or {"states": [...]} (top_k)."""
+        model = self._backbone.model_on(self.encode_device)
+        keys = ("cls", "mean") if self.tuning == "frozen" else ("states",)
+        out: dict[str, list] = {k: [None] * len(tokens) for k in keys}
+        order = np.argsort([-len(t) for t in tokens], kind="stable")  # longest first: little padding
+        batches = [order[i : i + ENCODE_BATCH_SIZE] for i in range(0, len(order), ENCODE_BATCH_SIZE)]
+        dtype = state_dtype()
+        autocast = torch.autocast(torch.device(self.encode_device).type, dtype=torch.bfloat16,
+                                  enabled=self.encode_dtype == "bfloat16")
+        with torch.inference_mode(), _progress(len(tokens), "encoding texts") as bar:
+            for batch in batches:
+                ids, mask = pad_ids([tokens[i] for i in batch], self._backbone.pad_id)
+                ids, mask = ids.to(self.encode_device), mask.to(self.encode_device)
+                if self.tuning == "frozen":
+                    with autocast:
+                        states = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+                    for key in keys:
+                        pooled = pool(states, mask, key).float().cpu().numpy()
+                        for row, i in enumerate(batch):
+                            out[key][i] = pooled[row].copy()
+                else:
+                    with autocast:
+                        states = _lower_states(model, self.n_layers - self.top_k, ids, mask)
+                    states = states.float().cpu().numpy().astype(dtype, copy=False)
+                    for row, i in enumerate(batch):
+                        out["states"][i] = states[row, : len(tokens[i])].copy()
+                bar.update(len(batch))
+        return out
+
+    # -- forward ---------------------------------------------------------------------------------
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        """The pooled text vectors (B, hidden_size) of a batch made by `TextInputs.collate`."""
+        if self.tuning == "frozen":
+            return batch["text_emb"]  # (B, H), cached
+        mask = batch["attention_mask"]  # (B, T)
+        if self.tuning == "top_k":
+            states = _run_layers(self.top, self._backbone.config, batch["hidden"], mask)  # (B, T, H)
+        else:
+            states = self.transformer(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state
+        return pool(states, mask, self.pooling)  # (B, H)
+
+    @torch.no_grad()
+    def embed(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Pooled vectors (n, hidden_size) float32 of `texts` with the current weights (eval mode)."""
+        inputs = self.inputs(texts)
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters(), torch.empty(0)).device
+        try:
+            parts = [self(_to(inputs.collate(range(s, min(s + batch_size, len(inputs)))), device)).float().cpu()
+                     for s in range(0, len(inputs), batch_size)]
+        finally:
+            self.train(was_training)
+        unique = torch.cat(parts) if parts else torch.zeros(0, self.hidden_size)
+        return unique[torch.from_numpy(inputs.ids)].numpy()
+
+    # -- checkpoints -------------------------------------------------------------------------------
+
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """Only the parameters tuning trains: none (frozen), the top k layers (top_k), the LoRA
+        weights (lora) or all weights (full). Frozen weights are reloaded from `model`."""
+        return {name: p.detach() for name, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Load what `trainable_state_dict` returned; the keys must match exactly."""
+        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
+        missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise ValueError(f"TextEncoder(tuning={self.tuning!r}): state does not match the trainable "
+                             f"parameters (missing {missing[:5]}, unexpected {unexpected[:5]})")
+        with torch.no_grad():
+            for name, p in params.items():
+                if tuple(state[name].shape) != tuple(p.shape):
+                    raise ValueError(f"TextEncoder: {name} has shape {tuple(state[name].shape)} in the state, "
+                                     f"{tuple(p.shape)} in the encoder")
+                p.copy_(state[name])
+
+    def extra_repr(self) -> str:
+        k = f", top_k={self.top_k}" if self.tuning == "top_k" else ""
+        return (f"model={self.model_name!r}, tuning={self.tuning!r}{k}, pooling={self.pooling!r}, "
+                f"max_length={self.max_length}")
+
+
+def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"TextEncoder: {name} must be one of {list(allowed)}, got {value!r}")
+
+
+_SPLIT_CHECKED: set[tuple[str, int]] = set()
+
+
+def _check_split(backbone: Backbone, n_lower: int, top: nn.ModuleList) -> None:
+    """Once per (model, split): cached lower layers + top layers must equal the full forward,
+    else this architecture is not a plain stack of layers and top_k cannot be used with it."""
+    if (backbone.key, n_lower) in _SPLIT_CHECKED:
+        return
+    model = backbone.model
+    ids = torch.tensor([[backbone.tokenizer.cls_token_id or 1] + [2] * 5 + [0, 0]])
+    ids[0, -3] = backbone.tokenizer.sep_token_id or 3
+    mask = torch.tensor([[1] * 6 + [0, 0]])
+    try:
+        with torch.inference_mode():
+            full = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            split = _run_layers(top, model.config, _lower_states(model, n_lower, ids, mask), mask)
+        ok = torch.allclose(full[:, :6], split[:, :6], atol=1e-4, rtol=1e-4)
+    except Exception as exc:
+        raise ConfigError(f"tuning='top_k' cannot split {type(model).__name__} into cached lower layers and "
+                          f"trainable top layers ({type(exc).__name__}: {exc}); use 'full' or 'lora'") from exc
+    if not ok:
+        raise ConfigError(f"tuning='top_k': running {type(model).__name__}'s layers one by one does not "
+                          "reproduce its forward (the architecture is not a plain layer stack); use 'full' or 'lora'")
+    _SPLIT_CHECKED.add((backbone.key, n_lower))
+
+
+def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+class _progress:
+    """A tqdm bar over texts when there are at least PROGRESS_MIN_TEXTS of them, else a no-op."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self._bar = None
+        if total >= PROGRESS_MIN_TEXTS:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc=desc, unit="text", leave=False)
+
+    def update(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def __enter__(self) -> _progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
