@@ -80,7 +80,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from finfusion.experiments.recipes import recipe_path
 
     config = load_config(recipe_path("demo"), args.overrides, base=Path.cwd())
-    print("finfusion demo: simulated market, Num-only MLP vs XGBoost in a rolling window (W=90)")
+    print("finfusion demo: simulated market with headlines; Fusion vs Num-only MLP vs Text-only, rolling window W=90")
     return _execute(config, args.out, resume=False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import tempfile
@@ -68,4 +69,6 @@ def _json_default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, (pd.Timestamp, Path)):
         return str(obj)
+    if isinstance(obj, (datetime.date, datetime.datetime)):
+        return obj.isoformat()
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")

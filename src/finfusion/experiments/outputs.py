@@ -25,12 +25,13 @@ import yaml
 from finfusion import io
 from finfusion.evaluate.metrics import classification_metrics, regression_metrics
 from finfusion.evaluate.plots import (
+    plot_bar,
     plot_error_distribution,
     plot_true_vs_pred,
     plot_violin,
     save_figure,
 )
-from finfusion.evaluate.report import Code, Section, render_report, write_report
+from finfusion.evaluate.report import Code, Section, WarningBox, render_report, write_report
 from finfusion.evaluate.tables import mean_std_table, to_markdown
 from finfusion.experiments.config import RunConfig, config_to_dict
 from finfusion.experiments.runner import sweep_points as _sweep_points
@@ -96,7 +97,6 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
         "cleaning": data.report.to_records(),
     }
     io.write_json(run_dir / "env.json", environment())
-    io.write_json(run_dir / "data.json", meta)
     io.write_parquet(run_dir / "predictions.parquet", predictions)
     io.write_text(run_dir / "metrics.csv", metrics.to_csv(index=False))
     summary = summary_table(metrics, task)
@@ -108,9 +108,45 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     })
     tables = _sweep_tables(run_dir, config, metrics, task)
     figures = _plots(run_dir, config, predictions, metrics, task) if config.output.plots else {}
+    meta["encoders"] = encoder_notes(config, predictions)
+    io.write_json(run_dir / "data.json", meta)
     if config.output.report:
         _report(run_dir, config, meta, summary, tables, figures)
     return RunResult(run_dir, predictions, metrics, meta)
+
+
+def encoder_notes(config: RunConfig, predictions: pd.DataFrame) -> list[dict]:
+    """For each text model: its encoder, what the model card says about the pre-training dates,
+    and a warning when test dates fall where the encoder may have read the test-period texts."""
+    from finfusion.models.registry import get_predictor_class
+
+    notes = []
+    for spec in config.models:
+        if not get_predictor_class(spec.name).uses_text:
+            continue
+        from finfusion.text.encoder import default_model_path, pretraining_info
+
+        name = str(spec.params.get("model") or default_model_path())
+        info = pretraining_info(name)
+        dates = pd.to_datetime(predictions.loc[predictions["model"] == spec.display, "date"])
+        first = dates.min().date() if len(dates) else None
+        notes.append({"model": spec.display, "encoder": name, "cutoff": info.cutoff, "text_through": info.text_through,
+                      "source": info.source, "warning": _leakage_warning(config, info, first)})
+    return notes
+
+
+def _leakage_warning(config: RunConfig, info, first_test) -> str | None:
+    if config.data.source == "simulate" or first_test is None:
+        return None  # simulated texts did not exist when any encoder was trained
+    if info.cutoff is not None and first_test <= info.cutoff:
+        return (f"Test dates from {first_test} lie before the encoder's pre-training cut-off {info.cutoff}: "
+                "it may have read texts of the test period (look-ahead through pre-training).")
+    if info.cutoff is None and info.text_through is not None and first_test < info.text_through:
+        return (f"The encoder's model card lists pre-training text through at least {info.text_through}, after the "
+                f"first test date {first_test}: it may have read texts of the test period.")
+    if info.cutoff is None and info.text_through is None:
+        return "No pre-training cut-off is known for this encoder: check its model card before trusting test results."
+    return None
 
 
 def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task: str) -> dict[str, pd.DataFrame]:
@@ -156,6 +192,15 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
         Section("Results", ["Mean over seeds of each unit's test metrics.", summary]),
         Section("Data", [facts, pd.DataFrame(meta["cleaning"]) if meta["cleaning"] else "Cleaning removed nothing."]),
     ]
+    if meta.get("encoders"):
+        blocks = []
+        for note in meta["encoders"]:
+            blocks.append({k: note[k] for k in ("model", "encoder", "cutoff", "text_through", "source")})
+            if note["warning"]:
+                blocks.append(WarningBox(note["warning"], title="Pre-training leakage"))
+        if meta["source"].get("source") == "simulate":
+            blocks.append("The texts are simulated, so no encoder can have read them during pre-training.")
+        sections.append(Section("Text encoders", blocks))
     if tables:
         sections.append(Section("Sweep: mean (std) over seeds", [b for m, t in tables.items() for b in (m, t)]))
     if figures:

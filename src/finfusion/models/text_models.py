@@ -45,11 +45,16 @@ class TextDataset(ArrayDataset):
 
 
 class TextProjection(nn.Module):
-    """h_text = ReLU(W h_bert + b) (seed 000 eq. 6): (B, H_enc) -> (B, D_h)."""
+    """h_text = ReLU(W LN(h_bert) + b) (seed 000 eq. 6): (B, H_enc) -> (B, D_h).
+
+    The LayerNorm (not in the paper) puts pooled encoder vectors, whose scale depends on the
+    model and pooling, on the scale of the z-scored numeric features; without it the text path
+    of the fusion model learned markedly slower on the simulator.
+    """
 
     def __init__(self, d_in: int, d_out: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_in, d_out), nn.ReLU(), nn.Dropout(dropout))
+        self.net = nn.Sequential(nn.LayerNorm(d_in), nn.Linear(d_in, d_out), nn.ReLU(), nn.Dropout(dropout))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h)
@@ -190,7 +195,7 @@ class FusionPredictor(TextPredictor):
     """Cross-attention fusion of a jointly trained text encoder and numeric features (seed 000).
 
     model         Hugging Face encoder name or local path; None: the bundled all-MiniLM-L6-v2.
-    pooling       "cls" (the paper) or "mean".
+    pooling       "mean" (default: what all-MiniLM-L6-v2 was trained with) or "cls" (the paper's BERT).
     max_length    truncation length in tokens (batches are padded only to their longest text).
     tuning        "full" (end-to-end, eq. 5), "top_k" (only the top `top_k` layers train; the
                   frozen lower layers' outputs are cached per text), "lora" (rank `lora_rank`
@@ -203,7 +208,7 @@ class FusionPredictor(TextPredictor):
 
     architecture_params = ("hidden", "heads", *ENCODER_PARAMS)
 
-    def __init__(self, *, model: str | None = None, pooling: str = "cls", max_length: int = 128,
+    def __init__(self, *, model: str | None = None, pooling: str = "mean", max_length: int = 128,
                  tuning: str = "full", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
                  lora_dropout: float = 0.0, encoder_lr: float = 2e-5, hidden: int = 64, heads: int = 4,
                  dropout: float = 0.0, epochs: int = 15, batch_size: int = 16, lr: float = 5e-4,
@@ -253,7 +258,7 @@ class TextOnlyPredictor(TextPredictor):
     uses_numeric: ClassVar[bool] = False
     architecture_params = ("hidden", *ENCODER_PARAMS)
 
-    def __init__(self, *, model: str | None = None, pooling: str = "cls", max_length: int = 128,
+    def __init__(self, *, model: str | None = None, pooling: str = "mean", max_length: int = 128,
                  tuning: str = "full", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
                  lora_dropout: float = 0.0, encoder_lr: float = 2e-5, hidden: int = 64, dropout: float = 0.0,
                  epochs: int = 15, batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 1e-4,
