@@ -116,9 +116,10 @@ def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | Non
     result = run(config, run_dir=run_dir, resume=resume, progress=progress)
     task = "classification" if "accuracy" in result.metrics.columns else "regression"
     print(to_markdown(summary_table(result.metrics, task).round(6)))
-    floor = result.meta["source"].get("noise_floor")
-    if floor is not None:
-        print(f"noise floor (irreducible MSE of the simulated target): {floor:.6g}")
+    if "mse_ratio" in result.metrics.columns:
+        print("mse_ratio = MSE / noise floor (the irreducible MSE of each simulated market); 1 is the limit")
+    if "corr_text" in result.metrics.columns:
+        print("corr_text = correlation of the prediction with the simulated text (sentiment) term")
     print(f"run directory: {result.run_dir}")
     print(f"report: {result.run_dir / 'report.html'}")
     print(f"finished in {time.perf_counter() - started:.1f} s")

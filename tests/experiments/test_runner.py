@@ -114,3 +114,16 @@ def test_process_executor_gives_the_same_predictions(tmp_path):
                         run_dir=tmp_path / "b").predictions
     cols = ["date", "ticker", "y_pred", "fold"]
     pd.testing.assert_frame_equal(local[cols], pooled[cols])
+
+
+def test_simulated_runs_report_noise_floor_ratio_and_text_recovery(tmp_path):
+    raw = {**SMALL, "models": SMALL["models"][:1], "sweep": {"seeds": [0, 1]}}
+    result = runner.run(parse_config(raw), run_dir=tmp_path / "r")
+    m = result.metrics.set_index("seed")
+    preds = result.predictions
+    for seed in (0, 1):
+        part = preds[preds["seed"] == seed]
+        assert m.loc[seed, "corr_text"] == pytest.approx(part["y_pred"].corr(part["truth_text_part"]))
+        assert m.loc[seed, "mse_ratio"] == pytest.approx(m.loc[seed, "mse"] / m.loc[seed, "noise_floor"])
+    # every repeat draws its own market, with its own noise floor
+    assert m.loc[0, "noise_floor"] != m.loc[1, "noise_floor"]

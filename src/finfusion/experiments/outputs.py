@@ -38,7 +38,7 @@ from finfusion.experiments.runner import sweep_points as _sweep_points
 from finfusion.experiments.sources import frame_fingerprint
 
 PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft")
-HEADLINE = {"regression": ("mse", "mae", "rmse", "directional_accuracy", "corr", "ic_mean"),
+HEADLINE = {"regression": ("mse", "mae", "mse_ratio", "rmse", "directional_accuracy", "corr", "corr_text", "ic_mean"),
             "classification": ("accuracy", "f1", "roc_auc", "mcc")}
 
 
@@ -62,8 +62,10 @@ def environment() -> dict:
     }
 
 
-def unit_metrics(predictions: pd.DataFrame, task: str) -> pd.DataFrame:
-    """One row of metrics per (point, seed, model)."""
+def unit_metrics(predictions: pd.DataFrame, task: str, floors: dict | None = None) -> pd.DataFrame:
+    """One row of metrics per (point, seed, model). With `floors` ((point, seed) -> the noise
+    floor of that unit's simulated market) also noise_floor and mse_ratio = mse / noise_floor."""
+    floors = floors or {}
     rows = []
     for (point, seed, model), frame in predictions.groupby(["point", "seed", "model"], sort=False):
         if task == "classification":
@@ -71,6 +73,11 @@ def unit_metrics(predictions: pd.DataFrame, task: str) -> pd.DataFrame:
             values = classification_metrics(frame, proba_col=proba)
         else:
             values = regression_metrics(frame)
+        if "truth_text_part" in frame.columns and task == "regression":
+            values = {**values, "corr_text": float(frame["y_pred"].corr(frame["truth_text_part"]))}
+        floor = floors.get((point, seed))
+        if floor is not None and "mse" in values:
+            values = {**values, "noise_floor": floor, "mse_ratio": values["mse"] / floor}
         rows.append({"point": point, "seed": seed, "model": model, "n": len(frame), **values,
                      "fit_seconds": float(frame["fit_seconds"].iloc[0]) if "fit_seconds" in frame else float("nan")})
     return pd.DataFrame(rows)
@@ -89,7 +96,12 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
 
     task = config.target.task
     data, samples = unit_inputs(units[0].config)
-    metrics = unit_metrics(predictions, task)
+    floors = {}
+    for unit in units:
+        floor = unit_inputs(unit.config)[0].meta.get("noise_floor")
+        for point in (unit.point_id, *unit.also):
+            floors[(point, unit.seed)] = floor
+    metrics = unit_metrics(predictions, task, floors)
     meta = {
         "source": data.meta,
         "fingerprints": {"prices": frame_fingerprint(data.prices), "texts": frame_fingerprint(data.texts)},
@@ -154,8 +166,8 @@ def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task:
         return {}
     tables = {}
     order = [label for label, _ in _sweep_points(config)]
-    for metric in [c for c in HEADLINE[task][:2] if c in metrics.columns]:
-        table = mean_std_table(metrics, metric=metric, row="model", col="point", col_order=order)
+    for metric in [c for c in HEADLINE[task][:3] if c in metrics.columns]:
+        table = mean_std_table(metrics, metric=metric, row="model", col="point", col_order=order, fmt="{:.4g}")
         tables[metric] = table
         io.write_text(run_dir / "tables" / f"{metric}.md", to_markdown(table) + "\n")
         io.write_text(run_dir / "tables" / f"{metric}.csv", table.to_csv())
@@ -176,7 +188,7 @@ def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics:
         fig = plot_bar(means.T, "Mean attention of the text query over the numeric tokens", horizontal=True)
         paths["attention weights"] = save_figure(fig, run_dir / "plots" / "attention.png")
     if config.sweep is not None:
-        for metric in [c for c in HEADLINE[task][:2] if c in metrics.columns]:
+        for metric in [c for c in HEADLINE[task][:3] if c in metrics.columns]:
             fig = plot_violin(metrics, metric=metric, group_col="model", facet_col="point")
             paths[f"{metric} over repeats"] = save_figure(fig, run_dir / "plots" / f"violin_{metric}.png")
     return paths

@@ -212,6 +212,9 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
         checkpoint_every=getattr(protocol, "checkpoint_every", 1),
         progress=config.progress,
     )
+    if samples.extras:  # simulated ground truth (e.g. the text term), for the report's checks
+        truth = samples.index.assign(**{f"truth_{k}": v for k, v in samples.extras.items()})
+        preds = preds.merge(truth, on=["date", "ticker"], how="left", validate="m:1")
     preds["point"] = unit.point_id
     preds["fit_seconds"] = time.perf_counter() - started
     io.write_parquet(done, preds)
