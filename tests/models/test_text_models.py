@@ -81,3 +81,13 @@ def test_rolling_warm_start_with_replay_resumes_exactly(make_samples, text_param
     resumed = run_protocol(FusionPredictor(**params), data, splitter, checkpoint_dir=tmp_path / "b", **kwargs)
     pd.testing.assert_frame_equal(full, resumed)
     assert {c for c in full.columns if c.startswith("att_")} == {"att_f0", "att_f1", "att_f2"}
+
+
+def test_lora_fusion_trains_only_adapters_and_round_trips(make_samples, text_params, tmp_path):
+    data = make_samples("classification", n=60, d=3, with_text=True)
+    model = FusionPredictor(**{**text_params, "tuning": "lora", "lora_rank": 2}).fit(data)
+    trainable = [n for n, p in model.module_.encoder.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    model.save(tmp_path)
+    restored = FusionPredictor().load(tmp_path)
+    np.testing.assert_array_equal(restored.predict_proba(data), model.predict_proba(data))
