@@ -196,6 +196,10 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     _, samples = unit_inputs(config)
     spec = next(m for m in config.models if m.display == unit.model)
     predictor = make_predictor(spec.name, spec.params)
+    if predictor.uses_text:
+        from finfusion.text.encoder import set_progress
+
+        set_progress(config.progress)
     protocol = config.protocol
     started = time.perf_counter()
     preds = run_protocol(

@@ -413,12 +413,21 @@ def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
+_SHOW_PROGRESS = True
+
+
+def set_progress(enabled: bool) -> None:
+    """Show (default) or hide the progress bar of cache fills (runs with `progress: false` hide it)."""
+    global _SHOW_PROGRESS
+    _SHOW_PROGRESS = bool(enabled)
+
+
 class _progress:
     """A tqdm bar over texts when there are at least PROGRESS_MIN_TEXTS of them, else a no-op."""
 
     def __init__(self, total: int, desc: str) -> None:
         self._bar = None
-        if total >= PROGRESS_MIN_TEXTS:
+        if _SHOW_PROGRESS and total >= PROGRESS_MIN_TEXTS:
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, desc=desc, unit="text", leave=False)
