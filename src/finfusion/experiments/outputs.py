@@ -207,7 +207,10 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     if meta.get("encoders"):
         blocks = []
         for note in meta["encoders"]:
-            blocks.append({k: note[k] for k in ("model", "encoder", "cutoff", "text_through", "source")})
+            shown = {k: note[k] for k in ("model", "encoder", "cutoff", "text_through", "source")}
+            shown["cutoff"] = shown["cutoff"] or "not stated on the model card"
+            shown["text_through"] = shown["text_through"] or "unknown"
+            blocks.append(shown)
             if note["warning"]:
                 blocks.append(WarningBox(note["warning"], title="Pre-training leakage"))
         if meta["source"].get("source") == "simulate":
