@@ -38,3 +38,23 @@ def make_tiny_bert(directory: Path, *, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture
+def interrupt_at_fold(monkeypatch):
+    """`restore = interrupt_at_fold(k)`: protocol runs stop with KeyboardInterrupt at fold k (as a
+    user's Ctrl-C would) until `restore()` is called."""
+    from finfusion.protocols import engine
+
+    original = engine._predict_fold
+
+    def arm(fold: int):
+        def crash(state, samples, split, model_name, seed):
+            if split.fold == fold:
+                raise KeyboardInterrupt
+            return original(state, samples, split, model_name, seed)
+
+        monkeypatch.setattr(engine, "_predict_fold", crash)
+        return lambda: monkeypatch.setattr(engine, "_predict_fold", original)
+
+    return arm

@@ -8,7 +8,6 @@ import yaml
 from finfusion.errors import ConfigError
 from finfusion.experiments import runner
 from finfusion.experiments.config import parse_config
-from finfusion.protocols import engine
 
 SMALL = {
     "name": "t",
@@ -74,21 +73,14 @@ def test_sweep_gives_mean_std_tables_and_violins(tmp_path):
     assert m[("n_features=3", 0)] == m[("batch_size=16", 0)]
 
 
-def test_run_resume_equals_uninterrupted(tmp_path, monkeypatch):
+def test_run_resume_equals_uninterrupted(tmp_path, interrupt_at_fold):
     config = parse_config({**SMALL, "models": SMALL["models"][:1]})
     full = runner.run(config, run_dir=tmp_path / "full").predictions
-    original = engine._predict_fold
-
-    def crash(state, samples, split, model_name, seed):
-        if split.fold == 12:
-            raise KeyboardInterrupt
-        return original(state, samples, split, model_name, seed)
-
-    monkeypatch.setattr(engine, "_predict_fold", crash)
+    restore = interrupt_at_fold(12)
     with pytest.raises(KeyboardInterrupt):
         runner.run(config, run_dir=tmp_path / "cut")
     assert not (tmp_path / "cut" / "predictions.parquet").exists()
-    monkeypatch.setattr(engine, "_predict_fold", original)
+    restore()
     resumed = runner.run(None, run_dir=tmp_path / "cut", resume=True).predictions
     cols = ["date", "ticker", "y_true", "y_pred", "fold", "model", "seed"]
     pd.testing.assert_frame_equal(full[cols], resumed[cols])

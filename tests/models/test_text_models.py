@@ -59,25 +59,16 @@ def test_text_only_ignores_numeric_features(make_samples, text_params):
     np.testing.assert_array_equal(model.predict(data), model.predict(shuffled))
 
 
-def test_rolling_warm_start_with_replay_resumes_exactly(make_samples, text_params, tmp_path, monkeypatch):
-    from finfusion.protocols import engine
-
+def test_rolling_warm_start_with_replay_resumes_exactly(make_samples, text_params, tmp_path, interrupt_at_fold):
     data = make_samples("regression", n=70, d=3, with_text=True)
     params = {**text_params, "tuning": "top_k", "top_k": 1, "warm_epochs": 1, "warm_replay": 8}
     kwargs = {"warm_start": True, "progress": False, "checkpoint_every": 2}
     splitter = RollingWindow(window=50, refit_every=2)
     full = run_protocol(FusionPredictor(**params), data, splitter, checkpoint_dir=tmp_path / "a", **kwargs)
-    original = engine._predict_fold
-
-    def crash(state, samples, split, model_name, seed):
-        if split.fold == 9:
-            raise KeyboardInterrupt
-        return original(state, samples, split, model_name, seed)
-
-    monkeypatch.setattr(engine, "_predict_fold", crash)
+    restore = interrupt_at_fold(9)
     with pytest.raises(KeyboardInterrupt):
         run_protocol(FusionPredictor(**params), data, splitter, checkpoint_dir=tmp_path / "b", **kwargs)
-    monkeypatch.setattr(engine, "_predict_fold", original)
+    restore()
     resumed = run_protocol(FusionPredictor(**params), data, splitter, checkpoint_dir=tmp_path / "b", **kwargs)
     pd.testing.assert_frame_equal(full, resumed)
     assert {c for c in full.columns if c.startswith("att_")} == {"att_f0", "att_f1", "att_f2"}

@@ -181,12 +181,10 @@ class TextPredictor(TorchPredictor):
         module.encoder.load_trainable_state_dict(encoder_state)
 
 
-def _init_text_params(self, *, model, pooling, max_length, tuning, top_k, lora_rank, lora_alpha, lora_dropout,
-                      encoder_lr, hidden, dropout, epochs, batch_size, lr, weight_decay, l2, grad_clip,
-                      early_stopping_patience, seed, warm_start, warm_epochs, warm_replay, show_progress, device) -> None:
-    """Store the keyword arguments shared by the text predictors (scikit-learn style: as given)."""
-    for name, value in locals().items():
-        if name != "self":
+def _store_params(self, params: dict) -> None:
+    """Store an `__init__`'s keyword arguments as given (scikit-learn style); `params` = locals()."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
             setattr(self, name, value)
 
 
@@ -216,13 +214,7 @@ class FusionPredictor(TextPredictor):
                  early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
                  warm_epochs: int | None = None, warm_replay: int | None = None, show_progress: bool = False,
                  device: str = "cpu") -> None:
-        self.heads = heads
-        _init_text_params(self, model=model, pooling=pooling, max_length=max_length, tuning=tuning, top_k=top_k,
-                          lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                          encoder_lr=encoder_lr, hidden=hidden, dropout=dropout, epochs=epochs,
-                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, l2=l2, grad_clip=grad_clip,
-                          early_stopping_patience=early_stopping_patience, seed=seed, warm_start=warm_start,
-                          warm_epochs=warm_epochs, warm_replay=warm_replay, show_progress=show_progress, device=device)
+        _store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         lookback = self.input_shape_[0] if len(self.input_shape_) == 2 else 1
@@ -265,12 +257,7 @@ class TextOnlyPredictor(TextPredictor):
                  l2: float = 0.0, grad_clip: float | None = 1.0, early_stopping_patience: int | None = None,
                  seed: int = 0, warm_start: bool = False, warm_epochs: int | None = None,
                  warm_replay: int | None = None, show_progress: bool = False, device: str = "cpu") -> None:
-        _init_text_params(self, model=model, pooling=pooling, max_length=max_length, tuning=tuning, top_k=top_k,
-                          lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                          encoder_lr=encoder_lr, hidden=hidden, dropout=dropout, epochs=epochs,
-                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, l2=l2, grad_clip=grad_clip,
-                          early_stopping_patience=early_stopping_patience, seed=seed, warm_start=warm_start,
-                          warm_epochs=warm_epochs, warm_replay=warm_replay, show_progress=show_progress, device=device)
+        _store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         return TextOnlyNet(self._take_encoder(), self.hidden, n_outputs, self.dropout)
