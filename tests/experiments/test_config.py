@@ -80,3 +80,10 @@ def test_quick_section_applies_only_with_quick(tmp_path: Path):
     (tmp_path / "plain.yaml").write_text("models: [{name: mlp}]\n")
     with pytest.raises(ConfigError, match="no 'quick' section"):
         load_config(tmp_path / "plain.yaml", quick=True)
+
+
+def test_scientific_notation_is_a_float_in_files_and_overrides(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text("models: [{name: mlp, params: {lr: 5e-4}}]\n")
+    assert load_config(path).models[0].params["lr"] == 5e-4
+    assert load_config(path, ["models.0.params.lr=1E-3"]).models[0].params["lr"] == 1e-3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from finfusion.data.simulate import SimulatorConfig
 from finfusion.errors import ConfigError
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """The safe loader, also reading 1e-5 (no decimal point) as a float, as YAML 1.2 does."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely (no Python objects); scientific notation such as 5e-5 is a float."""
+    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 class _Strict(BaseModel):
@@ -206,7 +223,7 @@ def load_config(
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = load_yaml(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
     shrink = raw.pop("quick", None) or {}
@@ -226,7 +243,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects key=value, got {item!r}")
-        set_path(raw, key.strip(), yaml.safe_load(value))
+        set_path(raw, key.strip(), load_yaml(value))
     return raw
 
 

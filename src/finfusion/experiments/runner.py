@@ -27,6 +27,7 @@ from finfusion.experiments.config import (
     RunConfig,
     apply_overrides,
     config_to_dict,
+    load_yaml,
     parse_config,
 )
 from finfusion.experiments.executor import make_executor
@@ -251,7 +252,7 @@ def load_run_config(run_dir: Path) -> RunConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
-    return parse_config(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path))
+    return parse_config(load_yaml(path.read_text(encoding="utf-8")), source=str(path))
 
 
 def run(
