@@ -93,7 +93,7 @@ class ChronologicalSplit(Splitter):
         unique, inverse = _date_positions(dates)
         valid_at, test_at = self._bounds(unique)
         gap = horizon - 1
-        train = _rows(inverse, 0, valid_at - gap if valid_at < test_at else test_at - gap)
+        train = _rows(inverse, 0, valid_at - gap)  # valid_at == test_at when there is no validation part
         valid = _rows(inverse, valid_at, test_at - gap) if valid_at < test_at else None
         test = _rows(inverse, test_at, len(unique))
         if len(train) == 0 or len(test) == 0:
