@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors import safe_open
 
 from finfusion.models.registry import make_predictor
@@ -49,6 +50,17 @@ def test_encoder_trains_with_its_own_learning_rate(make_samples, text_params):
     model.set_params(warm_start=True).fit(data)
     after = model.module_.encoder.trainable_state_dict()
     assert any(not np.allclose(before[k], after[k]) for k in before)  # end-to-end: the encoder moved
+
+
+def test_encoder_frozen_epochs_hold_the_encoder_on_cold_fits_only(make_samples, text_params):
+    data = make_samples("regression", n=40, d=3, with_text=True)
+    model = FusionPredictor(**{**text_params, "encoder_frozen_epochs": 2, "epochs": 2}).fit(data)
+    assert model._trainer_config(2).frozen_epochs == {"encoder.": 2}
+    assert model._trainer_config(2, warm=True).frozen_epochs == {}
+    fresh = FusionPredictor(**{**text_params, "epochs": 0}).fit(data)  # the pretrained top layer
+    for name, value in fresh.module_.encoder.trainable_state_dict().items():  # two frozen epochs: unchanged
+        torch.testing.assert_close(model.module_.encoder.trainable_state_dict()[name], value, rtol=0, atol=0)
+    assert all(p.requires_grad for p in model.module_.encoder.parameters())  # trainable afterwards
 
 
 def test_text_only_ignores_numeric_features(make_samples, text_params):

@@ -116,6 +116,43 @@ def test_fit_trains_with_the_param_groups_and_calls_prepare_once():
     assert torch.equal(module.encoder.frozen, frozen_before)
 
 
+def test_frozen_epochs_hold_a_prefix_fixed_then_train_it():
+    module = TwoPart()
+    snapshots = []
+
+    class Watch(nn.Module):  # records the encoder weights at the start of every epoch's first batch
+        def __init__(self):
+            super().__init__()
+            self.inner = module
+
+        def forward(self, batch):
+            if self.training and batch["x"].shape[0] == 64:
+                snapshots.append((self.inner.encoder[0].weight.detach().clone(),
+                                  self.inner.encoder[0].weight.requires_grad, self.inner.head.weight.detach().clone()))
+            return self.inner(batch)
+
+    cfg = TrainerConfig(epochs=4, batch_size=64, lr=1e-2, frozen_epochs={"inner.encoder.": 2})
+    Trainer(cfg).fit(Watch(), _regression(n=64))
+    (w0, g0, h0), (w1, g1, h1), (w2, g2, _), (w3, _, _) = snapshots
+    assert torch.equal(w0, w1) and torch.equal(w1, w2)  # epochs 0 and 1: no update
+    assert not torch.equal(h0, h1)  # ... while the head trains
+    assert (g0, g1, g2) == (False, False, True)
+    assert not torch.equal(w2, w3)  # epoch 2 on: the encoder trains
+    assert all(p.requires_grad for n, p in module.named_parameters() if n != "encoder.frozen")
+    assert not module.encoder.frozen.requires_grad
+
+
+def test_early_stopping_waits_for_the_thaw():
+    # The validation loss only rises (w moves away from the validation slope of 0), so without
+    # frozen epochs training stops after `patience` epochs; with them, `patience` after the thaw.
+    train, valid = _line(64, slope=1.0), _line(64, slope=0.0, seed=1)
+    cfg = TrainerConfig(epochs=30, batch_size=16, lr=0.02, early_stopping_patience=2)
+    assert len(Trainer(cfg).fit(Linear1(), train, valid).valid_loss) == 3
+    thawed = replace(cfg, frozen_epochs={"lin.": 5})
+    history = Trainer(thawed).fit(Linear1(), train, valid)
+    assert len(history.valid_loss) == 5 + 2 and history.best_epoch == 0
+
+
 def test_l2_term_adds_lambda_times_sum_of_squares():
     module, batch = TwoPart().eval(), _regression().__getitems__(list(range(16)))
     total0, data0 = (t.item() for t in Trainer(TrainerConfig(l2=0.0)).compute_loss(module, batch))
@@ -271,7 +308,8 @@ def test_shape_mismatch_is_an_error_not_a_broadcast():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("loss", "mae"), ("epochs", -1), ("grad_clip", 0.0), ("lr_schedule", "cosine"), ("early_stopping_patience", 0)],
+    [("loss", "mae"), ("epochs", -1), ("grad_clip", 0.0), ("lr_schedule", "cosine"), ("early_stopping_patience", 0),
+     ("frozen_epochs", {"encoder.": -1})],
 )
 def test_config_errors_name_the_field(field, value):
     with pytest.raises(ConfigError, match=field):

@@ -121,6 +121,21 @@ def test_collate_keys_shapes_and_forward(tiny_bert, tuning, keys):
     assert enc(batch).shape == (3, H)
 
 
+@pytest.mark.parametrize("tuning", ["full", "top_k", "lora"])
+def test_dropout_override_reaches_the_trained_layers_only(tiny_bert, tuning):
+    own = TextEncoder(tiny_bert, tuning=tuning, top_k=1, lora_dropout=0.3)
+    enc = TextEncoder(tiny_bert, tuning=tuning, top_k=1, lora_dropout=0.3, dropout=0.0).train()
+    probs = {n: m.p for n, m in enc.named_modules() if isinstance(m, torch.nn.Dropout)}
+    assert probs and all(p == (0.3 if "lora_" in n else 0.0) for n, p in probs.items())
+    assert any(m.p > 0 for n, m in own.named_modules() if isinstance(m, torch.nn.Dropout) and "lora_" not in n)
+    assert all(m.p > 0 for m in enc._backbone.model.modules() if isinstance(m, torch.nn.Dropout))  # shared: untouched
+    if tuning != "lora":  # no dropout left: train-mode forwards are deterministic
+        batch = enc.inputs(TEXTS).collate(torch.arange(5))
+        torch.testing.assert_close(enc(batch), enc(batch))
+    with pytest.raises(ConfigError, match="dropout"):
+        TextEncoder(tiny_bert, tuning=tuning, top_k=1, dropout=1.0)
+
+
 @pytest.mark.parametrize("tuning", ["full", "top_k"])
 def test_padding_is_to_the_longest_text_in_the_batch(tiny_bert, tuning):
     enc = TextEncoder(tiny_bert, tuning=tuning, top_k=1, max_length=100)

@@ -27,7 +27,8 @@ from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import ArrayDataset, TrainerConfig, to_device
 
-ENCODER_PARAMS = ("model", "pooling", "max_length", "tuning", "top_k", "lora_rank", "lora_alpha", "lora_dropout")
+ENCODER_PARAMS = ("model", "pooling", "max_length", "tuning", "top_k", "lora_rank", "lora_alpha", "lora_dropout",
+                  "encoder_dropout")
 
 
 class TextDataset(ArrayDataset):
@@ -141,7 +142,7 @@ class TextPredictor(TorchPredictor):
 
         return TextEncoder(self.model, pooling=self.pooling, max_length=self.max_length, tuning=self.tuning,
                            top_k=self.top_k, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
-                           lora_dropout=self.lora_dropout)
+                           lora_dropout=self.lora_dropout, dropout=self.encoder_dropout)
 
     def _learn_inputs(self, train: Samples) -> None:
         super()._learn_inputs(train)
@@ -162,8 +163,10 @@ class TextPredictor(TorchPredictor):
             arrays["y"] = targets
         return TextDataset(self._current_encoder().inputs(data.texts), **arrays)
 
-    def _trainer_config(self, epochs: int) -> TrainerConfig:
-        return replace(super()._trainer_config(epochs), param_group_lrs={"encoder.": self.encoder_lr})
+    def _trainer_config(self, epochs: int, warm: bool = False) -> TrainerConfig:
+        frozen = {} if warm or not self.encoder_frozen_epochs else {"encoder.": self.encoder_frozen_epochs}
+        return replace(super()._trainer_config(epochs, warm), param_group_lrs={"encoder.": self.encoder_lr},
+                       frozen_epochs=frozen)
 
     def _module_state(self) -> dict[str, torch.Tensor]:
         state = {k: v for k, v in self.module_.state_dict().items() if not k.startswith("encoder.")}
@@ -198,7 +201,11 @@ class FusionPredictor(TextPredictor):
     tuning        "full" (end-to-end, eq. 5), "top_k" (only the top `top_k` layers train; the
                   frozen lower layers' outputs are cached per text), "lora" (rank `lora_rank`
                   adapters via peft) or "frozen" (two-stage: embeddings computed once).
+    encoder_dropout  dropout inside the trained encoder layers; None keeps the model's own.
     encoder_lr    learning rate of the encoder parameters (the rest use `lr`).
+    encoder_frozen_epochs  on a cold fit, train only the heads for this many epochs on the
+                  fixed pretrained encoder, then fine-tune everything (linear probing, then
+                  fine-tuning): the encoder then starts from heads that already use the text.
     hidden        D_h, the shared latent size; heads: number of attention heads H.
     Training settings as `MLPPredictor` (defaults of seed 000: AdamW lr 5e-4, weight decay
     1e-4, clip 1.0, 15 epochs, batch 16).
@@ -208,7 +215,9 @@ class FusionPredictor(TextPredictor):
 
     def __init__(self, *, model: str | None = None, pooling: str = "mean", max_length: int = 128,
                  tuning: str = "full", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
-                 lora_dropout: float = 0.0, encoder_lr: float = 2e-5, hidden: int = 64, heads: int = 4,
+                 lora_dropout: float = 0.0, encoder_dropout: float | None = None, encoder_lr: float = 2e-5,
+                 encoder_frozen_epochs: int = 0,
+                 hidden: int = 64, heads: int = 4,
                  dropout: float = 0.0, epochs: int = 15, batch_size: int = 16, lr: float = 5e-4,
                  weight_decay: float = 1e-4, l2: float = 0.0, grad_clip: float | None = 1.0,
                  early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
@@ -252,7 +261,9 @@ class TextOnlyPredictor(TextPredictor):
 
     def __init__(self, *, model: str | None = None, pooling: str = "mean", max_length: int = 128,
                  tuning: str = "full", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
-                 lora_dropout: float = 0.0, encoder_lr: float = 2e-5, hidden: int = 64, dropout: float = 0.0,
+                 lora_dropout: float = 0.0, encoder_dropout: float | None = None, encoder_lr: float = 2e-5,
+                 encoder_frozen_epochs: int = 0,
+                 hidden: int = 64, dropout: float = 0.0,
                  epochs: int = 15, batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 1e-4,
                  l2: float = 0.0, grad_clip: float | None = 1.0, early_stopping_patience: int | None = None,
                  seed: int = 0, warm_start: bool = False, warm_epochs: int | None = None,

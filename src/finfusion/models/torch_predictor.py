@@ -7,7 +7,7 @@ A subclass supplies only what differs between models:
 * optionally `_dataset(data, targets)` -> a torch `Dataset` whose collate builds batch dicts
   (default: ``ArrayDataset(x=X flattened to (n, L*d), y=targets)``; a text model returns token
   ids / cached encoder outputs with a padding collate);
-* optionally `_trainer_config(epochs)` (e.g. add ``param_group_lrs={"encoder.": 2e-5}``) and
+* optionally `_trainer_config(epochs, warm)` (e.g. add ``param_group_lrs={"encoder.": 2e-5}``) and
   `_learn_inputs(train)` / `fitted_attributes` for extra fitted state (e.g. a tokenizer name).
 
 This base does the rest: target encoding (`classes_` for classification), seeded module
@@ -73,7 +73,8 @@ class TorchPredictor(Predictor):
             arrays["y"] = targets
         return ArrayDataset(**arrays)
 
-    def _trainer_config(self, epochs: int) -> TrainerConfig:
+    def _trainer_config(self, epochs: int, warm: bool = False) -> TrainerConfig:
+        """The training settings of one fit (`warm`: a warm refit continuing fitted weights)."""
         return TrainerConfig(
             epochs=epochs,
             batch_size=self.batch_size,
@@ -116,7 +117,7 @@ class TorchPredictor(Predictor):
             if not warm:
                 self.module_ = self._seeded_module()
             epochs = self.warm_epochs if warm and self.warm_epochs is not None else self.epochs
-            self.history_ = Trainer(self._trainer_config(epochs)).fit(self.module_, train_ds, valid_ds)
+            self.history_ = Trainer(self._trainer_config(epochs, warm)).fit(self.module_, train_ds, valid_ds)
             self.last_date_ = str(pd.Timestamp(train.index["date"].max()))
         except BaseException:
             if not warm:

@@ -61,8 +61,13 @@ class TrainerConfig:
     grad_clip               max global L2 norm of the gradients; None disables.
     param_group_lrs         prefix -> lr; a parameter whose qualified name starts with a prefix
                             gets that lr (longest matching prefix wins).
+    frozen_epochs           prefix -> n: parameters whose name starts with the prefix stay frozen
+                            (no gradient, no update) for the first n epochs, then train; e.g.
+                            ``{"encoder.": 5}`` fits the heads on a fixed text encoder before
+                            fine-tuning it ("linear probing, then fine-tuning").
     early_stopping_patience stop after this many epochs without a better validation loss and
                             restore the best weights; needs a validation set. None disables.
+                            Never stops before `patience` epochs after the last thaw.
     min_delta               an improvement must beat the best validation loss by more than this.
     shuffle                 reshuffle the training data every epoch.
     seed                    seeds shuffling and dropout.
@@ -82,6 +87,7 @@ class TrainerConfig:
     l2: float = 0.0
     grad_clip: float | None = 1.0
     param_group_lrs: Mapping[str, float] = field(default_factory=dict)
+    frozen_epochs: Mapping[str, int] = field(default_factory=dict)
     early_stopping_patience: int | None = None
     min_delta: float = 0.0
     shuffle: bool = True
@@ -110,8 +116,11 @@ class TrainerConfig:
         _check(self.loss in ("mse", "cross_entropy", "bce"), "loss", self.loss, "'mse', 'cross_entropy' or 'bce'")
         for prefix, lr in self.param_group_lrs.items():
             _check(lr > 0, f"param_group_lrs[{prefix!r}]", lr, "a float > 0")
-        # Keep a private sorted copy: later changes to the caller's dict must not change the config.
+        for prefix, n in self.frozen_epochs.items():
+            _check(isinstance(n, int) and n >= 0, f"frozen_epochs[{prefix!r}]", n, "an int >= 0")
+        # Keep private sorted copies: later changes to the caller's dicts must not change the config.
         object.__setattr__(self, "param_group_lrs", dict(sorted(self.param_group_lrs.items())))
+        object.__setattr__(self, "frozen_epochs", dict(sorted(self.frozen_epochs.items())))
 
 
 @dataclass
@@ -202,8 +211,11 @@ class Trainer:
 
     def lr_for(self, name: str) -> float:
         """The learning rate of the parameter called `name` (longest matching prefix wins)."""
-        matches = [p for p in self.config.param_group_lrs if name.startswith(p)]
-        return self.config.param_group_lrs[max(matches, key=len)] if matches else self.config.lr
+        return _by_prefix(self.config.param_group_lrs, name, self.config.lr)
+
+    def frozen_for(self, name: str) -> int:
+        """Epochs the parameter called `name` stays frozen at the start (longest prefix wins)."""
+        return _by_prefix(self.config.frozen_epochs, name, 0)
 
     def make_scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
         """Per-step multiplier of every group's lr: 1, or linear warm-up then linear decay to 0."""
@@ -248,7 +260,8 @@ class Trainer:
     def backward(self, module: nn.Module, batch: Batch) -> StepResult:
         """Loss, backward pass and gradient clipping; leaves the clipped gradients in `.grad`."""
         total, data = self.compute_loss(module, batch)
-        total.backward()
+        if total.requires_grad:  # False only while every trainable parameter is held frozen
+            total.backward()
         params = [p for p in module.parameters() if p.grad is not None]
         max_norm = self.config.grad_clip if self.config.grad_clip is not None else math.inf
         norm = nn.utils.clip_grad_norm_(params, max_norm) if params else torch.zeros(())
@@ -281,17 +294,19 @@ class Trainer:
             generator = torch.Generator().manual_seed(cfg.seed)
             loader = self._loader(train, collate_fn, generator)
             optimizer = self.make_optimizer(module)
+            staged = {p: self.frozen_for(n) for n, p in module.named_parameters() if p.requires_grad and self.frozen_for(n)}
             if prepare is not None:
                 module, optimizer, loader = prepare(module, optimizer, loader)
             scheduler = self.make_scheduler(optimizer, total_steps=cfg.epochs * len(loader))
             best_state: dict[str, torch.Tensor] | None = None
-            with _progress(cfg.epochs, cfg.show_progress) as bar:
+            with _progress(cfg.epochs, cfg.show_progress) as bar, _staged(staged) as thaw:
                 for epoch in range(cfg.epochs):
+                    thaw(epoch)
                     history.train_loss.append(self._train_epoch(module, loader, optimizer, scheduler, history))
                     if valid is not None:
                         history.valid_loss.append(self.evaluate(module, valid, collate_fn=collate_fn))
                     bar.update(train_loss=history.train_loss[-1], valid_loss=(history.valid_loss or [None])[-1])
-                    improved, stop = self._track_best(history, epoch)
+                    improved, stop = self._track_best(history, epoch, patience_from=max(staged.values(), default=0))
                     if improved and cfg.early_stopping_patience is not None:
                         best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
                     if stop:
@@ -302,8 +317,9 @@ class Trainer:
         module.eval()
         return history
 
-    def _track_best(self, history: TrainHistory, epoch: int) -> tuple[bool, bool]:
-        """(is `epoch` the best so far, should training stop) from the validation losses."""
+    def _track_best(self, history: TrainHistory, epoch: int, patience_from: int = 0) -> tuple[bool, bool]:
+        """(is `epoch` the best so far, should training stop) from the validation losses; the
+        patience counts from the best epoch, or from `patience_from` (the last thaw) if later."""
         if not history.valid_loss:
             return False, False
         best = history.best_epoch
@@ -311,7 +327,7 @@ class Trainer:
             history.best_epoch = epoch
             return True, False
         patience = self.config.early_stopping_patience
-        return False, patience is not None and epoch - best >= patience
+        return False, patience is not None and epoch - max(best, patience_from - 1) >= patience
 
     def _train_epoch(self, module, loader, optimizer, scheduler, history: TrainHistory) -> float:
         module.train()
@@ -395,6 +411,27 @@ def to_device(batch: Batch, device: str | torch.device) -> Batch:
 
 def _collate_of(dataset: Dataset, collate_fn: Collate | None) -> Collate:
     return collate_fn or getattr(dataset, "collate", None) or default_collate
+
+
+def _by_prefix(table: Mapping[str, Any], name: str, default: Any) -> Any:
+    matches = [p for p in table if name.startswith(p)]
+    return table[max(matches, key=len)] if matches else default
+
+
+@contextlib.contextmanager
+def _staged(frozen_until: dict[nn.Parameter, int]) -> Iterator[Callable[[int], None]]:
+    """Yields `thaw(epoch)`, which freezes each parameter before its epoch and trains it after;
+    every parameter is left trainable again on exit."""
+
+    def thaw(epoch: int) -> None:
+        for param, until in frozen_until.items():
+            param.requires_grad_(epoch >= until)
+
+    try:
+        yield thaw
+    finally:
+        for param in frozen_until:
+            param.requires_grad_(True)
 
 
 def _split_output(output: torch.Tensor | Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -194,6 +194,9 @@ class TextEncoder(nn.Module):
     tuning        "frozen", "full", "top_k" (train the top `top_k` layers) or "lora".
     top_k         trainable top layers for tuning="top_k" (1..n_layers).
     lora_rank, lora_alpha, lora_dropout   LoRA settings for tuning="lora".
+    dropout       dropout probability inside the trained layers (attention and hidden dropout);
+                  None keeps the model's own (0.1 for BERT and MiniLM). Fine-tuning on a few
+                  thousand noisy return targets can prefer 0 (see docs/architecture.md).
     device        where cache fills (frozen outputs) run; None: CUDA when available, else CPU.
     encode_dtype  precision of cache fills: "float32" (default, exact) or "bfloat16" (autocast:
                   ~2.6x faster on CPUs with AMX / AVX512-BF16; cosine to float32 >= 0.9999 on
@@ -205,7 +208,8 @@ class TextEncoder(nn.Module):
 
     def __init__(self, model: str | Path | None = None, *, pooling: Pooling = "cls", max_length: int = 128,
                  tuning: Tuning = "frozen", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
-                 lora_dropout: float = 0.0, device: str | None = None, encode_dtype: EncodeDtype = "float32") -> None:
+                 lora_dropout: float = 0.0, dropout: float | None = None, device: str | None = None,
+                 encode_dtype: EncodeDtype = "float32") -> None:
         super().__init__()
         _check_choice("pooling", pooling, ("cls", "mean"))
         _check_choice("tuning", tuning, ("frozen", "full", "top_k", "lora"))
@@ -231,6 +235,16 @@ class TextEncoder(nn.Module):
             layers = _layers(self._backbone.model)
             self.top = copy.deepcopy(layers[self.n_layers - self.top_k:]).requires_grad_(True)
             _check_split(self._backbone, self.n_layers - self.top_k, self.top)
+        self.dropout = dropout
+        if dropout is not None:
+            self._set_dropout(dropout)
+
+    def _set_dropout(self, p: float) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"dropout must be None or in [0, 1), got {p!r}")
+        for name, module in self.named_modules():  # trained copies only; LoRA keeps lora_dropout
+            if isinstance(module, nn.Dropout) and "lora_" not in name:
+                module.p = float(p)
 
     def _check_sizes(self, config, top_k: int, rank: int, alpha: int, dropout: float) -> None:
         limit = getattr(config, "max_position_embeddings", None) or 10**9
