@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     models.set_defaults(func=_cmd_models)
     recipes = sub.add_parser("recipes", help="list the packaged recipes")
     recipes.set_defaults(func=_cmd_recipes)
+
+    from finfusion.cli_sentiment import add_sentiment_parser
+
+    add_sentiment_parser(sub)
     return p
 
 

@@ -14,6 +14,8 @@ from finfusion.models.base import Samples, Task
 FAST_PARAMS: dict[str, dict] = {
     "mlp": {"hidden": 32, "epochs": 20, "batch_size": 32, "lr": 3e-3},
     "xgboost": {"n_estimators": 60, "learning_rate": 0.2, "max_depth": 3},
+    "lstm": {"hidden": 16, "dense": 8, "epochs": 20, "batch_size": 32, "lr": 1e-2},
+    "naive": {"feature": "f0"},
 }
 
 _POSITIVE = ("shares surge after strong earnings", "stock rallies on upbeat guidance", "record profit lifts the stock")

@@ -19,6 +19,8 @@ from finfusion.models.registry import (
 )
 
 CASES = [(name, task) for name in available_predictors() for task in get_predictor_class(name).tasks]
+LEARNING_CASES = [c for c in CASES if getattr(get_predictor_class(c[0]), "learns", True)]
+WARM_CASES = [c for c in CASES if "warm_start" in get_predictor_class(c[0])().get_params()]
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".joblib", ".npy", ".npz"}
 
 
@@ -106,8 +108,13 @@ def test_clone_keeps_params(case):
     assert clone(model).get_params() == model.get_params()
 
 
+def _ids(cases):
+    return [f"{n}-{t}" for n, t in cases]
+
+
+@pytest.mark.parametrize("case", LEARNING_CASES, indirect=True, ids=_ids(LEARNING_CASES))  # not fixed rules (naive)
 def test_learns_an_easy_problem(case):
-    _, task, _, train, test = case
+    name, task, _, train, test = case
     model = _fitted(case)
     pred = model.predict(test)
     if task == "regression":
@@ -137,10 +144,9 @@ def test_lookback_input_is_accepted(case, make_samples):
     assert model.predict(data.subset(slice(100, 120))).shape == (20,)
 
 
+@pytest.mark.parametrize("case", WARM_CASES, indirect=True, ids=_ids(WARM_CASES))
 def test_warm_start_needs_the_same_inputs(case, make_samples):
     name, task, params, train, _ = case
-    if "warm_start" not in get_predictor_class(name)().get_params():
-        pytest.skip(f"{name} has no warm_start")
     model = make_predictor(name, {**params, "warm_start": True}).fit(train)
     scores = model.predict_proba if task == "classification" else model.predict
     before = scores(train)

@@ -1,8 +1,9 @@
 """From validated frames to model-ready `Samples`.
 
-    prices ─ build_features ─┐
-    prices ─ make_targets ───┼─ inner join on (date, ticker) ─ look-back stacking ─ Samples
-    texts ─ align ─ newsflow ┘
+    prices ─ build_features ────────────┐
+    texts ─ align ─ daily sentiment index ┤ (feature group "sentiment", optional)
+    prices ─ make_targets ──────────────┼─ inner join on (date, ticker) ─ look-back stacking ─ Samples
+    texts ─ align ─ newsflow ───────────┘
 
 Every row removed on the way (feature warm-up, missing target, neutral band, look-back
 warm-up) is counted in the `CleaningReport`. Features of day t use only data up to the
@@ -20,7 +21,14 @@ from finfusion.data.align import align_texts, build_newsflow
 from finfusion.data.calendar import TradingCalendar
 from finfusion.data.frames import CleaningReport
 from finfusion.data.targets import make_targets
+from finfusion.errors import DataError
 from finfusion.features.build import build_features, drop_warmup
+from finfusion.features.sentiment import (
+    SentimentIndexSpec,
+    sentiment_features,
+    split_selection,
+    wants_price_features,
+)
 from finfusion.models.base import Samples
 
 
@@ -41,7 +49,11 @@ class MarketData:
 
 @dataclass(frozen=True)
 class SampleSpec:
-    """How to turn frames into samples (the data-side part of a run config)."""
+    """How to turn frames into samples (the data-side part of a run config).
+
+    `groups` / `features` may name the text-derived group "sentiment" (or its features, see
+    `finfusion.features.sentiment`), computed with `sentiment`; the others come from prices.
+    """
 
     features: list[str] | None = None
     groups: list[str] | None = None
@@ -60,6 +72,7 @@ class SampleSpec:
     close_time: str = "16:00"
     timezone: str = "America/New_York"
     calendar: str | None = None
+    sentiment: SentimentIndexSpec = field(default_factory=SentimentIndexSpec)
 
 
 TRUTH_EXTRAS = ("sentiment", "text_part", "numeric_part")
@@ -68,13 +81,21 @@ TRUTH_EXTRAS = ("sentiment", "text_part", "numeric_part")
 def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None) -> Samples:
     """Samples in time order (sorted by date, then ticker)."""
     report = report if report is not None else CleaningReport()
-    feats = build_features(
-        data.prices,
-        spec.features,
-        groups=spec.groups,
-        exclude_groups=spec.exclude_groups,
-        price_column=spec.price_column,
-    )
+    features, groups, excluded, sentiment_names = split_selection(spec.features, spec.groups, spec.exclude_groups)
+    if wants_price_features(features, groups):
+        feats = build_features(
+            data.prices, features, groups=groups, exclude_groups=excluded, price_column=spec.price_column
+        )
+    else:  # only text-derived features: one row per prices row, in build_features' (ticker, date) order
+        feats = data.prices[["date", "ticker"]].sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    needs_texts = bool(sentiment_names) or spec.use_text
+    aligned, calendar = _aligned_texts(data, spec, report) if needs_texts and data.texts is not None else (None, None)
+    if sentiment_names:
+        if aligned is None:
+            raise DataError("the 'sentiment' feature group needs texts, but the data have none (data.texts)")
+        index = sentiment_features(aligned, feats[["date", "ticker"]], spec.sentiment, sentiment_names,
+                                   close_time=spec.close_time, timezone=spec.timezone)
+        feats = pd.concat([feats, index[sentiment_names]], axis=1)
     names = [c for c in feats.columns if c not in ("date", "ticker")]
     feats = _stack_lookback(feats, names, spec.lookback, report) if spec.lookback > 1 else drop_warmup(feats, report)
     targets = make_targets(
@@ -88,7 +109,7 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
     table = feats.merge(targets[["date", "ticker", "target"]], on=["date", "ticker"], how="inner", validate="1:1")
     # rows without a target were already counted by make_targets
     table = table.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
-    texts = _newsflow(data, spec, table, report) if spec.use_text and data.texts is not None else None
+    texts = _newsflow(aligned, calendar, spec, table) if spec.use_text and aligned is not None else None
     X = np.stack(table["_x"].to_list()) if spec.lookback > 1 else table[names].to_numpy(np.float32)
     task = "classification" if spec.target_kind == "direction" else "regression"
     y = table["target"].to_numpy(np.int64 if task == "classification" else np.float64)
@@ -103,7 +124,8 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
     )
 
 
-def _newsflow(data: MarketData, spec: SampleSpec, table: pd.DataFrame, report: CleaningReport) -> tuple[str, ...]:
+def _aligned_texts(data: MarketData, spec: SampleSpec, report: CleaningReport) -> tuple[pd.DataFrame, TradingCalendar]:
+    """The texts aligned to trading days (once per build, for the newsflow and the sentiment index)."""
     if spec.calendar:
         dates = data.prices["date"]
         calendar = TradingCalendar.from_exchange(spec.calendar, dates.min(), dates.max())
@@ -116,6 +138,12 @@ def _newsflow(data: MarketData, spec: SampleSpec, table: pd.DataFrame, report: C
         timezone=spec.timezone,
         report=report,
     )
+    return aligned, calendar
+
+
+def _newsflow(
+    aligned: pd.DataFrame, calendar: TradingCalendar, spec: SampleSpec, table: pd.DataFrame
+) -> tuple[str, ...]:
     flow = build_newsflow(
         aligned,
         table[["date", "ticker"]],

@@ -108,6 +108,52 @@ def plot_true_vs_pred(preds: pd.DataFrame, *, max_points: int = 2000, ticker: st
     return fig
 
 
+def plot_price_forecast(prices: pd.DataFrame, preds: pd.DataFrame, *, price_column: str = "close",
+                        horizon: int = 1, ticker: str | None = None) -> Figure:
+    """Price level over time (seed 004's plot): the period before the test, the test period and
+    each model's predicted price, for one ticker (`ticker`, default the first in `preds`).
+
+    prices  the prices frame (date, ticker, `price_column`).
+    preds   predictions of a next-price target (target.kind "close"): y_pred on row date t is the
+            price predicted for the ticker's price row t + `horizon`, and is drawn at that date.
+            Several seeds are averaged per date.
+    Two panels: the whole history, and the test period alone.
+    """
+    require_columns(preds, ("date", "ticker", "y_pred", "model"), "predictions")
+    require_columns(prices, ("date", "ticker", price_column), "prices")
+    fig, axes = new_figure(2, 1, width=9.0, height=6.4)
+    if preds.empty:
+        return _empty(fig, axes[0], "no predictions")
+    ticker = ticker if ticker is not None else ordered_levels(preds["ticker"])[0]
+    frame = _select_ticker(preds, ticker)
+    series = prices.loc[prices["ticker"] == ticker, ["date", price_column]].sort_values("date")
+    dates = pd.DatetimeIndex(series["date"])
+    pos = dates.get_indexer(pd.DatetimeIndex(frame["date"])) + horizon
+    ok = (pos >= horizon) & (pos < len(dates))
+    if not ok.any():
+        return _empty(fig, axes[0], f"no prices of {ticker} at the predicted dates")
+    frame = frame.loc[ok].assign(target_date=dates[pos[ok]])
+    start = frame["target_date"].min()
+    actual = series.set_index("date")[price_column].astype(float)
+    before, test = actual[actual.index < start], actual[actual.index >= start]
+    colors = model_colors(_models(frame))
+    for ax, show_before in zip(axes, (True, False)):
+        if show_before:
+            ax.plot(before.index, before.to_numpy(), color="0.6", linewidth=1.0, label="before test (train)")
+        ax.plot(test.index, test.to_numpy(), color=TRUE_COLOR, linewidth=1.2, label="test (actual)")
+        for model, color in colors.items():
+            daily = frame[frame["model"] == model].groupby("target_date", sort=True)["y_pred"].mean()
+            ax.plot(daily.index, daily.to_numpy(float), color=color, linewidth=1.0, label=f"{model} (predicted)")
+        ax.set_ylabel(price_column)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize="small")
+        _date_axis(ax, series["date"])
+    axes[0].set_title("whole history", loc="left", fontsize="medium")
+    axes[1].set_title("test period", loc="left", fontsize="medium")
+    fig.suptitle(f"Price and predicted price: {ticker}")
+    return fig
+
+
 def plot_error_distribution(preds: pd.DataFrame, *, bins: int = 40) -> Figure:
     """Histogram (density) of y_pred - y_true per model on common bins, with a Gaussian KDE
     where a model has at least two distinct errors. The legend gives mean, sd, n and how many

@@ -77,11 +77,21 @@ class TextConfig(_Strict):
     separator: str = " | "
 
 
+class SentimentConfig(_Strict):
+    """The daily sentiment index of the feature group "sentiment" (finfusion.features.sentiment)."""
+
+    scorer: str = Field("vader", description="'vader', 'lm' (Loughran-McDonald) or a fine-tuned classifier directory")
+    decay: float = Field(0.0, description="λ of the text weights exp(-λ · age in days); 0 = equal weights")
+    neutral_band: float = Field(0.05, ge=0.0, lt=1.0, description="|score| <= band counts as neither pos nor neg")
+    batch_size: int = Field(64, ge=1, description="texts per scorer call")
+
+
 class FeatureConfig(_Strict):
     features: list[str] | None = Field(None, description="explicit feature names; default: the groups")
     groups: list[str] | None = None
     exclude_groups: list[str] = Field(default_factory=list)
     lookback: int = Field(1, ge=1, description="days of features per sample; >1 gives X of shape (n, L, d)")
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
 
 
 class TargetConfig(_Strict):
@@ -286,6 +296,11 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
         update={k: fix(getattr(config.data, k)) or getattr(config.data, k) for k in ("prices", "texts", "stocknet_root")}
     )
     output = config.output.model_copy(update={"dir": fix(config.output.dir) or config.output.dir})
+    scorer = config.features.sentiment.scorer
+    if scorer.strip().lower() not in ("vader", "lm"):  # a classifier directory
+        sentiment = config.features.sentiment.model_copy(update={"scorer": str(fix(Path(scorer)) or scorer)})
+        features = config.features.model_copy(update={"sentiment": sentiment})
+        config = config.model_copy(update={"features": features})
     return config.model_copy(update={"data": data, "output": output})
 
 

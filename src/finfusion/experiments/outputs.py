@@ -19,14 +19,16 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from finfusion import io
-from finfusion.evaluate.metrics import classification_metrics, regression_metrics
+from finfusion.evaluate.metrics import classification_metrics, directional_accuracy, regression_metrics
 from finfusion.evaluate.plots import (
     plot_bar,
     plot_error_distribution,
+    plot_price_forecast,
     plot_true_vs_pred,
     plot_violin,
     save_figure,
@@ -38,6 +40,7 @@ from finfusion.experiments.runner import sweep_points as _sweep_points
 from finfusion.experiments.sources import frame_fingerprint
 
 PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft")
+PRICE_TOLERANCE = 1e-6  # relative: predicted and realised price changes smaller than this are no change
 HEADLINE = {"regression": ("mse", "mae", "mse_ratio", "rmse", "directional_accuracy", "corr", "corr_text", "ic_mean"),
             "classification": ("accuracy", "f1", "roc_auc", "mcc")}
 
@@ -64,7 +67,9 @@ def environment() -> dict:
 
 def unit_metrics(predictions: pd.DataFrame, task: str, floors: dict | None = None) -> pd.DataFrame:
     """One row of metrics per (point, seed, model). With `floors` ((point, seed) -> the noise
-    floor of that unit's simulated market) also noise_floor and mse_ratio = mse / noise_floor."""
+    floor of that unit's simulated market) also noise_floor and mse_ratio = mse / noise_floor.
+    When the predictions carry `last_price` (a price target, see `with_last_price`), the
+    directional accuracy compares the predicted and the realised change from that price."""
     floors = floors or {}
     rows = []
     for (point, seed, model), frame in predictions.groupby(["point", "seed", "model"], sort=False):
@@ -73,6 +78,8 @@ def unit_metrics(predictions: pd.DataFrame, task: str, floors: dict | None = Non
             values = classification_metrics(frame, proba_col=proba)
         else:
             values = regression_metrics(frame)
+            if "last_price" in frame.columns:  # a price level: its direction is the change from day t
+                values["directional_accuracy"] = directional_accuracy(*_price_changes(frame))
         if "truth_text_part" in frame.columns and task == "regression":
             values = {**values, "corr_text": float(frame["y_pred"].corr(frame["truth_text_part"]))}
         floor = floors.get((point, seed))
@@ -83,6 +90,16 @@ def unit_metrics(predictions: pd.DataFrame, task: str, floors: dict | None = Non
     return pd.DataFrame(rows)
 
 
+def _price_changes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Realised and predicted change from `last_price`; a change within 1e-6 of the price is no
+    change (a price passed through the float32 features, as the naive forecast's is, keeps ~7 digits)."""
+    last = frame["last_price"].to_numpy(np.float64)
+    changes = [frame[c].to_numpy(np.float64) - last for c in ("y_true", "y_pred")]
+    for change in changes:
+        change[np.abs(change) <= PRICE_TOLERANCE * np.abs(last)] = 0.0
+    return changes[0], changes[1]
+
+
 def summary_table(metrics: pd.DataFrame, task: str) -> pd.DataFrame:
     """Mean over seeds of the headline metrics, one row per (point, model); no point column
     when the run has no sweep."""
@@ -91,11 +108,20 @@ def summary_table(metrics: pd.DataFrame, task: str) -> pd.DataFrame:
     return table.drop(columns="point") if set(table["point"]) == {"base"} else table
 
 
+def with_last_price(predictions: pd.DataFrame, prices: pd.DataFrame, price_column: str = "close") -> pd.DataFrame:
+    """`predictions` with column `last_price`: the `price_column` of each row's ticker on its date t
+    (the no-change forecast of a next-price target, and the reference of its direction)."""
+    ref = prices[["date", "ticker", price_column]].rename(columns={price_column: "last_price"})
+    return predictions.merge(ref, on=["date", "ticker"], how="left", validate="m:1")
+
+
 def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd.DataFrame):
     from finfusion.experiments.runner import RunResult, unit_inputs
 
     task = config.target.task
     data, samples = unit_inputs(units[0].config)
+    if config.target.kind == "close" and "last_price" not in predictions.columns:
+        predictions = with_last_price(predictions, data.prices, config.target.price_column)
     floors = {}
     for unit in units:
         floor = unit_inputs(unit.config)[0].meta.get("noise_floor")
@@ -119,7 +145,7 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
         "summary": summary.to_dict(orient="records"),
     })
     tables = _sweep_tables(run_dir, config, metrics, task)
-    figures = _plots(run_dir, config, predictions, metrics, task) if config.output.plots else {}
+    figures = _plots(run_dir, config, predictions, metrics, task, data.prices) if config.output.plots else {}
     meta["encoders"] = encoder_notes(config, predictions)
     io.write_json(run_dir / "data.json", meta)
     if config.output.report:
@@ -161,12 +187,19 @@ def _leakage_warning(config: RunConfig, info, first_test) -> str | None:
     return None
 
 
+def _sweep_metrics(config: RunConfig, metrics: pd.DataFrame, task: str) -> list[str]:
+    """The metrics of the mean (std) tables and violins: the first three headline metrics, plus
+    RMSE and directional accuracy for a price target (seed 004 reports them)."""
+    names = list(HEADLINE[task][:3]) + (["rmse", "directional_accuracy"] if config.target.kind == "close" else [])
+    return [c for c in names if c in metrics.columns]
+
+
 def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task: str) -> dict[str, pd.DataFrame]:
     if config.sweep is None:
         return {}
     tables = {}
     order = [label for label, _ in _sweep_points(config)]
-    for metric in [c for c in HEADLINE[task][:3] if c in metrics.columns]:
+    for metric in _sweep_metrics(config, metrics, task):
         table = mean_std_table(metrics, metric=metric, row="model", col="point", col_order=order, fmt="{:.4g}")
         tables[metric] = table
         io.write_text(run_dir / "tables" / f"{metric}.md", to_markdown(table) + "\n")
@@ -174,13 +207,17 @@ def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task:
     return tables
 
 
-def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics: pd.DataFrame, task: str) -> dict:
+def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics: pd.DataFrame, task: str,
+           prices: pd.DataFrame) -> dict:
     first = predictions[(predictions["point"] == predictions["point"].iloc[0])
                         & (predictions["seed"] == predictions["seed"].iloc[0])]
     paths = {}
     if task == "regression":
         paths["true vs predicted"] = save_figure(plot_true_vs_pred(first), run_dir / "plots" / "true_vs_pred.png")
         paths["error distribution"] = save_figure(plot_error_distribution(first), run_dir / "plots" / "errors.png")
+    if config.target.kind == "close":
+        fig = plot_price_forecast(prices, first, price_column=config.target.price_column, horizon=config.target.horizon)
+        paths["price: train, test and predictions"] = save_figure(fig, run_dir / "plots" / "price_forecast.png")
     att_cols = [c for c in first.columns if c.startswith("att_")]
     if att_cols:
         means = first.groupby("model")[att_cols].mean().dropna(how="all")
@@ -188,7 +225,7 @@ def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics:
         fig = plot_bar(means.T, "Mean attention of the text query over the numeric tokens", horizontal=True)
         paths["attention weights"] = save_figure(fig, run_dir / "plots" / "attention.png")
     if config.sweep is not None:
-        for metric in [c for c in HEADLINE[task][:3] if c in metrics.columns]:
+        for metric in _sweep_metrics(config, metrics, task):
             fig = plot_violin(metrics, metric=metric, group_col="model", facet_col="point")
             paths[f"{metric} over repeats"] = save_figure(fig, run_dir / "plots" / f"violin_{metric}.png")
     return paths

@@ -32,6 +32,7 @@ from finfusion.experiments.config import (
 )
 from finfusion.experiments.executor import make_executor
 from finfusion.experiments.sources import load_market_data
+from finfusion.features.sentiment import SentimentIndexSpec
 from finfusion.models.base import Samples
 from finfusion.models.registry import make_predictor
 from finfusion.protocols.engine import run_protocol
@@ -159,6 +160,7 @@ def sample_spec(config: RunConfig) -> SampleSpec:
         close_time=m.close_time,
         timezone=m.timezone,
         calendar=m.calendar,
+        sentiment=SentimentIndexSpec(**f.sentiment.model_dump()),
     )
 
 

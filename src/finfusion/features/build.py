@@ -10,7 +10,10 @@ Features are named specs resolved through a registry with checked names. Fixed n
     extra       every further numeric column of the prices frame, passed through
 
 and parametric names `ma_<n>`, `rsi_<n>`, `mom_<k>`, `vol_<n>`, `logret_lag_<k>`
-(e.g. "ma_7", "rsi_9", "vol_60"). Definitions live in `finfusion.features.technical`
+(e.g. "ma_7", "rsi_9", "vol_60"). The feature `price` (the level of the price column, e.g. the
+close of day t for the LSTM forecaster of seed 004) belongs to no group and is selected by name
+only. The `sentiment` group (daily sentiment index) is computed from texts by `build_samples`
+(see `finfusion.features.sentiment`), not here. Definitions live in `finfusion.features.technical`
 and `finfusion.features.garch`. All features are computed per ticker and are causal:
 the value of day t uses only that ticker's rows <= t. Warm-up rows are NaN; use
 `drop_warmup` to drop and count them.
@@ -53,6 +56,8 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "extra": (),  # filled per frame: the extra numeric columns of the prices frame
 }
 SLOW_FEATURES = ("garch_vol",)  # left out of the default selection
+BY_NAME_ONLY = ("price",)  # in no group: selected by name only (a price level is not a default feature)
+TEXT_GROUPS = ("sentiment",)  # built from texts by build_samples (finfusion.features.sentiment)
 PARAMETRIC = ("ma_<n>", "rsi_<n>", "mom_<k>", "vol_<n>", "logret_lag_<k>")
 
 
@@ -70,6 +75,7 @@ def _garch(g: pd.DataFrame, p: str) -> pd.Series:
 _FIXED: dict[str, FeatureSpec] = {
     spec.name: spec
     for spec in (
+        FeatureSpec("price", "price", lambda g, p: g[p].astype("float64")),
         FeatureSpec("ret_1", "returns", lambda g, p: ta.simple_return(g[p])),
         FeatureSpec("macd", "technical", _macd_column("macd")),
         FeatureSpec("macd_signal", "technical", _macd_column("macd_signal")),
@@ -95,7 +101,7 @@ _PATTERNS: tuple[tuple[re.Pattern, str, Callable[[int], FeatureFn]], ...] = (
 
 def known_features() -> list[str]:
     """The fixed feature names of the registry plus the parametric patterns."""
-    return [name for names in FEATURE_GROUPS.values() for name in names] + list(PARAMETRIC)
+    return [name for names in FEATURE_GROUPS.values() for name in names] + list(BY_NAME_ONLY) + list(PARAMETRIC)
 
 
 def _is_registry_name(name: str) -> bool:
@@ -179,7 +185,10 @@ def _check_groups(groups: Iterable[str], argument: str) -> list[str]:
     groups = list(groups)
     unknown = [g for g in groups if g not in FEATURE_GROUPS]
     if unknown:
-        raise ValueError(f"{argument}: unknown group(s) {unknown}; known groups: {list(FEATURE_GROUPS)}")
+        hint = ""
+        if set(unknown) & set(TEXT_GROUPS):
+            hint = "; the 'sentiment' group is built from texts by build_samples (SampleSpec), not from prices"
+        raise ValueError(f"{argument}: unknown group(s) {unknown}; known groups: {list(FEATURE_GROUPS)}{hint}")
     return groups
 
 

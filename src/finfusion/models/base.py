@@ -131,3 +131,10 @@ class Predictor(BaseEstimator, ABC):
             raise ValueError(f"{type(self).__name__} supports tasks {self.tasks}, got {data.task!r}")
         if self.uses_text and data.texts is None:
             raise ValueError(f"{type(self).__name__} reads texts but the samples carry none")
+
+
+def store_params(estimator: object, params: dict) -> None:
+    """Store an `__init__`'s keyword arguments as given (scikit-learn style); `params` = locals()."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from finfusion.models.base import store_params
 from finfusion.models.layers import NumericEncoder, OutputHead
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
@@ -68,21 +69,7 @@ class MLPPredictor(TorchPredictor):
         show_progress: bool = False,
         device: str = "cpu",
     ) -> None:
-        self.hidden = hidden
-        self.dropout = dropout
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.l2 = l2
-        self.grad_clip = grad_clip
-        self.early_stopping_patience = early_stopping_patience
-        self.seed = seed
-        self.warm_start = warm_start
-        self.warm_epochs = warm_epochs
-        self.warm_replay = warm_replay
-        self.show_progress = show_progress
-        self.device = device
+        store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         return NumOnlyMLP(self.n_features_in_, self.hidden, n_outputs, self.dropout)

@@ -125,6 +125,12 @@ def _name_of(predictor: Predictor) -> str:
 
 # Built-in models register themselves on import. Imported last: they import `register` from here
 # (and modules they import must not import this module at top level, or the cycle breaks).
-_BUILTIN_MODULES = ("finfusion.models.mlp", "finfusion.models.tree", "finfusion.models.text_models")
+_BUILTIN_MODULES = (
+    "finfusion.models.mlp",
+    "finfusion.models.tree",
+    "finfusion.models.text_models",
+    "finfusion.models.lstm",
+    "finfusion.models.naive",
+)
 for _module in _BUILTIN_MODULES:
     importlib.import_module(_module)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from finfusion.models.base import Samples
+from finfusion.models.base import Samples, store_params
 from finfusion.models.layers import NumericEncoder, OutputHead
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
@@ -184,13 +184,6 @@ class TextPredictor(TorchPredictor):
         module.encoder.load_trainable_state_dict(encoder_state)
 
 
-def _store_params(self, params: dict) -> None:
-    """Store an `__init__`'s keyword arguments as given (scikit-learn style); `params` = locals()."""
-    for name, value in params.items():
-        if name not in ("self", "__class__"):
-            setattr(self, name, value)
-
-
 @register("fusion")
 class FusionPredictor(TextPredictor):
     """Cross-attention fusion of a jointly trained text encoder and numeric features (seed 000).
@@ -223,7 +216,7 @@ class FusionPredictor(TextPredictor):
                  early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
                  warm_epochs: int | None = None, warm_replay: int | None = None, show_progress: bool = False,
                  device: str = "cpu") -> None:
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         lookback = self.input_shape_[0] if len(self.input_shape_) == 2 else 1
@@ -268,7 +261,7 @@ class TextOnlyPredictor(TextPredictor):
                  l2: float = 0.0, grad_clip: float | None = 1.0, early_stopping_patience: int | None = None,
                  seed: int = 0, warm_start: bool = False, warm_epochs: int | None = None,
                  warm_replay: int | None = None, show_progress: bool = False, device: str = "cpu") -> None:
-        _store_params(self, locals())
+        store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         return TextOnlyNet(self._take_encoder(), self.hidden, n_outputs, self.dropout)

@@ -57,8 +57,12 @@ def run_protocol(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Predictions frame over all test folds: PREDICTION_COLUMNS, plus p_<class> for classifiers
-    and att_<token> (attention weight, mean over heads) for models with `predict_attention`."""
+    and att_<token> (attention weight, mean over heads) for models with `predict_attention`.
+    A predictor that declares `needs_raw_units` (a fixed rule in data units, e.g. the naive
+    last-value forecast) always gets unscaled features and targets."""
     predictor.check_task(samples)
+    if getattr(type(predictor), "needs_raw_units", False):
+        scale_features = scale_target = "none"
     if warm_start:
         if "warm_start" not in predictor.get_params():
             raise ConfigError(f"{type(predictor).__name__} cannot warm-start; set protocol.warm_start to false")

@@ -1,0 +1,156 @@
+"""Benchmark: throughput of `SentimentClassifier.score` on tweet-length texts, vs the transformers pipeline.
+
+Usage:  python benchmarks/sentiment_score.py [--model DIR] [--texts FILE] [--n 2000] [--batch-size 64]
+                                            [--repeats 3] [--threads N]
+
+Model: `--model` (a directory written by `finfusion sentiment train`), else the bundled
+all-MiniLM-L6-v2 with a fresh (untrained) 3-class head, saved to a temporary directory first:
+throughput does not depend on the head's weights. Texts: `--texts` (one per line), else `--n`
+distinct simulated tweets, a cashtag + a simulated headline + a hashtag (about 19 words).
+
+Timed (best of `--repeats`, after one warm-up call on other texts):
+
+* score, cold: an empty token cache, so every text is tokenised (what a first call pays);
+* score, warm: the same texts again (tokens cached; the network still runs on every text);
+* transformers pipeline: ``pipeline("text-classification", top_k=None, batch_size=..., truncation=True,
+  max_length=...)`` on the same model and texts, the usual way to batch a classifier; its
+  p_pos - p_neg is compared with `score` (max |difference|).
+
+Prints texts/s, the ratios, and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from finfusion.data.simulate import SimulatorConfig, simulate_market
+from finfusion.text.cache import clear_cache
+from finfusion.text.sentiment import SentimentClassifier
+
+HASHTAGS = ("#stocks", "#earnings", "#investing", "#markets", "#trading", "#finance", "#bullish", "#bearish")
+
+
+def make_tweets(n: int, seed: int = 0) -> list[str]:
+    """`n` distinct tweet-like texts: "$TICK <simulated headline> #tag"."""
+    n_tickers = max(1, n // 500 + 1)
+    market = simulate_market(SimulatorConfig(seed=seed, n_tickers=n_tickers, n_days=n // n_tickers + 2))
+    rng = np.random.default_rng(seed)
+    tweets = [
+        f"${ticker} {text} {HASHTAGS[rng.integers(len(HASHTAGS))]}"
+        for ticker, text in zip(market.texts["ticker"], market.texts["text"])
+    ]
+    tweets = list(dict.fromkeys(tweets))
+    if len(tweets) < n:
+        raise SystemExit(f"the simulator gave only {len(tweets)} distinct texts, wanted {n}")
+    return tweets[:n]
+
+
+def untrained_model(folder: Path) -> Path:
+    """The bundled all-MiniLM-L6-v2 with a new 3-class head, saved as a sentiment model directory."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from finfusion.text.encoder import default_model_path
+    from finfusion.text.sentiment.classifier import quiet_hf
+
+    labels = ("negative", "neutral", "positive")
+    base = default_model_path()
+    with quiet_hf():  # no report about the new head
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=3, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)}
+        )
+    clf = SentimentClassifier(model, AutoTokenizer.from_pretrained(base), labels, name="untrained-minilm")
+    return clf.save(folder / "model")
+
+
+def best_time(fn, repeats: int, before=None) -> float:
+    times = []
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def pipeline_scores(clf: SentimentClassifier, texts: list[str], batch_size: int):
+    """(a function running the transformers pipeline on `texts`, a function turning its output into p_pos - p_neg)."""
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=clf.model, tokenizer=clf.tokenizer, top_k=None, device=clf.device)
+
+    def run():
+        return pipe(texts, batch_size=batch_size, truncation=True, max_length=clf.max_length)
+
+    def to_scores(output) -> np.ndarray:
+        rows = [{d["label"]: d["score"] for d in item} for item in output]
+        return np.array([r["positive"] - r["negative"] for r in rows])
+
+    return run, to_scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", type=Path, default=None, help="sentiment model directory (default: untrained MiniLM)"
+    )
+    parser.add_argument("--texts", type=Path, default=None, help="texts, one per line (default: simulated tweets)")
+    parser.add_argument("--n", type=int, default=2000, help="number of simulated texts (default 2000)")
+    parser.add_argument("--batch-size", type=int, default=64, help="inference batch size (default 64)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is reported (default 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the transformers pipeline comparison")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clf = SentimentClassifier.load(args.model or untrained_model(Path(tmp)))
+        if args.texts:
+            texts = [t for t in args.texts.read_text(encoding="utf-8").splitlines() if t.strip()]
+        else:
+            texts = make_tweets(args.n)
+        warmup = make_tweets(64, seed=1)
+        clf.score(warmup, args.batch_size)
+        n, bs = len(texts), args.batch_size
+        t_cold = best_time(lambda: clf.score(texts, bs), args.repeats, before=clear_cache)
+        t_warm = best_time(lambda: clf.score(texts, bs), args.repeats)
+        ours = clf.score(texts, bs)
+        tokens = [len(t) for t in clf.tokenizer(texts, truncation=True, max_length=clf.max_length)["input_ids"]]
+
+        print(f"model              : {clf.name} ({clf.path}), labels {list(clf.labels)}, max_length {clf.max_length}")
+        print(
+            f"texts              : {n:,} ({'from ' + str(args.texts) if args.texts else 'simulated tweets'}), "
+            f"{np.mean([len(t.split()) for t in texts]):.1f} words and {np.mean(tokens):.1f} tokens on average, "
+            f"batch size {bs}"
+        )
+        print(f"score, cold        : {n / t_cold:9,.0f} texts/s ({t_cold:.3f} s)")
+        print(f"score, warm tokens : {n / t_warm:9,.0f} texts/s ({t_warm:.3f} s)")
+        if not args.no_pipeline:
+            run, to_scores = pipeline_scores(clf, warmup, bs)
+            run()  # warm-up
+            run, to_scores = pipeline_scores(clf, texts, bs)
+            t_pipe = best_time(run, args.repeats)
+            diff = float(np.abs(to_scores(run()) - ours).max())
+            print(
+                f"transformers pipeline : {n / t_pipe:9,.0f} texts/s ({t_pipe:.3f} s); score cold is "
+                f"{t_pipe / t_cold:.2f}x its speed; max |score difference| {diff:.1e}"
+            )
+        print(
+            f"machine            : {platform.platform()}, {os.cpu_count()} CPUs, "
+            f"{platform.processor() or platform.machine()}, torch {torch.__version__} with "
+            f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,348 @@
+"""Fine-tuning a sentiment classifier (seed 004 §3): Hugging Face `Trainer` over any encoder.
+
+Why Hugging Face's `Trainer` and not finfusion's own (`finfusion.models.trainer`): fine-tuning an
+``AutoModelForSequenceClassification`` with per-epoch evaluation on a metric, per-epoch
+checkpoints with a retention limit, best-checkpoint restore and resume is exactly what it does
+(the seed paper uses it); finfusion's trainer stops on the validation loss and keeps no
+checkpoints.
+
+    result = train_sentiment(read_labeled("Sentences_AllAgree.txt"), "runs/pb", SentimentTrainConfig())
+    result.classifier.score(["Operating profit rose 12 %"])
+
+The run directory:
+
+    config.json            the resolved `SentimentTrainConfig` (a resume must match it)
+    data.json              source, fingerprint, label counts, rows removed and why, split sizes
+    splits/                train / valid (/ test) .jsonl: text, label (the exact split)
+    checkpoints/           Hugging Face checkpoints, one per epoch, at most `save_total_limit`
+                           (plus the best one); with optimizer state unless save_optimizer=False
+    model/                 the self-describing model (`SentimentClassifier.load`): weights
+                           (safetensors), tokenizer, finfusion_sentiment.json (labels, max_length,
+                           base model, training config, data summary, metrics, history)
+    history.csv            per epoch: train loss, validation loss and metrics
+    metrics.json           metrics of the restored best model on valid (and test)
+    valid/, test/          evaluation files (confusion matrix PNG, error buckets, predictions)
+    report.html            run, training curves, metrics, confusion matrix, error analysis
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from finfusion.errors import ConfigError
+from finfusion.io import atomic_write, read_json, write_json
+from finfusion.text.sentiment.classifier import MANIFEST_NAME, SentimentClassifier, quiet_hf
+from finfusion.text.sentiment.data import PreparedData, prepare_labeled, read_labeled, stratified_split
+from finfusion.text.sentiment.evaluation import Evaluation, evaluate_classifier
+from finfusion.text.sentiment.hf import last_checkpoint, make_trainer
+
+SelectMetric = Literal["accuracy", "f1", "loss"]
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SentimentTrainConfig:
+    """Everything a fine-tuning run depends on.
+
+    model                   base encoder: local directory or Hugging Face name (local cache only
+                            unless FINFUSION_ALLOW_DOWNLOAD=1); None: the bundled all-MiniLM-L6-v2.
+    classes                 3, 2 (neutral rows dropped, counted) or None (3 if the data has neutral).
+    max_length              truncation in tokens, special tokens included.
+    lr, batch_size, epochs  AdamW learning rate, training batch size, maximum epochs.
+    weight_decay            AdamW decoupled weight decay.
+    warmup_ratio            linear warm-up over this share of the steps, then linear decay to 0.
+    early_stopping_patience stop after this many epochs without a better `select_metric`; None: never.
+    select_metric           validation metric that picks the best epoch: "accuracy" (seed 004), "f1"
+                            (binary on positive / macro) or "loss".
+    valid_fraction, test_fraction   stratified split shares (test 0: no test part).
+    save_total_limit        checkpoints kept (Hugging Face keeps the best one in addition).
+    save_optimizer          checkpoints hold optimizer / scheduler / RNG state (needed to resume).
+    group_by_length         batches of similar length (less padding; Hugging Face's sampler).
+    dedupe                  drop duplicate texts and texts with conflicting labels before splitting.
+    limit                   train on a stratified sample of this many rows (quick runs); None: all.
+    seed                    split, head initialisation, shuffling and dropout.
+    device                  "cpu", "cuda" or None (CUDA when available).
+    """
+
+    model: str | None = None
+    classes: int | None = None
+    max_length: int = 128
+    lr: float = 5e-5
+    batch_size: int = 16
+    epochs: int = 4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    early_stopping_patience: int | None = 2
+    select_metric: SelectMetric = "accuracy"
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.0
+    save_total_limit: int = 2
+    save_optimizer: bool = True
+    group_by_length: bool = True
+    dedupe: bool = True
+    limit: int | None = None
+    seed: int = 0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.classes in (None, 2, 3), "classes", self.classes, "2, 3 or None")
+        _check(isinstance(self.max_length, int) and self.max_length >= 2, "max_length", self.max_length, "an int >= 2")
+        _check(self.lr > 0, "lr", self.lr, "a float > 0")
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size", self.batch_size, "an int >= 1")
+        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", self.epochs, "an int >= 1")
+        _check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a float >= 0")
+        _check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a float in [0, 1)")
+        _check(
+            self.early_stopping_patience is None or self.early_stopping_patience >= 1,
+            "early_stopping_patience",
+            self.early_stopping_patience,
+            "None or an int >= 1",
+        )
+        _check(
+            self.select_metric in ("accuracy", "f1", "loss"),
+            "select_metric",
+            self.select_metric,
+            "'accuracy', 'f1' or 'loss'",
+        )
+        _check(self.save_total_limit >= 1, "save_total_limit", self.save_total_limit, "an int >= 1")
+        _check(self.limit is None or self.limit >= 1, "limit", self.limit, "None or an int >= 1")
+        _check(
+            self.device in (None, "cpu") or str(self.device).startswith("cuda"),
+            "device",
+            self.device,
+            "None, 'cpu' or 'cuda[:n]'",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SentimentTrainConfig:
+        """Build from a mapping; unknown keys raise ConfigError naming them and the allowed ones."""
+        allowed = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ConfigError(f"SentimentTrainConfig: unknown key(s) {unknown}; allowed: {allowed}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> SentimentTrainConfig:
+        return SentimentTrainConfig.from_dict(self.to_dict() | changes)
+
+
+@dataclass
+class TrainResult:
+    """What `train_sentiment` produced (the files are in `run_dir`, see the module docstring)."""
+
+    classifier: SentimentClassifier
+    run_dir: Path
+    model_dir: Path
+    valid: Evaluation
+    test: Evaluation | None
+    history: pd.DataFrame
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    seconds: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def train_sentiment(
+    data: pd.DataFrame | str | Path,
+    out_dir: str | Path,
+    config: SentimentTrainConfig | None = None,
+    *,
+    source: str | None = None,
+    name: str | None = None,
+    resume: bool = False,
+    report: bool = True,
+    log: Log | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fine-tune `config.model` on labeled texts and write the run directory `out_dir`.
+
+    data      frame[text, label] (label names; see `read_labeled`) or a file for `read_labeled`.
+    resume    continue an interrupted run in `out_dir` from its last checkpoint (same config and data).
+    report    write report.html (and the valid/ test/ evaluation files).
+    log       receives one line per stage and per epoch (default: print to stderr); progress: step bar.
+    """
+    started = time.perf_counter()
+    config = config or SentimentTrainConfig()
+    log = log or _stderr
+    if not isinstance(data, pd.DataFrame):
+        source = source or str(data)
+        data = read_labeled(data)
+    out = Path(out_dir)
+    prepared = prepare_labeled(data, classes=config.classes, dedupe=config.dedupe, limit=config.limit, seed=config.seed)
+    splits = stratified_split(
+        prepared, valid_fraction=config.valid_fraction, test_fraction=config.test_fraction, seed=config.seed
+    )
+    summary = _data_summary(prepared, splits, source)
+    _start_run_dir(out, config, summary, resume)
+    _write_splits(out / "splits", splits, prepared.labels)
+    log(
+        f"data: {summary['n']} texts {summary['counts']}, removed {summary['removed'] or 'nothing'}; "
+        f"split {summary['split_sizes']}"
+    )
+    checkpoint = last_checkpoint(out / "checkpoints") if resume else None
+    if resume:
+        log(f"resuming from {checkpoint}" if checkpoint else "resume: no checkpoint yet, starting from the beginning")
+    with quiet_hf():  # the Trainer sets transformers' log level; restored afterwards
+        trainer, backbone = make_trainer(config, prepared.labels, splits, out, log, progress)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    history = _history(trainer.state.log_history)
+    best_epoch = _best_epoch(history, config.select_metric, trainer.state.best_metric)
+    clf = SentimentClassifier(
+        trainer.model,
+        backbone.tokenizer,
+        prepared.labels,
+        max_length=config.max_length,
+        name=name or out.resolve().name,
+        tokens_key=backbone.key,
+        device=config.device,
+    )
+    frames = {k: _with_names(v, prepared.labels) for k, v in splits.items()}
+    valid = evaluate_classifier(clf, frames["valid"], name="valid")
+    test = evaluate_classifier(clf, frames["test"], name="test") if "test" in frames else None
+    stopped = len(history) < config.epochs
+    metrics = {"valid": valid.metrics} | ({"test": test.metrics} if test else {})
+    info = _manifest_info(backbone, config, summary, metrics, history, best_epoch, stopped)
+    clf.save(out / "model", extra=info)
+    atomic_write(out / "history.csv", lambda p: history.to_csv(p, index=False))
+    write_json(
+        out / "metrics.json", metrics | {"best_epoch": best_epoch, "epochs_run": len(history), "stopped_early": stopped}
+    )
+    seconds = time.perf_counter() - started
+    result = TrainResult(
+        clf, out, out / "model", valid, test, history, best_epoch, len(history), stopped, seconds, summary
+    )
+    if report:
+        from finfusion.text.sentiment.reporting import write_train_report
+
+        write_train_report(result, config)
+    log(
+        f"best epoch {best_epoch}: valid accuracy {valid.metrics['accuracy']:.4f}, f1 {valid.metrics['f1']:.4f}; "
+        f"model in {out / 'model'} ({seconds:.1f} s)"
+    )
+    return result
+
+
+# -- run directory, history, manifest ---------------------------------------------------------------
+
+
+def _start_run_dir(out: Path, config: SentimentTrainConfig, summary: dict, resume: bool) -> None:
+    saved = out / "config.json"
+    if resume:
+        if (out / "model" / MANIFEST_NAME).is_file():
+            raise ConfigError(f"{out}: the run is complete (model/ exists); nothing to resume")
+        if not saved.is_file():
+            raise ConfigError(f"{out}: no config.json, so no run to resume; start it without resume")
+        before = read_json(saved)
+        now = json.loads(json.dumps(config.to_dict()))
+        diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if diff:
+            raise ConfigError(
+                f"{out}: resume needs the same config; these keys differ from config.json: "
+                + ", ".join(f"{k} ({before.get(k)!r} there, {now.get(k)!r} now)" for k in diff)
+            )
+        old = read_json(out / "data.json").get("fingerprint") if (out / "data.json").is_file() else None
+        if old != summary["fingerprint"]:
+            raise ConfigError(f"{out}: resume needs the same data; its fingerprint differs from data.json")
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out}: exists and is not empty; choose another output directory or resume the run")
+    write_json(saved, config.to_dict())
+    write_json(out / "data.json", summary)
+
+
+def _data_summary(prepared: PreparedData, splits: dict[str, pd.DataFrame], source: str | None) -> dict:
+    digest = hashlib.sha256()
+    for text, label in zip(prepared.frame["text"], prepared.frame["label_id"]):
+        digest.update(f"{label}\t{text}\n".encode())
+    counts = {k: {n: int((v["label_id"] == i).sum()) for i, n in enumerate(prepared.labels)} for k, v in splits.items()}
+    return prepared.summary() | {
+        "source": source,
+        "fingerprint": digest.hexdigest(),
+        "split_sizes": {k: len(v) for k, v in splits.items()},
+        "split_counts": counts,
+    }
+
+
+def _with_names(frame: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({"text": frame["text"], "label": [labels[i] for i in frame["label_id"]]})
+
+
+def _write_splits(folder: Path, splits: dict[str, pd.DataFrame], labels: tuple[str, ...]) -> None:
+    for name, frame in splits.items():
+        named = _with_names(frame, labels)
+        atomic_write(
+            folder / f"{name}.jsonl", lambda p, f=named: f.to_json(p, orient="records", lines=True, force_ascii=False)
+        )
+
+
+def _history(log_history: list[dict]) -> pd.DataFrame:
+    """One row per evaluated epoch: epoch, step, train_loss, valid_loss, accuracy, precision, recall, f1."""
+    rows: dict[int, dict] = {}
+    for entry in log_history:
+        if "epoch" not in entry:
+            continue
+        epoch = int(round(entry["epoch"]))
+        row = rows.setdefault(epoch, {"epoch": epoch})
+        if "loss" in entry:
+            row["train_loss"] = entry["loss"]
+        if "eval_loss" in entry:
+            row["step"] = entry.get("step")
+            row["valid_loss"] = entry["eval_loss"]
+            for key in ("accuracy", "precision", "recall", "f1"):
+                row[key] = entry.get(f"eval_{key}")
+    columns = ["epoch", "step", "train_loss", "valid_loss", "accuracy", "precision", "recall", "f1"]
+    frame = pd.DataFrame([r for r in rows.values() if "valid_loss" in r], columns=columns)
+    return frame.sort_values("epoch").reset_index(drop=True)
+
+
+def _best_epoch(history: pd.DataFrame, metric: SelectMetric, best_value: float | None) -> int:
+    """The first epoch whose validation `metric` equals the trainer's best (its tie rule: the
+    first epoch reaching the best value wins)."""
+    column = history["valid_loss" if metric == "loss" else metric].to_numpy(float)
+    target = best_value if best_value is not None else (column.min() if metric == "loss" else column.max())
+    return int(history["epoch"].iloc[int(np.flatnonzero(np.isclose(column, target, rtol=0, atol=1e-12))[0])])
+
+
+def _manifest_info(
+    backbone,
+    config: SentimentTrainConfig,
+    summary: dict,
+    metrics: dict,
+    history: pd.DataFrame,
+    best_epoch: int,
+    stopped: bool,
+) -> dict:
+    from finfusion.text.encoder import pretraining_info
+
+    return {
+        "base_model": backbone.name,
+        "base_model_pretraining": pretraining_info(backbone.name).source,
+        "training": config.to_dict(),
+        "data": summary,
+        "metrics": metrics,
+        "best_epoch": best_epoch,
+        "stopped_early": stopped,
+        "history": history.to_dict(orient="records"),
+    }
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _check(ok: bool, name: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"SentimentTrainConfig.{name} must be {expected}, got {value!r}")
