@@ -29,6 +29,7 @@ interface; `load_scorer(path)` loads one from its saved directory.
 from __future__ import annotations
 
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -90,15 +91,15 @@ def _record(labels: tuple[str, ...], label_id: int, probs: np.ndarray) -> dict[s
     }
 
 
-class _LexiconScorer:
+class _LexiconScorer(ABC):
     """Shared batching and output plumbing of the lexicon scorers (subclasses: `_one(text)`)."""
 
     name: str = ""
     labels: tuple[str, ...] = ("negative", "neutral", "positive")
 
+    @abstractmethod
     def _one(self, text: str) -> tuple[float, int, np.ndarray]:
         """(score in [-1, 1], label id, probs (3,)) of one text."""
-        raise NotImplementedError
 
     def predict_batch(self, texts: str | Sequence[str], batch_size: int = 64) -> list[dict[str, Any]]:
         _check_batch_size(batch_size, type(self).__name__)
