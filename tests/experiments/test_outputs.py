@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from finfusion.experiments.config import parse_config
 from finfusion.experiments.outputs import encoder_notes
@@ -30,3 +31,54 @@ def test_no_warning_after_the_pretraining_text_or_for_simulated_texts():
 def test_unknown_encoder_asks_for_its_model_card():
     (note,) = encoder_notes(config("files", "/models/my-own-encoder"), preds("2022-01-03"))
     assert "No pre-training cut-off is known" in note["warning"]
+
+
+def _classification_predictions() -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, skill in (("tech", 0.55), ("finbert", 0.7)):
+        for fold in range(4):
+            y = rng.integers(0, 2, size=30)
+            hit = rng.random(30) < skill
+            rows.append(pd.DataFrame({"date": pd.bdate_range("2022-01-03", periods=30) + pd.Timedelta(days=60 * fold),
+                                      "ticker": "A", "y_true": y, "y_pred": np.where(hit, y, 1 - y),
+                                      "p_1": np.where(hit, y, 1 - y) * 0.5 + 0.25 + 0.1 * rng.random(30),
+                                      "fold": fold, "model": model, "seed": 0, "point": "base"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_classification_runs_get_fold_and_significance_tables():
+    from finfusion.experiments.outputs import _fold_blocks, classification_fold_tables
+
+    tables = classification_fold_tables(_classification_predictions())
+    assert set(tables) == {"fold_metrics", "fold_means", "significance"}
+    assert len(tables["fold_metrics"]) == 8 and tables["fold_means"]["n_folds"].tolist() == [4, 4]
+    sig = tables["significance"]
+    assert sig["metric"].tolist() == ["accuracy", "f1", "roc_auc"]
+    assert set(sig["reference"]) == {"tech"} and set(sig["model"]) == {"finbert"}
+    assert (sig["n_folds"] == 4).all() and set(sig["point"]) == {"base"}
+    means = tables["fold_means"].set_index("model")["accuracy"]
+    assert sig.loc[0, "mean_diff"] == pytest.approx(means["finbert"] - means["tech"])
+    assert len(_fold_blocks(tables)) == 6
+
+
+def test_fold_tables_skip_what_cannot_be_compared():
+    from finfusion.experiments.outputs import classification_fold_tables
+
+    preds = _classification_predictions()
+    assert "significance" not in classification_fold_tables(preds[preds["model"] == "tech"])
+    shifted = preds.assign(fold=preds["fold"] + (preds["model"] == "finbert") * 10)
+    tables = classification_fold_tables(shifted)
+    assert "significance" not in tables and "same folds" in tables["significance_skipped"]["reason"].iloc[0]
+
+
+def test_one_row_folds_get_no_fold_tables():
+    from finfusion.experiments.outputs import _fold_blocks, classification_fold_tables
+
+    preds = _classification_predictions()
+    preds["fold"] = range(len(preds))
+    tables = classification_fold_tables(preds)
+    assert set(tables) == {"fold_tables_skipped"}
+    assert "median of 1 rows" in _fold_blocks(tables)[0]

@@ -16,6 +16,9 @@ FAST_PARAMS: dict[str, dict] = {
     "xgboost": {"n_estimators": 60, "learning_rate": 0.2, "max_depth": 3},
     "lstm": {"hidden": 16, "dense": 8, "epochs": 20, "batch_size": 32, "lr": 1e-2},
     "naive": {"feature": "f0"},
+    # DP at a loose budget, so the contract's "learns an easy problem" still holds under the noise.
+    "dp_mlp": {"target_epsilon": 8.0, "hidden": 32, "epochs": 20, "batch_size": 32, "lr": 1e-2},
+    "dp_logistic": {"epsilon": 8.0, "data_norm": 2.0},
 }
 
 _POSITIVE = ("shares surge after strong earnings", "stock rallies on upbeat guidance", "record profit lifts the stock")

@@ -83,7 +83,7 @@ def test_saved_model_identity_is_checked(make_samples, tmp_path):
 
 
 def test_any_import_order_registers_the_builtins():
-    firsts = ["registry", "mlp", "torch_predictor"]  # the model modules import the registry and back
+    firsts = ["registry", "mlp", "torch_predictor", "dp", "dp_linear"]  # the model modules import the registry and back
     code = "import finfusion.models.{}; from finfusion.models.registry import available_predictors as a; print(a())"
     procs = [subprocess.Popen([sys.executable, "-c", code.format(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in firsts]
     for first, proc in zip(firsts, procs):

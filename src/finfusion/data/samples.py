@@ -22,9 +22,11 @@ from finfusion.data.calendar import TradingCalendar
 from finfusion.data.frames import CleaningReport
 from finfusion.data.targets import make_targets
 from finfusion.errors import DataError
-from finfusion.features.build import build_features, drop_warmup
+from finfusion.features.build import build_features, drop_warmup, extra_columns, resolve_feature
 from finfusion.features.sentiment import (
+    SENTIMENT_GROUP,
     SentimentIndexSpec,
+    as_specs,
     sentiment_features,
     split_selection,
     wants_price_features,
@@ -53,6 +55,8 @@ class SampleSpec:
 
     `groups` / `features` may name the text-derived group "sentiment" (or its features, see
     `finfusion.features.sentiment`), computed with `sentiment`; the others come from prices.
+    `sentiment` is one spec or a tuple of named specs (one feature group "sentiment_<name>" each;
+    "sentiment" is then all of them).
     """
 
     features: list[str] | None = None
@@ -72,7 +76,7 @@ class SampleSpec:
     close_time: str = "16:00"
     timezone: str = "America/New_York"
     calendar: str | None = None
-    sentiment: SentimentIndexSpec = field(default_factory=SentimentIndexSpec)
+    sentiment: SentimentIndexSpec | tuple[SentimentIndexSpec, ...] = field(default_factory=SentimentIndexSpec)
 
 
 TRUTH_EXTRAS = ("sentiment", "text_part", "numeric_part")
@@ -81,21 +85,24 @@ TRUTH_EXTRAS = ("sentiment", "text_part", "numeric_part")
 def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None) -> Samples:
     """Samples in time order (sorted by date, then ticker)."""
     report = report if report is not None else CleaningReport()
-    features, groups, excluded, sentiment_names = split_selection(spec.features, spec.groups, spec.exclude_groups)
+    specs = as_specs(spec.sentiment)
+    features, groups, excluded, sentiment_names = split_selection(
+        spec.features, spec.groups, spec.exclude_groups, specs
+    )
     if wants_price_features(features, groups):
         feats = build_features(
             data.prices, features, groups=groups, exclude_groups=excluded, price_column=spec.price_column
         )
     else:  # only text-derived features: one row per prices row, in build_features' (ticker, date) order
         feats = data.prices[["date", "ticker"]].sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    feature_groups = _price_groups(data.prices, [c for c in feats.columns if c not in ("date", "ticker")])
     needs_texts = bool(sentiment_names) or spec.use_text
     aligned, calendar = _aligned_texts(data, spec, report) if needs_texts and data.texts is not None else (None, None)
     if sentiment_names:
         if aligned is None:
             raise DataError("the 'sentiment' feature group needs texts, but the data have none (data.texts)")
-        index = sentiment_features(aligned, feats[["date", "ticker"]], spec.sentiment, sentiment_names,
-                                   close_time=spec.close_time, timezone=spec.timezone)
-        feats = pd.concat([feats, index[sentiment_names]], axis=1)
+        feats, sentiment_groups = _add_sentiment(feats, aligned, specs, sentiment_names, spec)
+        feature_groups.update(sentiment_groups)
     names = [c for c in feats.columns if c not in ("date", "ticker")]
     feats = _stack_lookback(feats, names, spec.lookback, report) if spec.lookback > 1 else drop_warmup(feats, report)
     targets = make_targets(
@@ -118,10 +125,45 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
         X=X.astype(np.float32),
         y=y,
         feature_names=tuple(names),
+        feature_groups=feature_groups,
         task=task,
         texts=texts,
         extras=_truth_extras(data.truth, table),
     )
+
+
+def _price_groups(prices: pd.DataFrame, names: list[str]) -> dict[str, tuple[str, ...]]:
+    """Group -> its price features among `names` (FEATURE_GROUPS, "extra"); `price` is in none."""
+    extras = extra_columns(prices)
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        group = resolve_feature(name, extra_columns=extras).group
+        if group != "price":
+            groups.setdefault(group, []).append(name)
+    return {g: tuple(v) for g, v in groups.items()}
+
+
+def _add_sentiment(
+    feats: pd.DataFrame,
+    aligned: pd.DataFrame,
+    specs: tuple[SentimentIndexSpec, ...],
+    names: list[str],
+    spec: SampleSpec,
+) -> tuple[pd.DataFrame, dict[str, tuple[str, ...]]]:
+    """`feats` with the sentiment features `names` (each from its spec) appended, and their groups:
+    "sentiment" (all) and "sentiment_<name>" per named spec."""
+    groups: dict[str, tuple[str, ...]] = {SENTIMENT_GROUP: tuple(names)}
+    pieces = []
+    for one in specs:
+        wanted = [n for n in one.feature_names if n in names]
+        if not wanted:
+            continue
+        index = sentiment_features(aligned, feats[["date", "ticker"]], one, wanted,
+                                   close_time=spec.close_time, timezone=spec.timezone)
+        pieces.append(index[wanted])
+        if one.name is not None:
+            groups[one.group] = tuple(wanted)
+    return pd.concat([feats, *pieces], axis=1), groups
 
 
 def _aligned_texts(data: MarketData, spec: SampleSpec, report: CleaningReport) -> tuple[pd.DataFrame, TradingCalendar]:

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from finfusion.data.simulate import SimulatorConfig
 from finfusion.errors import ConfigError
+from finfusion.features.sentiment import DEFAULT_STATS, SentimentIndexSpec, as_specs
+from finfusion.features.sentiment_stats import STATS
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -78,12 +80,34 @@ class TextConfig(_Strict):
 
 
 class SentimentConfig(_Strict):
-    """The daily sentiment index of the feature group "sentiment" (finfusion.features.sentiment)."""
+    """One set of sentiment features (finfusion.features.sentiment); `features.sentiment` is one
+    such mapping or a list of named ones (e.g. one per scorer)."""
 
+    name: str | None = Field(
+        None, description="None: features sent_<stat> in group 'sentiment'; a name: sent_<name>_<stat> in 'sentiment_<name>'"
+    )
     scorer: str = Field("vader", description="'vader', 'lm' (Loughran-McDonald) or a fine-tuned classifier directory")
-    decay: float = Field(0.0, description="λ of the text weights exp(-λ · age in days); 0 = equal weights")
+    decay: float = Field(0.0, description="λ of the text weights exp(-λ · x); 0 = equal weights")
+    decay_basis: Literal["age", "time_of_day"] = Field(
+        "age", description="x = age in days to the close (λ>0: late texts count more) or seed 003's τ = time of "
+        "day, 0 at midnight and 1 at the close (λ>0: early texts count more)"
+    )
     neutral_band: float = Field(0.05, ge=0.0, lt=1.0, description="|score| <= band counts as neither pos nor neg")
     batch_size: int = Field(64, ge=1, description="texts per scorer call")
+    stats: list[Literal[STATS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(DEFAULT_STATS), description=f"statistics, from {list(STATS)}"
+    )
+    fill: Literal["zero", "neutral", "ffill"] = Field(
+        "zero", description="days without text: zero (+ has_text), neutral, or ffill (+ staleness)"
+    )
+
+    @model_validator(mode="after")
+    def _check_spec(self) -> SentimentConfig:
+        self.to_spec()  # the spec's own checks (name pattern, staleness needs ffill)
+        return self
+
+    def to_spec(self) -> SentimentIndexSpec:
+        return SentimentIndexSpec(**{**self.model_dump(), "stats": tuple(self.stats)})
 
 
 class FeatureConfig(_Strict):
@@ -91,7 +115,20 @@ class FeatureConfig(_Strict):
     groups: list[str] | None = None
     exclude_groups: list[str] = Field(default_factory=list)
     lookback: int = Field(1, ge=1, description="days of features per sample; >1 gives X of shape (n, L, d)")
-    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+    sentiment: SentimentConfig | list[SentimentConfig] = Field(
+        default_factory=SentimentConfig, description="one sentiment spec, or a list of named specs"
+    )
+
+    @model_validator(mode="after")
+    def _check_sentiment(self) -> FeatureConfig:
+        as_specs(self.sentiment_spec())
+        return self
+
+    def sentiment_spec(self) -> SentimentIndexSpec | tuple[SentimentIndexSpec, ...]:
+        """The sentiment spec(s) for `SampleSpec.sentiment`."""
+        if isinstance(self.sentiment, SentimentConfig):
+            return self.sentiment.to_spec()
+        return tuple(s.to_spec() for s in self.sentiment)
 
 
 class TargetConfig(_Strict):
@@ -108,9 +145,18 @@ class TargetConfig(_Strict):
 
 
 class ModelSpec(_Strict):
+    """A predictor and the feature columns it reads (every model of a run shares its samples).
+
+    `features` / `exclude` name groups ("technical", "sentiment", "sentiment_vader", ...) or single
+    features of the run's samples; they are resolved by `Samples.select` (unknown names fail before
+    the run starts), so a model variant such as seed 003's T + F − V is one model spec.
+    """
+
     name: str = Field(description="registered predictor name")
     label: str | None = Field(None, description="name shown in tables; default: the name")
     params: dict[str, Any] = Field(default_factory=dict)
+    features: list[str] | None = Field(None, description="groups or features this model reads; default: all")
+    exclude: list[str] = Field(default_factory=list, description="groups or features this model does not read")
 
     @property
     def display(self) -> str:
@@ -212,14 +258,27 @@ def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:
         return RunConfig.model_validate(raw)
     except ValidationError as err:
         lines = []
-        for e in err.errors():
-            path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        for e in _union_errors_of_the_given_shape(err.errors()):
+            path = ".".join(str(p) for p in e["loc"] if not _UNION_TAG.match(str(p))) or "(top level)"
             got = e.get("input")
             shown = "" if isinstance(got, dict) else f" (got {got!r})"
             lines.append(f"  {path}: {e['msg']}{shown}")
         raise ConfigError(f"invalid configuration in {source}:\n" + "\n".join(lines)) from None
     except (ValueError, TypeError) as err:
         raise ConfigError(f"invalid configuration in {source}: {err}") from None
+
+
+_UNION_TAG = re.compile(r"^(function-after|list)\[")  # pydantic's name of a union member in an error path
+
+
+def _union_errors_of_the_given_shape(errors: list[dict]) -> list[dict]:
+    """Drop the "should be a valid list / mapping" errors of the union member the input does not
+    have the shape of (e.g. features.sentiment: one mapping or a list), unless nothing else is wrong."""
+    def wrong_shape(e: dict) -> bool:
+        return bool(e["loc"]) and bool(_UNION_TAG.match(str(e["loc"][-1]))) and e["type"] in ("list_type", "model_type")
+
+    kept = [e for e in errors if not wrong_shape(e)]
+    return kept or errors
 
 
 def load_config(
@@ -296,12 +355,16 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
         update={k: fix(getattr(config.data, k)) or getattr(config.data, k) for k in ("prices", "texts", "stocknet_root")}
     )
     output = config.output.model_copy(update={"dir": fix(config.output.dir) or config.output.dir})
-    scorer = config.features.sentiment.scorer
-    if scorer.strip().lower() not in ("vader", "lm"):  # a classifier directory
-        sentiment = config.features.sentiment.model_copy(update={"scorer": str(fix(Path(scorer)) or scorer)})
-        features = config.features.model_copy(update={"sentiment": sentiment})
-        config = config.model_copy(update={"features": features})
-    return config.model_copy(update={"data": data, "output": output})
+
+    def fix_scorer(spec: SentimentConfig) -> SentimentConfig:
+        if spec.scorer.strip().lower() in ("vader", "lm"):
+            return spec
+        return spec.model_copy(update={"scorer": str(fix(Path(spec.scorer)) or spec.scorer)})  # a classifier directory
+
+    sentiment = config.features.sentiment
+    sentiment = fix_scorer(sentiment) if isinstance(sentiment, SentimentConfig) else [fix_scorer(s) for s in sentiment]
+    features = config.features.model_copy(update={"sentiment": sentiment})
+    return config.model_copy(update={"data": data, "output": output, "features": features})
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

@@ -6,7 +6,8 @@
     <run>/predictions.parquet  one row per test sample, model, seed and sweep point
     <run>/metrics.json         metrics per unit and their summary
     <run>/metrics.csv          the same per-unit table
-    <run>/tables/*.md|csv      mean (std) tables over seeds (sweeps)
+    <run>/tables/*.md|csv      mean (std) tables over seeds (sweeps); for classification runs also
+                               fold_metrics, fold_means and significance (evaluate.folds / .significance)
     <run>/plots/*.png          true vs predicted, error distribution, violins
     <run>/report.html          self-contained report
 """
@@ -24,6 +25,8 @@ import pandas as pd
 import yaml
 
 from finfusion import io
+from finfusion.errors import DataError
+from finfusion.evaluate.folds import fold_metrics, mean_fold_metrics
 from finfusion.evaluate.metrics import classification_metrics, directional_accuracy, regression_metrics
 from finfusion.evaluate.plots import (
     plot_bar,
@@ -34,6 +37,7 @@ from finfusion.evaluate.plots import (
     save_figure,
 )
 from finfusion.evaluate.report import Code, Section, WarningBox, render_report, write_report
+from finfusion.evaluate.significance import significance_table
 from finfusion.evaluate.tables import mean_std_table, to_markdown
 from finfusion.experiments.config import RunConfig, config_to_dict
 from finfusion.experiments.runner import sweep_points as _sweep_points
@@ -41,6 +45,9 @@ from finfusion.experiments.sources import frame_fingerprint
 
 PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft")
 PRICE_TOLERANCE = 1e-6  # relative: predicted and realised price changes smaller than this are no change
+SIGNIFICANCE_METRICS = ("accuracy", "f1", "roc_auc")  # seed 003 tests AUC and F1 across test periods
+MIN_FOLD_ROWS = 20  # smaller test folds (e.g. one-step rolling windows) give no meaningful per-fold metric
+MAX_REPORT_FOLD_ROWS = 60  # longer per-fold tables stay in tables/fold_metrics.csv only
 HEADLINE = {"regression": ("mse", "mae", "mse_ratio", "rmse", "directional_accuracy", "corr", "corr_text", "ic_mean"),
             "classification": ("accuracy", "f1", "roc_auc", "mcc")}
 
@@ -145,11 +152,15 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
         "summary": summary.to_dict(orient="records"),
     })
     tables = _sweep_tables(run_dir, config, metrics, task)
+    folds = classification_fold_tables(predictions) if task == "classification" else {}
+    for name, table in folds.items():
+        io.write_text(run_dir / "tables" / f"{name}.md", to_markdown(table) + "\n")
+        io.write_text(run_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
     figures = _plots(run_dir, config, predictions, metrics, task, data.prices) if config.output.plots else {}
     meta["encoders"] = encoder_notes(config, predictions)
     io.write_json(run_dir / "data.json", meta)
     if config.output.report:
-        _report(run_dir, config, meta, summary, tables, figures)
+        _report(run_dir, config, meta, summary, tables, figures, folds)
     return RunResult(run_dir, predictions, metrics, meta)
 
 
@@ -185,6 +196,61 @@ def _leakage_warning(config: RunConfig, info, first_test) -> str | None:
     if info.cutoff is None and info.text_through is None:
         return "No pre-training cut-off is known for this encoder: check its model card before trusting test results."
     return None
+
+
+def classification_fold_tables(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Tables of a classification run: "fold_metrics" (one row per point, seed, model and test
+    fold), "fold_means" (mean and std over folds) and, with two models or more, "significance":
+    paired t-test and Wilcoxon across folds (paired on seed and fold) of every model against the
+    first one, for accuracy, f1 and roc_auc, per sweep point. When the test folds are small (median
+    below MIN_FOLD_ROWS rows, e.g. one-step rolling windows) only "fold_tables_skipped" says why."""
+    if "fold" not in predictions.columns or predictions.empty:
+        return {}
+    size = float(predictions.groupby([c for c in ("point", "seed", "model", "fold") if c in predictions]).size().median())
+    if size < MIN_FOLD_ROWS:
+        return {"fold_tables_skipped": pd.DataFrame([{"reason": (
+            f"the test folds have a median of {size:g} rows (fewer than {MIN_FOLD_ROWS}): per-fold metrics and "
+            "tests across folds would be noise; use a walk-forward or chronological protocol with longer test "
+            "periods (evaluate.folds and evaluate.significance work on any predictions frame)")}])}
+    per_fold = fold_metrics(predictions)
+    out = {"fold_metrics": per_fold, "fold_means": mean_fold_metrics(per_fold)}
+    pair_on = tuple(c for c in ("seed", "fold") if c in per_fold.columns)
+    points = per_fold.groupby("point", sort=False) if "point" in per_fold.columns else [(None, per_fold)]
+    parts, skipped = [], []
+    for point, rows in points:
+        if rows["model"].nunique() < 2:
+            continue
+        for metric in (m for m in SIGNIFICANCE_METRICS if m in rows.columns):
+            try:
+                table = significance_table(rows, metric, pair_on=pair_on)
+            except DataError as exc:  # e.g. models on different folds: report it, keep the run's outputs
+                skipped.append({"point": point, "metric": metric, "reason": str(exc)})
+                continue
+            parts.append(table if point is None else table.assign(point=point))
+    if parts:
+        out["significance"] = pd.concat(parts, ignore_index=True)
+    if skipped:
+        out["significance_skipped"] = pd.DataFrame(skipped)
+    return out
+
+
+def _fold_blocks(folds: dict[str, pd.DataFrame]) -> list:
+    if "fold_metrics" not in folds:
+        return ["No per-fold tables: " + "; ".join(folds["fold_tables_skipped"]["reason"]) + "."]
+    per_fold = folds["fold_metrics"]
+    blocks: list = ["Mean (std) over test folds of each model run.", folds["fold_means"]]
+    if len(per_fold) <= MAX_REPORT_FOLD_ROWS:
+        blocks += ["Metrics of every test fold.", per_fold]
+    else:
+        blocks.append(f"{len(per_fold)} per-fold rows: see tables/fold_metrics.csv.")
+    if "significance" in folds:
+        blocks += ["Each model against the first, paired across folds (and seeds): mean difference, paired "
+                   "t-test and Wilcoxon signed-rank p-values (see docs/evaluation.md for the small-sample caveats).",
+                   folds["significance"]]
+    if "significance_skipped" in folds:
+        blocks += [WarningBox("Some significance tests could not be run: " + "; ".join(
+            folds["significance_skipped"]["reason"]), title="Significance skipped")]
+    return blocks
 
 
 def _sweep_metrics(config: RunConfig, metrics: pd.DataFrame, task: str) -> list[str]:
@@ -231,7 +297,8 @@ def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics:
     return paths
 
 
-def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame, tables: dict, figures: dict) -> None:
+def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame, tables: dict, figures: dict,
+            folds: dict | None = None) -> None:
     source = meta["source"]
     facts = {k: source[k] for k in ("source", "noise_floor") if k in source}
     if "variance_shares" in source:
@@ -253,6 +320,8 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
         if meta["source"].get("source") == "simulate":
             blocks.append("The texts are simulated, so no encoder can have read them during pre-training.")
         sections.append(Section("Text encoders", blocks))
+    if folds:
+        sections.append(Section("Test folds and significance", _fold_blocks(folds)))
     if tables:
         sections.append(Section("Sweep: mean (std) over seeds", [b for m, t in tables.items() for b in (m, t)]))
     if figures:

@@ -32,7 +32,6 @@ from finfusion.experiments.config import (
 )
 from finfusion.experiments.executor import make_executor
 from finfusion.experiments.sources import load_market_data
-from finfusion.features.sentiment import SentimentIndexSpec
 from finfusion.models.base import Samples
 from finfusion.models.registry import make_predictor
 from finfusion.protocols.engine import run_protocol
@@ -160,7 +159,7 @@ def sample_spec(config: RunConfig) -> SampleSpec:
         close_time=m.close_time,
         timezone=m.timezone,
         calendar=m.calendar,
-        sentiment=SentimentIndexSpec(**f.sentiment.model_dump()),
+        sentiment=f.sentiment_spec(),
     )
 
 
@@ -198,6 +197,7 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     config = unit.config
     _, samples = unit_inputs(config)
     spec = next(m for m in config.models if m.display == unit.model)
+    samples = samples.select(spec.features, spec.exclude)  # the model's columns (a variant)
     predictor = make_predictor(spec.name, spec.params)
     if predictor.uses_text:
         from finfusion.text.encoder import set_progress
@@ -233,7 +233,7 @@ def preflight(units: list[Unit]) -> None:
     for unit in units:
         _, samples = unit_inputs(unit.config)
         spec = next(m for m in unit.config.models if m.display == unit.model)
-        make_predictor(spec.name, spec.params).check_task(samples)
+        make_predictor(spec.name, spec.params).check_task(samples.select(spec.features, spec.exclude))
         make_splitter(unit.config).n_splits(samples.dates, horizon=unit.config.target.horizon)
 
 

@@ -1,64 +1,87 @@
-"""Daily sentiment index per (ticker, trading day): the `sentiment` feature group (seed 004, seed 003).
+"""Daily sentiment features per (ticker, trading day): the `sentiment` feature group(s) (seeds 003, 004).
 
 Texts are first aligned to trading days by `finfusion.data.align.align_texts`: a text belongs to
-the first session whose close is at or after its timestamp. The index of day t therefore uses
+the first session whose close is at or after its timestamp. The features of day t therefore use
 only texts available at the close of t (a text published one second after the close counts for
 the next session). Each text is scored once by a sentiment `Scorer` (VADER by default, see
-`finfusion.text.scorers`), s in [-1, 1], and the scores of (ticker, day t) are aggregated:
+`finfusion.text.scorers`), s in [-1, 1], and the scores of (ticker, day t) are aggregated into the
+statistics of `finfusion.features.sentiment_stats` (weighted mean, std, max, min, range, excess
+kurtosis, counts, has_text, staleness), with text weights by age or by time of day, and a
+declared fill for days without text (zero, neutral or ffill).
 
-    sent_mean      weighted mean  Σ w_j s_j / Σ w_j
-    sent_std       weighted standard deviation sqrt(Σ w_j (s_j - mean)² / Σ w_j) (volatility; 0 for one text)
-    sent_n_pos     number of texts with s > neutral_band
-    sent_n_neg     number of texts with s < -neutral_band
-    sent_n_texts   number of texts
-    sent_has_text  1.0 if the day has any text, else 0.0
+One `SentimentIndexSpec` makes one set of features. Unnamed (the default, seed 004), its
+features are `sent_<stat>` in the group "sentiment", and its default statistics are the six
+SENTIMENT_FEATURES:
 
-Days without texts get 0 for every feature (and sent_has_text = 0), so a model can tell "no
-news" from "neutral news"; nothing is forward-filled from earlier days.
+    sent_mean sent_std sent_n_pos sent_n_neg sent_n_texts sent_has_text
 
-Weights: w_j = exp(-decay · age_j), age_j = (close of day t − timestamp_j) in days (24 h).
-decay = 0 (default) weights all texts equally; decay > 0 favours the texts nearest the close,
-decay < 0 the earliest (seed 003 eq. 'normalised exponential decay' weights exp(-λτ) with τ the
-time of day from midnight to the close, which favours early texts for λ > 0, is close to a
-negative decay here). Counts are never weighted.
+with equal weights and fill "zero" (no news -> 0 and sent_has_text = 0; nothing forward-filled).
+Several named specs (e.g. one per scorer, to compare VADER with a fine-tuned classifier in one
+run) give features `sent_<name>_<stat>` in the groups "sentiment_<name>"; the group "sentiment"
+then holds them all.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from finfusion.data.align import session_closes
-from finfusion.data.calendar import TradingCalendar
 from finfusion.errors import ConfigError, DataError
+from finfusion.features.sentiment_stats import (
+    DECAY_BASES,
+    FILLS,
+    STATS,
+    DecayBasis,
+    Fill,
+    daily_statistics,
+    fill_panel,
+    text_weights,
+)
 from finfusion.text.scorers import Scorer, load_scorer, scorer_key
 
 SENTIMENT_GROUP = "sentiment"
-SENTIMENT_FEATURES = ("sent_mean", "sent_std", "sent_n_pos", "sent_n_neg", "sent_n_texts", "sent_has_text")
-_DAY = pd.Timedelta(days=1)
+DEFAULT_STATS = ("mean", "std", "n_pos", "n_neg", "n_texts", "has_text")
+SENTIMENT_FEATURES = tuple(f"sent_{s}" for s in DEFAULT_STATS)
+SEED003_STATS = ("mean", "std", "max", "range", "kurt", "n_texts")  # seed 003 §4.2 (+ the count)
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # scorer identity -> {text: score}; every distinct text is scored once per process and scorer
 _SCORE_CACHE: dict[str, dict[str, float]] = {}
 
 
 @dataclass(frozen=True)
 class SentimentIndexSpec:
-    """How the `sentiment` feature group is computed.
+    """How one set of sentiment features is computed.
 
     scorer        "vader", "lm" (Loughran-McDonald) or the directory of a fine-tuned classifier
                   (see `finfusion.text.scorers.load_scorer`).
-    decay         λ of the weights exp(-λ · age in days); 0 = equal weights.
+    decay         λ of the text weights exp(-λ · x); 0 = equal weights.
+    decay_basis   x = "age" (days from publication to the close; λ > 0 favours late texts) or
+                  "time_of_day" (seed 003's τ in [0, 1], midnight to close; λ > 0 favours early
+                  texts); see `finfusion.features.sentiment_stats`.
     neutral_band  scores in [-band, band] count neither as positive nor as negative
                   (0.05: VADER's neutral zone).
     batch_size    texts per scorer call (matters for transformer classifiers).
+    name          None: features sent_<stat> (group "sentiment"); a name such as "vader": features
+                  sent_<name>_<stat> in the group "sentiment_<name>" (lower-case letters, digits, _).
+    stats         statistics of the group, from STATS (default: the six SENTIMENT_FEATURES;
+                  SEED003_STATS for seed 003 §4.2). Features are in STATS order.
+    fill          days without text: "zero", "neutral" or "ffill" (see sentiment_stats). "zero"
+                  always adds has_text and "ffill" always adds staleness, so the fill is visible
+                  to the model; "staleness" needs "ffill".
     """
 
     scorer: str = "vader"
     decay: float = 0.0
     neutral_band: float = 0.05
     batch_size: int = 64
+    name: str | None = None
+    decay_basis: DecayBasis = "age"
+    stats: tuple[str, ...] = DEFAULT_STATS
+    fill: Fill = "zero"
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.decay):
@@ -67,28 +90,96 @@ class SentimentIndexSpec:
             raise ConfigError(f"sentiment neutral_band={self.neutral_band!r}; expected 0 <= band < 1")
         if self.batch_size < 1:
             raise ConfigError(f"sentiment batch_size={self.batch_size!r}; expected an int >= 1")
+        if self.name is not None and not _NAME.fullmatch(str(self.name)):
+            raise ConfigError(f"sentiment name={self.name!r}; expected lower-case letters, digits and _ (e.g. 'vader')")
+        if self.decay_basis not in DECAY_BASES:
+            raise ConfigError(f"sentiment decay_basis={self.decay_basis!r}; expected one of {DECAY_BASES}")
+        if self.fill not in FILLS:
+            raise ConfigError(f"sentiment fill={self.fill!r}; expected one of {FILLS}")
+        if isinstance(self.stats, str):
+            raise ConfigError(f"sentiment stats must be a list of names, got the string {self.stats!r}")
+        object.__setattr__(self, "stats", tuple(self.stats))
+        unknown = [s for s in self.stats if s not in STATS]
+        if unknown or not self.stats:
+            raise ConfigError(f"sentiment stats {list(self.stats)}: unknown {unknown}; expected a non-empty list of {STATS}")
+        if "staleness" in self.stats and self.fill != "ffill":
+            raise ConfigError(f"sentiment stats include 'staleness' but fill={self.fill!r}; staleness needs fill 'ffill'")
+
+    @property
+    def group(self) -> str:
+        """The feature group of this spec: "sentiment" (unnamed) or "sentiment_<name>"."""
+        return SENTIMENT_GROUP if self.name is None else f"{SENTIMENT_GROUP}_{self.name}"
+
+    @property
+    def feature_stats(self) -> tuple[str, ...]:
+        """The statistics this spec produces, in STATS order, with the fill's indicator."""
+        forced = {"zero": {"has_text"}, "ffill": {"staleness"}}.get(self.fill, set())
+        wanted = set(self.stats) | forced
+        return tuple(s for s in STATS if s in wanted)
+
+    @property
+    def prefix(self) -> str:
+        """Feature name prefix: "sent_" (unnamed) or "sent_<name>_"."""
+        return "sent_" if self.name is None else f"sent_{self.name}_"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(self.prefix + s for s in self.feature_stats)
+
+
+def as_specs(sentiment: SentimentIndexSpec | Sequence[SentimentIndexSpec]) -> tuple[SentimentIndexSpec, ...]:
+    """One spec or several as a checked tuple: several specs need distinct names."""
+    specs = (sentiment,) if isinstance(sentiment, SentimentIndexSpec) else tuple(sentiment)
+    if not specs:
+        raise ConfigError("sentiment: expected one spec or a non-empty list of named specs")
+    if len(specs) > 1:
+        names = [s.name for s in specs]
+        if None in names or len(set(names)) != len(names):
+            raise ConfigError(f"sentiment: several specs need distinct names (e.g. vader, finbert), got {names}")
+    return specs
+
+
+def sentiment_catalog(specs: Sequence[SentimentIndexSpec]) -> dict[str, SentimentIndexSpec]:
+    """Feature name -> the spec that makes it, over every spec (in spec, then STATS order)."""
+    return {name: spec for spec in specs for name in spec.feature_names}
 
 
 def split_selection(
-    features: Sequence[str] | None, groups: Sequence[str] | None, exclude_groups: Iterable[str] = ()
+    features: Sequence[str] | None,
+    groups: Sequence[str] | None,
+    exclude_groups: Iterable[str] = (),
+    specs: Sequence[SentimentIndexSpec] = (SentimentIndexSpec(),),
 ) -> tuple[list[str] | None, list[str] | None, list[str], list[str]]:
     """Separate the sentiment features from a feature selection.
 
-    Returns (price features, price groups, exclude_groups without "sentiment", sentiment names):
-    the first three go to `build_features` (None stays None), the last lists the requested
-    SENTIMENT_FEATURES in their canonical order (all of them for the group "sentiment").
+    Returns (price features, price groups, exclude_groups without sentiment groups, sentiment
+    names): the first three go to `build_features` (None stays None), the last lists the
+    requested sentiment features in catalog order. The group "sentiment" is every spec's
+    features, "sentiment_<name>" one named spec's. Unknown sentiment groups or sent_* names
+    raise ConfigError naming the known ones.
     """
-    excluded = [g for g in exclude_groups if g != SENTIMENT_GROUP]
+    catalog = sentiment_catalog(specs)
+    members = {SENTIMENT_GROUP: set(catalog)} | {s.group: set(s.feature_names) for s in specs}
+    exclude_groups = list(exclude_groups)
+    for group in [*(groups or ()), *exclude_groups]:
+        if group.startswith(SENTIMENT_GROUP) and group not in members:
+            raise ConfigError(f"unknown sentiment group {group!r}; known: {sorted(members)}")
+    unknown = [f for f in features or () if f.startswith("sent_") and f not in catalog]
+    if unknown:
+        raise ConfigError(
+            f"unknown sentiment feature(s) {unknown}; known: {list(catalog)} "
+            "(add a statistic to features.sentiment.stats to compute it)"
+        )
     wanted: set[str] = set()
-    if groups is not None and SENTIMENT_GROUP in groups:
-        wanted |= set(SENTIMENT_FEATURES)
-    if features is not None:
-        wanted |= {f for f in features if f in SENTIMENT_FEATURES}
-    if SENTIMENT_GROUP in exclude_groups:
-        wanted = set()
-    price_features = None if features is None else [f for f in features if f not in SENTIMENT_FEATURES]
-    price_groups = None if groups is None else [g for g in groups if g != SENTIMENT_GROUP]
-    return price_features, price_groups, excluded, [f for f in SENTIMENT_FEATURES if f in wanted]
+    for group in groups or ():
+        wanted |= members.get(group, set())
+    wanted |= {f for f in features or () if f in catalog}
+    for group in exclude_groups:
+        wanted -= members.get(group, set())
+    excluded = [g for g in exclude_groups if g not in members]
+    price_features = None if features is None else [f for f in features if f not in catalog]
+    price_groups = None if groups is None else [g for g in groups if g not in members]
+    return price_features, price_groups, excluded, [f for f in catalog if f in wanted]
 
 
 def wants_price_features(features: list[str] | None, groups: list[str] | None) -> bool:
@@ -136,16 +227,20 @@ def daily_sentiment_index(
     neutral_band: float = 0.05,
     close_time: str = "16:00",
     timezone: str = "America/New_York",
+    decay_basis: DecayBasis = "age",
+    fill: Fill = "zero",
+    stats: Sequence[str] = DEFAULT_STATS,
+    prefix: str = "sent_",
 ) -> pd.DataFrame:
-    """The sentiment index of every (date, ticker) row of `panel`.
+    """The sentiment statistics of every (date, ticker) row of `panel`.
 
     aligned  output of `align_texts` (timestamp, ticker, text, date), m rows
     scores   (m,) sentiment of each aligned text, in [-1, 1]
     panel    frame with columns date, ticker; n rows
-    close_time, timezone  the market close (as given to `align_texts`), used for the text ages
+    close_time, timezone  the market close (as given to `align_texts`), for the text weights
              when decay != 0.
-    Returns n rows in panel order: date, ticker and SENTIMENT_FEATURES (float64; 0 on days
-    without texts, see the module docstring).
+    Returns n rows in panel order: date, ticker and prefix + stat for each of `stats` (float64;
+    days without texts as `fill` says, see `finfusion.features.sentiment_stats`).
     """
     missing = [c for c in ("timestamp", "ticker", "date") if c not in aligned.columns]
     if missing:
@@ -153,74 +248,39 @@ def daily_sentiment_index(
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(aligned),):
         raise DataError(f"daily_sentiment_index: {len(aligned)} aligned texts but scores of shape {scores.shape}")
-    frame = pd.DataFrame(
-        {
-            "date": pd.DatetimeIndex(aligned["date"]).as_unit("ns"),
-            "ticker": aligned["ticker"].astype(str).to_numpy(),
-            "s": scores,
-            "w": _weights(aligned, decay, close_time, timezone),
-        }
+    bad = [s for s in stats if s not in STATS]
+    if bad:
+        raise ConfigError(f"daily_sentiment_index: unknown stats {bad}; expected names from {STATS}")
+    if "staleness" in stats and fill != "ffill":
+        raise ConfigError(f"daily_sentiment_index: stats include 'staleness' but fill={fill!r}; it needs 'ffill'")
+    weights = text_weights(aligned, decay, basis=decay_basis, close_time=close_time, timezone=timezone)
+    daily = daily_statistics(
+        pd.DatetimeIndex(aligned["date"]).as_unit("ns"),
+        aligned["ticker"].astype(str).to_numpy(),
+        scores,
+        weights,
+        neutral_band,
     )
-    daily = _aggregate(frame, neutral_band)
-    out = pd.DataFrame(
-        {
-            "date": pd.DatetimeIndex(pd.to_datetime(panel["date"])).as_unit("ns"),
-            "ticker": panel["ticker"].astype(str).to_numpy(),
-        }
-    )
-    out = out.merge(daily, on=["date", "ticker"], how="left", validate="m:1")
-    out[list(SENTIMENT_FEATURES)] = out[list(SENTIMENT_FEATURES)].fillna(0.0)
-    return out
-
-
-def _weights(aligned: pd.DataFrame, decay: float, close_time: str, timezone: str) -> np.ndarray:
-    """exp(-decay · age in days), scaled per (ticker, day) so that its largest weight is 1."""
-    if decay == 0 or not len(aligned):
-        return np.ones(len(aligned))
-    dates = pd.DatetimeIndex(aligned["date"]).as_unit("ns")
-    calendar = TradingCalendar(dates.unique())
-    closes = session_closes(calendar, close_time=close_time, timezone=timezone).asi8[
-        calendar.sessions.get_indexer(dates)
-    ]
-    stamps = pd.DatetimeIndex(aligned["timestamp"]).tz_convert("UTC").as_unit("ns").asi8
-    age = (closes - stamps) / _DAY.value  # days, from publication to the close of the text's session
-    log_w = pd.Series(-decay * age)
-    groups = [aligned["ticker"].astype(str).to_numpy(), dates.to_numpy()]
-    return np.exp(log_w - log_w.groupby(groups).transform("max")).to_numpy()
-
-
-def _aggregate(frame: pd.DataFrame, neutral_band: float) -> pd.DataFrame:
-    """One row per (date, ticker) with texts: the SENTIMENT_FEATURES of its scores and weights."""
-    frame = frame.assign(ws=frame["w"] * frame["s"], pos=frame["s"] > neutral_band, neg=frame["s"] < -neutral_band)
-    by = frame.groupby(["date", "ticker"], sort=False)
-    mean = by["ws"].transform("sum") / by["w"].transform("sum")
-    frame["wd2"] = frame["w"] * (frame["s"] - mean) ** 2
-    by = frame.groupby(["date", "ticker"], sort=False)
-    sums = by[["w", "ws", "wd2"]].sum()
-    daily = pd.DataFrame(
-        {
-            "sent_mean": sums["ws"] / sums["w"],
-            "sent_std": np.sqrt(sums["wd2"] / sums["w"]),
-            "sent_n_pos": by["pos"].sum().astype(np.float64),
-            "sent_n_neg": by["neg"].sum().astype(np.float64),
-            "sent_n_texts": by["s"].size().astype(np.float64),
-        }
-    )
-    daily["sent_has_text"] = 1.0
-    return daily.reset_index()
+    out = fill_panel(daily, panel, fill)
+    return out[["date", "ticker", *stats]].rename(columns={s: prefix + s for s in stats})
 
 
 def sentiment_features(
     aligned: pd.DataFrame,
     panel: pd.DataFrame,
     spec: SentimentIndexSpec,
-    names: Sequence[str] = SENTIMENT_FEATURES,
+    names: Sequence[str] | None = None,
     *,
     close_time: str = "16:00",
     timezone: str = "America/New_York",
 ) -> pd.DataFrame:
-    """Score the aligned texts with `spec.scorer` (cached per distinct text) and return the index
-    columns `names` for every panel row: date, ticker, *names (panel order)."""
+    """Score the aligned texts with `spec.scorer` (cached per distinct text) and return the
+    feature columns `names` (default: all of `spec.feature_names`) for every panel row:
+    date, ticker, *names (panel order)."""
+    names = list(spec.feature_names if names is None else names)
+    unknown = [n for n in names if n not in spec.feature_names]
+    if unknown:
+        raise ConfigError(f"sentiment_features: {unknown} are not features of this spec {list(spec.feature_names)}")
     texts = aligned["text"].astype(str).tolist()
     scores = score_texts(texts, spec.scorer, batch_size=spec.batch_size)
     index = daily_sentiment_index(
@@ -231,5 +291,9 @@ def sentiment_features(
         neutral_band=spec.neutral_band,
         close_time=close_time,
         timezone=timezone,
+        decay_basis=spec.decay_basis,
+        fill=spec.fill,
+        stats=spec.feature_stats,
+        prefix=spec.prefix,
     )
     return index[["date", "ticker", *names]]

@@ -8,6 +8,7 @@ Protocols never know which model they run; they only use this contract.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from finfusion.errors import NotFittedError
+from finfusion.errors import ConfigError, NotFittedError
 
 Task = Literal["regression", "classification"]
 
@@ -36,6 +37,8 @@ class Samples:
     task     "regression" or "classification".
     extras   optional named per-sample arrays (n, ...) for models or reports, e.g. the
              simulated sentiment term.
+    feature_groups  group name -> its feature names (e.g. "technical", "sentiment",
+             "sentiment_vader"), each a subset of feature_names; used by `select`.
     """
 
     index: pd.DataFrame
@@ -45,6 +48,7 @@ class Samples:
     task: Task = "regression"
     texts: tuple[str, ...] | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    feature_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.index)
@@ -63,6 +67,10 @@ class Samples:
         for name, arr in self.extras.items():
             if len(arr) != n:
                 raise ValueError(f"Samples.extras[{name!r}] must have {n} rows, got {len(arr)}")
+        for group, members in self.feature_groups.items():
+            stray = [m for m in members if m not in self.feature_names]
+            if stray:
+                raise ValueError(f"Samples.feature_groups[{group!r}] names {stray}, which are not feature_names")
 
     def __len__(self) -> int:
         return len(self.index)
@@ -83,9 +91,57 @@ class Samples:
             extras={k: v[rows] for k, v in self.extras.items()},
         )
 
+    def select(self, features: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> Samples:
+        """The samples with only some feature columns (last axis of X), e.g. a model variant.
+
+        features  group names or feature names to keep (None: all), see `resolve_selection`
+        exclude   group names or feature names to drop afterwards
+        Column order stays that of feature_names; groups keep their selected members.
+        """
+        if features is None and not exclude:
+            return self
+        names = resolve_selection(self.feature_names, self.feature_groups, features, exclude)
+        if names == self.feature_names:
+            return self
+        cols = [self.feature_names.index(n) for n in names]
+        groups = {g: tuple(m for m in v if m in names) for g, v in self.feature_groups.items()}
+        return replace(
+            self, X=self.X[..., cols], feature_names=names, feature_groups={g: v for g, v in groups.items() if v}
+        )
+
     def with_arrays(self, X: np.ndarray | None = None, y: np.ndarray | None = None) -> Samples:
         """A copy with X and/or y replaced (e.g. scaled)."""
         return replace(self, X=self.X if X is None else X, y=self.y if y is None else y)
+
+
+def resolve_selection(
+    feature_names: Sequence[str],
+    feature_groups: dict[str, Sequence[str]],
+    features: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+) -> tuple[str, ...]:
+    """The feature names a (features, exclude) selection keeps, in feature_names order.
+
+    Each item names a group of `feature_groups` (all its members) or a feature. Unknown names,
+    a string instead of a list and an empty result raise ConfigError naming what is available.
+    """
+    def expand(items: Sequence[str], key: str) -> set[str]:
+        if isinstance(items, str):
+            raise ConfigError(f"{key} must be a list of group or feature names, got the string {items!r}")
+        unknown = [i for i in items if i not in feature_groups and i not in feature_names]
+        if unknown:
+            raise ConfigError(
+                f"{key}: unknown group or feature name(s) {unknown}; groups of these samples: "
+                f"{sorted(feature_groups)}; features: {list(feature_names)}"
+            )
+        return {m for i in items for m in (feature_groups[i] if i in feature_groups else (i,))}
+
+    keep = set(feature_names) if features is None else expand(features, "features")
+    drop = expand(exclude, "exclude")
+    names = tuple(n for n in feature_names if n in keep and n not in drop)
+    if not names:
+        raise ConfigError(f"the selection features={features!r}, exclude={list(exclude)!r} leaves no features")
+    return names
 
 
 class Predictor(BaseEstimator, ABC):

@@ -131,6 +131,8 @@ _BUILTIN_MODULES = (
     "finfusion.models.text_models",
     "finfusion.models.lstm",
     "finfusion.models.naive",
+    "finfusion.models.dp",
+    "finfusion.models.dp_linear",
 )
 for _module in _BUILTIN_MODULES:
     importlib.import_module(_module)

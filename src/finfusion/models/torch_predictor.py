@@ -8,7 +8,9 @@ A subclass supplies only what differs between models:
   (default: ``ArrayDataset(x=X flattened to (n, L*d), y=targets)``; a text model returns token
   ids / cached encoder outputs with a padding collate);
 * optionally `_trainer_config(epochs, warm)` (e.g. add ``param_group_lrs={"encoder.": 2e-5}``) and
-  `_learn_inputs(train)` / `fitted_attributes` for extra fitted state (e.g. a tokenizer name).
+  `_learn_inputs(train)` / `fitted_attributes` for extra fitted state (e.g. a tokenizer name);
+* optionally `_prepare(train_dataset, epochs)` -> the trainer's ``prepare=`` hook of one fit
+  (e.g. Opacus' ``make_private`` for DP-SGD, models/dp.py); default None.
 
 This base does the rest: target encoding (`classes_` for classification), seeded module
 construction, warm starts, training through the one shared `Trainer`, prediction, and
@@ -39,7 +41,7 @@ from finfusion.errors import DataError
 from finfusion.io import atomic_write
 from finfusion.models.base import Predictor, Samples
 from finfusion.models.inputs import encode_targets, flatten_features, learn_classes
-from finfusion.models.trainer import ArrayDataset, Trainer, TrainerConfig, TrainHistory
+from finfusion.models.trainer import ArrayDataset, Prepare, Trainer, TrainerConfig, TrainHistory
 from finfusion.models.trainer import predict as predict_module
 
 WEIGHTS_FILE = "weights.safetensors"
@@ -89,6 +91,10 @@ class TorchPredictor(Predictor):
             show_progress=self.show_progress,
         )
 
+    def _prepare(self, train: Dataset, epochs: int) -> Prepare | None:
+        """The `Trainer.fit(prepare=)` hook of one fit on `train` for `epochs` (default: none)."""
+        return None
+
     def _learn_inputs(self, train: Samples) -> None:
         """Fitted description of the inputs, set on a cold fit (extend for extra fitted state)."""
         self.task_ = train.task
@@ -117,7 +123,8 @@ class TorchPredictor(Predictor):
             if not warm:
                 self.module_ = self._seeded_module()
             epochs = self.warm_epochs if warm and self.warm_epochs is not None else self.epochs
-            self.history_ = Trainer(self._trainer_config(epochs, warm)).fit(self.module_, train_ds, valid_ds)
+            prepare = self._prepare(train_ds, epochs)
+            self.history_ = Trainer(self._trainer_config(epochs, warm)).fit(self.module_, train_ds, valid_ds, prepare=prepare)
             self.last_date_ = str(pd.Timestamp(train.index["date"].max()))
         except BaseException:
             if not warm:

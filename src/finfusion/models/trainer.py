@@ -340,7 +340,8 @@ class Trainer:
             scheduler.step()
             history.n_steps += 1
             n = len(batch[TARGET_KEY])
-            total, count = total + step.data_loss * n, count + n
+            if n:  # an empty batch (Poisson sampling under DP-SGD) has a NaN mean loss but still steps
+                total, count = total + step.data_loss * n, count + n
         return total / max(count, 1)
 
     def evaluate(self, module: nn.Module, dataset: Dataset, *, collate_fn: Collate | None = None) -> float:

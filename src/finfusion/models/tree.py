@@ -117,6 +117,29 @@ class XGBoostPredictor(Predictor):
             raise TypeError(f"{type(self).__name__} was fitted for {self.task_}: predict_proba needs classification")
         return self.model_.predict_proba(X).astype(np.float64)
 
+    def shap_values(self, data: Samples) -> tuple[np.ndarray, np.ndarray]:
+        """Exact TreeSHAP attributions (XGBoost's native ``pred_contribs=True``) of the raw margin.
+
+        data   samples as the model sees them (already scaled by the protocol, if it scales).
+        Returns (values, base): values (n, d) over `feature_names_out_` and base (n,), the expected
+        margin, in margin units (log-odds of classes_[1] for a binary classifier, target units
+        for regression), such that values.sum(1) + base == `predict_margin(data)` up to float
+        rounding. A multi-class model gives values (n, k, d) and base (n, k), one per class.
+        """
+        contribs = self._booster_predict(data, pred_contribs=True)
+        return contribs[..., :-1].astype(np.float64), contribs[..., -1].astype(np.float64)
+
+    def predict_margin(self, data: Samples) -> np.ndarray:
+        """Raw model output before the link: log-odds (n,) for binary classification, (n, k) for
+        k > 2 classes, predictions (n,) for regression (same trees as `predict`)."""
+        return self._booster_predict(data, output_margin=True).astype(np.float64)
+
+    def _booster_predict(self, data: Samples, **kwargs: bool) -> np.ndarray:
+        X = self._checked_X(data)
+        best = getattr(self.model_, "best_iteration", None) if self.early_stopping_rounds is not None else None
+        rounds = (0, int(best) + 1) if best is not None else (0, 0)  # (0, 0): every tree
+        return self.model_.get_booster().predict(xgb.DMatrix(X, missing=np.nan), iteration_range=rounds, **kwargs)
+
     @property
     def feature_names_out_(self) -> list[str]:
         """Names of the flattened model columns (what XGBoost and SHAP see)."""

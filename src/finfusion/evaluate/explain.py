@@ -1,0 +1,172 @@
+"""TreeSHAP explanations of the XGBoost predictor: local attributions, global importance, group
+shares and an additivity check (seed 003 §5 and §6.3.3 / §6.3.5).
+
+Attributions are exact TreeSHAP values from XGBoost itself (`XGBoostPredictor.shap_values`,
+``pred_contribs=True``; no `shap` dependency). They explain the raw margin, i.e. the log-odds of
+class 1 for a binary classifier (target units for regression), not the probability:
+
+    margin_i = base_i + sum_j values[i, j]          (additivity / efficiency)
+
+`explain` checks that identity against the model's own margin output and raises an
+AdditivityError when it fails beyond a tolerance. Explain samples exactly as the model saw
+them: the protocol scales features per fold, so pass the scaled test samples of that fold
+(feature *values* in `local_explanation` are then in scaled units too).
+
+    expl = explain(model, test_samples)
+    expl.local(0)                       # one prediction: feature, value, shap, sorted by |shap|
+    top_features(expl, k=10)            # rank, feature, mean_abs_shap, share_pct
+    group_shares(expl, {"rsi_14": "technical", "sent_mean": "sentiment", ...})
+    plot_importance(expl, k=10)         # horizontal bar chart (evaluate.plots.plot_bar)
+
+Global importance of feature j is mean_i |values[i, j]| (seed 003 eq. for I_j); the share of a
+group is the sum of its features' importances over the sum over all features, in percent.
+Features of a look-back are named "name@t-k" and belong to the group of "name".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from finfusion.errors import FinfusionError
+from finfusion.evaluate.plots import plot_bar
+from finfusion.models.base import Samples
+
+DEFAULT_ATOL = 1e-4
+UNGROUPED = "ungrouped"
+
+
+class AdditivityError(FinfusionError, ArithmeticError):
+    """SHAP values + base value do not reproduce the model's margin."""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """TreeSHAP attributions of n samples over d features.
+
+    values         (n, d) attributions in margin units (log-odds for a binary classifier)
+    base           (n,) expected margin (the same for every row of one model)
+    margin         (n,) the model's raw margin output
+    data           (n, d) the feature values the model saw
+    feature_names  d names (`XGBoostPredictor.feature_names_out_`)
+    index          (n, 2) date, ticker of each sample
+    max_error      max_i |base_i + sum_j values[i, j] - margin_i|
+    """
+
+    values: np.ndarray
+    base: np.ndarray
+    margin: np.ndarray
+    data: np.ndarray
+    feature_names: tuple[str, ...]
+    index: pd.DataFrame
+    max_error: float
+
+    def local(self, i: int, *, top: int | None = None) -> pd.DataFrame:
+        """Attributions of sample i: feature, value, shap, sorted by |shap| (largest first);
+        `top` keeps the first rows. The frame's attrs hold base, margin, date and ticker."""
+        n = len(self.values)
+        if not -n <= i < n:
+            raise IndexError(f"Explanation.local: sample {i} out of range for {n} samples")
+        frame = pd.DataFrame({"feature": self.feature_names, "value": self.data[i], "shap": self.values[i]})
+        frame = frame.reindex(frame["shap"].abs().sort_values(ascending=False, kind="mergesort").index)
+        frame = frame.reset_index(drop=True).head(top) if top is not None else frame.reset_index(drop=True)
+        row = self.index.iloc[i]
+        frame.attrs.update(base=float(self.base[i]), margin=float(self.margin[i]), date=row["date"],
+                           ticker=row["ticker"])
+        return frame
+
+
+def check_additivity(values: np.ndarray, base: np.ndarray, margin: np.ndarray, *,
+                     atol: float = DEFAULT_ATOL) -> float:
+    """max |base + values.sum(1) - margin|; raises AdditivityError naming the worst sample when it
+    exceeds `atol` (margin units; XGBoost computes in float32, so ~1e-5 is rounding)."""
+    error = np.abs(np.asarray(base) + np.asarray(values).sum(axis=1) - np.asarray(margin))
+    worst = int(np.argmax(error)) if error.size else 0
+    max_error = float(error[worst]) if error.size else 0.0
+    if not np.isfinite(max_error) or max_error > atol:
+        raise AdditivityError(
+            f"SHAP additivity fails: base + sum of attributions differs from the model margin by {max_error:.3g} "
+            f"at sample {worst} (tolerance {atol:g}); the attributions do not explain this model's output"
+        )
+    return max_error
+
+
+def explain(model, samples: Samples, *, atol: float | None = DEFAULT_ATOL) -> Explanation:
+    """TreeSHAP explanation of `model` (a fitted predictor with `shap_values` and `predict_margin`,
+    i.e. XGBoostPredictor) on `samples`. `atol` None skips the additivity check (max_error is
+    still recorded). Multi-class models are not supported (one margin per class)."""
+    if not hasattr(model, "shap_values"):
+        raise TypeError(f"explain: {type(model).__name__} has no shap_values (TreeSHAP needs the 'xgboost' predictor)")
+    values, base = model.shap_values(samples)
+    if values.ndim != 2:
+        raise ValueError(f"explain: expected one margin per sample, got attributions of shape {values.shape} "
+                         "(a multi-class model); explain one class at a time")
+    margin = model.predict_margin(samples)
+    if atol is None:
+        max_error = float(np.abs(base + values.sum(axis=1) - margin).max(initial=0.0))
+    else:
+        max_error = check_additivity(values, base, margin, atol=atol)
+    data = np.asarray(samples.X, dtype=np.float64).reshape(len(samples.X), -1)
+    names = tuple(model.feature_names_out_) if hasattr(model, "feature_names_out_") else samples.feature_names
+    return Explanation(values=values, base=base, margin=margin, data=data, feature_names=names,
+                       index=samples.index[["date", "ticker"]].reset_index(drop=True), max_error=max_error)
+
+
+def global_importance(expl: Explanation) -> pd.Series:
+    """mean |SHAP| per feature (margin units), largest first (ties keep the feature order)."""
+    importance = pd.Series(np.abs(expl.values).mean(axis=0), index=list(expl.feature_names), name="mean_abs_shap")
+    return importance.sort_values(ascending=False, kind="mergesort").rename_axis("feature")
+
+
+def top_features(expl: Explanation, k: int = 10) -> pd.DataFrame:
+    """The k most important features: rank (1 = most), feature, mean_abs_shap, share_pct (of the
+    total mean |SHAP| over all features)."""
+    importance = global_importance(expl)
+    total = float(importance.sum())
+    table = importance.head(k).reset_index()
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table["share_pct"] = 100.0 * table["mean_abs_shap"] / total if total > 0 else np.nan
+    return table
+
+
+def feature_to_group(groups: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """Invert {group: feature names} (the shape of `features.build.FEATURE_GROUPS`) to
+    {feature: group}; a feature listed in two groups raises ValueError."""
+    out: dict[str, str] = {}
+    for group, names in groups.items():
+        for name in names:
+            if name in out and out[name] != group:
+                raise ValueError(f"feature_to_group: {name!r} is in groups {out[name]!r} and {group!r}")
+            out[name] = group
+    return out
+
+
+def group_shares(expl: Explanation, groups: Mapping[str, str]) -> pd.DataFrame:
+    """Share of the total mean |SHAP| per feature group, in percent (summing to 100).
+
+    groups  {feature: group}; a look-back name "f@t-k" uses the group of "f". Features in no
+            group are reported as the group "ungrouped" (never dropped).
+    Returns group, n_features, mean_abs_shap (sum over its features), share_pct; largest first."""
+    importance = global_importance(expl)
+    labels = [groups.get(name, groups.get(name.split("@", 1)[0], UNGROUPED)) for name in importance.index]
+    table = importance.groupby(pd.Index(labels, name="group"), sort=False).agg(["size", "sum"])
+    table.columns = ["n_features", "mean_abs_shap"]
+    total = float(table["mean_abs_shap"].sum())
+    table["share_pct"] = 100.0 * table["mean_abs_shap"] / total if total > 0 else np.nan
+    return table.sort_values("mean_abs_shap", ascending=False, kind="mergesort").reset_index()
+
+
+def plot_importance(expl: Explanation, k: int = 10, *, title: str | None = None) -> Figure:
+    """Horizontal bars of the k largest mean |SHAP| (most important at the top)."""
+    importance = global_importance(expl).head(k)
+    return plot_bar(importance, title or f"Top {len(importance)} features by mean |SHAP|", horizontal=True,
+                    xlabel="mean |SHAP| (margin: log-odds for a classifier)")
+
+
+def plot_group_shares(shares: pd.DataFrame, *, title: str = "Share of total mean |SHAP| per feature group") -> Figure:
+    """Horizontal bars of `group_shares` (percent)."""
+    return plot_bar(shares.set_index("group")["share_pct"], title, horizontal=True, xlabel="share of total (%)")

@@ -1,0 +1,180 @@
+"""Simulated long/flat trading from direction predictions, with and without transaction costs.
+
+Strategy (hand-written: a few lines of pandas, and the exact timing and cost conventions below
+are what we want to state and test rather than inherit from a backtest library):
+
+* **Signal.** The prediction of row (t, i) is the direction of ticker i from the close of day t
+  to the close of the next trading day. Ticker i is long over that period when the prediction
+  is up: ``y_pred == up_label``, or ``p_1 > threshold`` when a threshold is given. Otherwise it
+  is flat (no shorting). A ticker without a prediction on day t is flat.
+* **Realised returns come from data**, not from the label: ``returns`` holds the simple return
+  r(t, i) = (p[t+1] - p[t]) / p[t] keyed by the *decision* date t (the regression target of
+  ``data.targets.make_targets(prices, kind="return")``; rename its column ``target`` to
+  ``return``). A long position without a realised return raises: nothing is dropped silently.
+* **Portfolio.** On each date the long tickers share the capital equally:
+  w(t, i) = 1 / |L_t| for i in the long set L_t, 0 otherwise; with no long ticker the
+  strategy holds cash (return 0). With one ticker this is the plain long/flat strategy.
+  Gross return R_t = sum_i w(t, i) r(t, i), earned over (t, t+1].
+* **Costs.** ``cost_bps`` basis points per side, charged on turnover:
+  turnover_t = sum_i |w(t, i) - w(t-1, i)| (weights before the first date are 0), cost_t =
+  turnover_t * cost_bps / 10_000, net R_t = R_t - cost_t. Entering and later leaving one full
+  position therefore costs 2 * cost_bps. Weight drift between dates is ignored (the target
+  weights are assumed to be re-established at each close at no extra cost), and a position
+  still open after the last date is not closed (no final exit cost).
+* **Trades** count entries and exits: the (date, ticker) pairs where the long/flat state of a
+  ticker changes (starting flat).
+
+Summary statistics of a daily series R_1..R_n (fractions; `periods_per_year` = 252):
+cumulative = prod(1 + R_t) - 1; annualised = (1 + cumulative) ** (252 / n) - 1; Sharpe =
+mean(R) / std(R, ddof=1) * sqrt(252) (no risk-free rate; NaN when std is 0 or n < 2);
+max_drawdown = min_t (V_t / max_{s<=t} V_s - 1) with V_0 = 1 (a fraction <= 0, empyrical's
+sign convention); exposure = share of dates with at least one long position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from finfusion.errors import DataError
+from finfusion.evaluate.folds import unit_columns
+from finfusion.evaluate.tables import require_columns
+
+PERIODS_PER_YEAR = 252
+DEFAULT_COST_BPS = 5.0
+
+
+def long_signals(predictions: pd.DataFrame, *, threshold: float | None = None, proba_col: str = "p_1",
+                 up_label: object = 1) -> pd.Series:
+    """Boolean long signal per row: y_pred == up_label, or proba_col > threshold when given."""
+    if threshold is None:
+        require_columns(predictions, ["y_pred"], "predictions frame")
+        return (predictions["y_pred"] == up_label).astype(bool)
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"long_signals: threshold must be a probability in [0, 1], got {threshold}")
+    require_columns(predictions, [proba_col], "predictions frame (threshold needs the probability)")
+    return (predictions[proba_col].astype("float64") > threshold).astype(bool)
+
+
+def _returns_frame(returns: pd.DataFrame | pd.Series, return_col: str) -> pd.DataFrame:
+    if isinstance(returns, pd.Series):
+        if returns.index.nlevels != 2:
+            raise DataError("returns: a Series must be indexed by (date, ticker), "
+                            f"got an index with {returns.index.nlevels} level(s)")
+        returns = returns.rename(return_col).rename_axis(["date", "ticker"]).reset_index()
+    require_columns(returns, ["date", "ticker", return_col], "returns frame")
+    frame = returns[["date", "ticker", return_col]].rename(columns={return_col: "_ret"})
+    dup = frame.duplicated(["date", "ticker"])
+    if dup.any():
+        first = frame.loc[dup].iloc[0]
+        raise DataError(f"returns: {int(dup.sum())} duplicated (date, ticker) row(s), first "
+                        f"({first['date']}, {first['ticker']}); expected one return per ticker and date")
+    return frame
+
+
+def daily_pnl(
+    predictions: pd.DataFrame,
+    returns: pd.DataFrame | pd.Series,
+    *,
+    threshold: float | None = None,
+    cost_bps: float = DEFAULT_COST_BPS,
+    proba_col: str = "p_1",
+    up_label: object = 1,
+    return_col: str = "return",
+) -> pd.DataFrame:
+    """Daily long/flat equal-weight strategy of ONE model run (see the module docstring).
+
+    predictions  rows (date, ticker, y_pred[, p_1]) of one model and seed; one row per (date, ticker).
+    returns      frame (date, ticker, `return_col`) or Series indexed by (date, ticker): the simple
+                 return from the close of `date` to the next close (a fraction).
+    Returns one row per prediction date (sorted): date, n_long, gross, turnover, cost, net, trades.
+    """
+    if cost_bps < 0:
+        raise ValueError(f"daily_pnl: cost_bps must be >= 0, got {cost_bps}")
+    require_columns(predictions, ["date", "ticker"], "predictions frame")
+    dup = predictions.duplicated(["date", "ticker"])
+    if dup.any():
+        raise DataError(f"daily_pnl: predictions have {int(dup.sum())} duplicated (date, ticker) row(s); "
+                        "pass one model and seed at a time (see pnl_table)")
+    frame = predictions[["date", "ticker"]].copy()
+    frame["long"] = long_signals(predictions, threshold=threshold, proba_col=proba_col, up_label=up_label).to_numpy()
+    frame = frame.merge(_returns_frame(returns, return_col), on=["date", "ticker"], how="left", validate="1:1")
+    missing = frame["long"] & ~np.isfinite(frame["_ret"].astype("float64"))
+    if missing.any():
+        first = frame.loc[missing].iloc[0]
+        raise DataError(f"daily_pnl: {int(missing.sum())} long position(s) without a finite realised return, first "
+                        f"({first['date']}, {first['ticker']}); the returns must cover every predicted long")
+    frame["long"] = frame["long"].astype("float64")
+    long = frame.pivot(index="date", columns="ticker", values="long").fillna(0.0).sort_index() > 0
+    rets = frame.pivot(index="date", columns="ticker", values="_ret").reindex_like(long).astype("float64")
+    n_long = long.sum(axis=1)
+    weights = long.astype("float64").div(n_long.where(n_long > 0, 1), axis=0)
+    gross = (weights * rets.fillna(0.0)).sum(axis=1)
+    turnover = weights.diff().fillna(weights).abs().sum(axis=1)
+    trades = long.astype("int64").diff().fillna(long.astype("int64")).abs().sum(axis=1)
+    cost = turnover * cost_bps / 10_000.0
+    out = pd.DataFrame({"n_long": n_long.astype("int64"), "gross": gross, "turnover": turnover, "cost": cost,
+                        "net": gross - cost, "trades": trades.astype("int64")})
+    return out.rename_axis("date").reset_index()
+
+
+def performance(daily: pd.Series | Sequence[float], *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+    """cumulative_return, annualised_return, sharpe, max_drawdown, n_days of daily returns (fractions)."""
+    r = np.asarray(daily, dtype="float64")
+    n = r.size
+    if n == 0:
+        return {"cumulative_return": float("nan"), "annualised_return": float("nan"), "sharpe": float("nan"),
+                "max_drawdown": float("nan"), "n_days": 0}
+    if not np.isfinite(r).all():
+        raise DataError(f"performance: {int((~np.isfinite(r)).sum())} non-finite daily return(s)")
+    value = np.cumprod(1.0 + r)
+    cumulative = float(value[-1] - 1.0)
+    annualised = float(value[-1] ** (periods_per_year / n) - 1.0) if value[-1] > 0 else -1.0
+    std = float(r.std(ddof=1)) if n >= 2 else float("nan")
+    sharpe = float(r.mean() / std * np.sqrt(periods_per_year)) if n >= 2 and std > 0 else float("nan")
+    peak = np.maximum.accumulate(np.concatenate([[1.0], value]))
+    drawdown = float((np.concatenate([[1.0], value]) / peak - 1.0).min())
+    return {"cumulative_return": cumulative, "annualised_return": annualised, "sharpe": sharpe,
+            "max_drawdown": drawdown, "n_days": int(n)}
+
+
+def pnl_summary(daily: pd.DataFrame, *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
+    """Summary of a `daily_pnl` frame: the `performance` keys without costs (suffix _gross) and
+    with costs (suffix _net), n_days, n_trades, turnover (total) and exposure."""
+    out: dict[str, float] = {}
+    for kind in ("gross", "net"):
+        stats = performance(daily[kind], periods_per_year=periods_per_year)
+        out.update({f"{k}_{kind}": v for k, v in stats.items() if k != "n_days"})
+    out["n_days"] = int(len(daily))
+    out["n_trades"] = int(daily["trades"].sum())
+    out["turnover"] = float(daily["turnover"].sum())
+    out["exposure"] = float((daily["n_long"] > 0).mean()) if len(daily) else float("nan")
+    return out
+
+
+def pnl_table(
+    predictions: pd.DataFrame,
+    returns: pd.DataFrame | pd.Series,
+    *,
+    group_cols: Sequence[str] | None = None,
+    threshold: float | None = None,
+    cost_bps: float = DEFAULT_COST_BPS,
+    proba_col: str = "p_1",
+    up_label: object = 1,
+    return_col: str = "return",
+    periods_per_year: int = PERIODS_PER_YEAR,
+) -> pd.DataFrame:
+    """`pnl_summary` of every model run (default groups: those of point, seed, model present),
+    one row per group in order of first appearance, with cost_bps and threshold columns."""
+    keys = unit_columns(predictions, group_cols)
+    groups = predictions.groupby(keys, sort=False, dropna=False) if keys else [((), predictions)]
+    rows = []
+    for values, frame in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        daily = daily_pnl(frame, returns, threshold=threshold, cost_bps=cost_bps, proba_col=proba_col,
+                          up_label=up_label, return_col=return_col)
+        rows.append({**dict(zip(keys, values)), **pnl_summary(daily, periods_per_year=periods_per_year),
+                     "cost_bps": float(cost_bps), "threshold": threshold})
+    return pd.DataFrame(rows)
