@@ -100,3 +100,18 @@ def test_no_warm_start_and_classification_only(make_samples):
     assert "warm_start" not in model.get_params()
     with pytest.raises(ValueError, match="supports tasks"):
         model.fit(make_samples("regression", n=50, d=3))
+
+
+def test_a_model_without_dp_saves_strict_json_and_reloads_inf(make_samples, tmp_path):
+    import json
+
+    from finfusion.models.registry import load_predictor
+
+    train = make_samples("classification", n=40, d=3, seed=0)
+    DPMLPPredictor(epochs=1, **SMALL).fit(train).save(tmp_path)
+
+    def reject(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    json.loads((tmp_path / "config.json").read_text(), parse_constant=reject)  # no Infinity / NaN
+    assert math.isinf(load_predictor(tmp_path).epsilon_)

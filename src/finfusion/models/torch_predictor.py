@@ -26,6 +26,7 @@ fit plus m replayed earlier rows of the window (None: the whole window).
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -247,6 +248,8 @@ class TorchPredictor(Predictor):
 
 
 def _to_json(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):  # strict JSON has no Infinity
+        return "inf" if value > 0 else "-inf"
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, tuple):
@@ -257,6 +260,8 @@ def _to_json(value: Any) -> Any:
 def _from_json(name: str, value: Any) -> Any:
     if value is None:
         return None
+    if value in ("inf", "-inf"):
+        return float(value)
     if name == "classes_":
         return np.asarray(value)
     if isinstance(value, list):
