@@ -46,7 +46,7 @@ from scipy.special import expit
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import read_json, write_json
 from finfusion.models.base import Predictor, Samples
-from finfusion.models.inputs import encode_targets, flat_feature_names, flatten_features, learn_classes
+from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
 from finfusion.models.registry import register
 
 MODEL_FILE = "model.json"
@@ -80,7 +80,7 @@ def objective_perturbation_path():
 
 
 @register("dp_logistic")
-class DPLogisticPredictor(Predictor):
+class DPLogisticPredictor(FittedInputs, Predictor):
     """ε-DP logistic regression by objective perturbation (diffprivlib); classification only.
 
     epsilon      ε of the pure ε-DP guarantee (> 0); None: non-private (epsilon_ = inf).
@@ -150,25 +150,12 @@ class DPLogisticPredictor(Predictor):
         best = self.predict_proba(data).argmax(axis=1)  # checks fitted before classes_ is read
         return self.classes_[best]
 
-    @property
-    def feature_names_out_(self) -> list[str]:
-        """Names of the flattened model columns (one per coefficient)."""
-        self.check_fitted()
-        return flat_feature_names(self.feature_names_in_, self.input_shape_)
-
     def save(self, directory: str | Path) -> None:
         from finfusion.models.registry import write_config
 
         self.check_fitted()
         write_json(Path(directory) / MODEL_FILE, {"coef": self.coef_.tolist(), "intercept": self.intercept_.tolist()})
-        fitted = {
-            "task_": self.task_,
-            "classes_": self.classes_.tolist(),
-            "input_shape_": list(self.input_shape_),
-            "n_features_in_": self.n_features_in_,
-            "feature_names_in_": list(self.feature_names_in_),
-            "epsilon_": None if math.isinf(self.epsilon_) else self.epsilon_,
-        }
+        fitted = {**self._inputs_state(), "epsilon_": None if math.isinf(self.epsilon_) else self.epsilon_}
         write_config(directory, self, fitted=fitted)
 
     def load(self, directory: str | Path) -> DPLogisticPredictor:
@@ -177,11 +164,7 @@ class DPLogisticPredictor(Predictor):
         config = read_config(directory, self)
         self.set_params(**config["params"])
         fitted, model = config["fitted"], read_json(Path(directory) / MODEL_FILE)
-        self.task_ = fitted["task_"]
-        self.classes_ = np.asarray(fitted["classes_"])
-        self.input_shape_ = tuple(fitted["input_shape_"])
-        self.n_features_in_ = int(fitted["n_features_in_"])
-        self.feature_names_in_ = tuple(fitted["feature_names_in_"])
+        self._load_inputs_state(fitted)
         self.epsilon_ = math.inf if fitted["epsilon_"] is None else float(fitted["epsilon_"])
         self.coef_ = np.asarray(model["coef"], dtype=np.float64)
         self.intercept_ = np.asarray(model["intercept"], dtype=np.float64)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from finfusion.errors import DataError
@@ -42,3 +44,30 @@ def flat_feature_names(feature_names: tuple[str, ...], input_shape: tuple[int, .
 def flatten_features(X: np.ndarray) -> np.ndarray:
     """(n, d) or (n, L, d) -> float32 (n, L*d); a look-back is flattened day-major."""
     return np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32)
+
+
+class FittedInputs:
+    """Mixin of the non-torch predictors: the fitted description of their inputs (task_,
+    classes_, input_shape_, n_features_in_, feature_names_in_) as JSON for `save` / `load`."""
+
+    @property
+    def feature_names_out_(self) -> list[str]:
+        """Names of the flattened model columns (what the model and SHAP see)."""
+        self.check_fitted()  # type: ignore[attr-defined]
+        return flat_feature_names(self.feature_names_in_, self.input_shape_)
+
+    def _inputs_state(self) -> dict[str, Any]:
+        return {
+            "task_": self.task_,
+            "classes_": None if self.classes_ is None else self.classes_.tolist(),
+            "input_shape_": list(self.input_shape_),
+            "n_features_in_": int(self.n_features_in_),
+            "feature_names_in_": list(self.feature_names_in_),
+        }
+
+    def _load_inputs_state(self, fitted: dict[str, Any]) -> None:
+        self.task_ = fitted["task_"]
+        self.classes_ = None if fitted["classes_"] is None else np.asarray(fitted["classes_"])
+        self.input_shape_ = tuple(fitted["input_shape_"])
+        self.n_features_in_ = int(fitted["n_features_in_"])
+        self.feature_names_in_ = tuple(fitted["feature_names_in_"])

@@ -18,19 +18,14 @@ import xgboost as xgb
 from finfusion.errors import DataError
 from finfusion.io import write_bytes
 from finfusion.models.base import Predictor, Samples
-from finfusion.models.inputs import (
-    encode_targets,
-    flat_feature_names,
-    flatten_features,
-    learn_classes,
-)
+from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
 from finfusion.models.registry import register
 
 MODEL_FILE = "model.json"
 
 
 @register("xgboost")
-class XGBoostPredictor(Predictor):
+class XGBoostPredictor(FittedInputs, Predictor):
     """XGBoost with the hist tree method (deterministic on CPU for a given seed).
 
     max_depth, learning_rate, n_estimators, subsample, colsample_bytree, min_child_weight,
@@ -140,25 +135,12 @@ class XGBoostPredictor(Predictor):
         rounds = (0, int(best) + 1) if best is not None else (0, 0)  # (0, 0): every tree
         return self.model_.get_booster().predict(xgb.DMatrix(X, missing=np.nan), iteration_range=rounds, **kwargs)
 
-    @property
-    def feature_names_out_(self) -> list[str]:
-        """Names of the flattened model columns (what XGBoost and SHAP see)."""
-        self.check_fitted()
-        return flat_feature_names(self.feature_names_in_, self.input_shape_)
-
     def save(self, directory: str | Path) -> None:
         from finfusion.models.registry import write_config
 
         self.check_fitted()
         write_bytes(Path(directory) / MODEL_FILE, bytes(self.model_.get_booster().save_raw(raw_format="json")))
-        fitted = {
-            "task_": self.task_,
-            "classes_": None if self.classes_ is None else self.classes_.tolist(),
-            "input_shape_": list(self.input_shape_),
-            "n_features_in_": self.n_features_in_,
-            "feature_names_in_": list(self.feature_names_in_),
-        }
-        write_config(directory, self, fitted=fitted)
+        write_config(directory, self, fitted=self._inputs_state())
 
     def load(self, directory: str | Path) -> XGBoostPredictor:
         from finfusion.models.registry import read_config
@@ -168,11 +150,7 @@ class XGBoostPredictor(Predictor):
         fitted = config["fitted"]
         model = self._estimator(fitted["task_"], n_estimators=self.n_estimators)
         model.load_model(bytearray((Path(directory) / MODEL_FILE).read_bytes()))
-        self.task_ = fitted["task_"]
-        self.classes_ = None if fitted["classes_"] is None else np.asarray(fitted["classes_"])
-        self.input_shape_ = tuple(fitted["input_shape_"])
-        self.n_features_in_ = fitted["n_features_in_"]
-        self.feature_names_in_ = tuple(fitted["feature_names_in_"])
+        self._load_inputs_state(fitted)
         self.model_ = model
         return self
 
