@@ -49,10 +49,10 @@ def interrupt_at_fold(monkeypatch):
     original = engine._predict_fold
 
     def arm(fold: int):
-        def crash(state, samples, split, model_name, seed):
+        def crash(state, samples, split, *args, **kwargs):
             if split.fold == fold:
                 raise KeyboardInterrupt
-            return original(state, samples, split, model_name, seed)
+            return original(state, samples, split, *args, **kwargs)
 
         monkeypatch.setattr(engine, "_predict_fold", crash)
         return lambda: monkeypatch.setattr(engine, "_predict_fold", original)

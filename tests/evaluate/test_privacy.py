@@ -108,3 +108,43 @@ def test_private_model_names_the_privacy_parameter():
         private_model("dp_mlp", 1.0, {"target_epsilon": 3.0})
     with pytest.raises(ConfigError, match="epsilon must be > 0"):
         private_model("dp_mlp", 0.0)
+
+
+def test_holdout_attack_uses_training_period_rows_kept_out_of_the_fit():
+    train, test = _samples(200, 4, 0, random_labels=True), _samples(60, 4, 1, random_labels=True)
+    fitted = []
+
+    import finfusion.evaluate.privacy as privacy
+
+    original = privacy.private_model
+
+    def spy(name, epsilon, params=None):
+        model = original(name, epsilon, params)
+        fit = model.fit
+        model.fit = lambda data, valid=None: (fitted.append(data), fit(data))[1]
+        return model
+
+    privacy.private_model = spy
+    try:
+        table = privacy_utility_table("dp_logistic", train, test, epsilons=[1.0, math.inf], seeds=[0, 1], holdout=0.25)
+    finally:
+        privacy.private_model = original
+    assert list(table["epsilon"]) == [1.0, 1.0, math.inf, math.inf] and list(table["seed"]) == [0, 1, 0, 1]
+    assert set(table["nonmembers"]) == {"holdout 0.25"}
+    assert all(len(data) == 150 for data in fitted)  # a quarter of the 200 training rows kept out
+    dates = [set(data.index["date"]) for data in fitted]  # fits: (seed 0: ε 1, ∞), (seed 1: ε 1, ∞)
+    assert dates[0] == dates[1] and dates[2] == dates[3]  # the same held-out rows for every ε of a seed
+    assert dates[0] != dates[2]  # another seed holds out other rows
+    with pytest.raises(ConfigError, match="holdout"):
+        privacy_utility_table("dp_logistic", train, test, epsilons=[1.0], holdout=1.5)
+
+
+def test_holdout_attack_on_a_memorising_model_finds_members():
+    # a non-private MLP trained long on few random labels memorises them: the held-out rows (same
+    # distribution, never fit) have higher loss, so the attack separates them
+    train, test = _samples(120, 8, 2, random_labels=True), _samples(60, 8, 3, random_labels=True)
+    params = {"hidden": 128, "epochs": 200, "batch_size": 16, "lr": 1e-2}
+    table = privacy_utility_table("dp_mlp", train, test, epsilons=[0.5, math.inf], params=params, holdout=0.5)
+    leak, guarded = table.set_index("epsilon").loc[math.inf], table.set_index("epsilon").loc[0.5]
+    assert leak["mia_advantage"] > 0.4 and leak["mia_auc"] > 0.65
+    assert guarded["mia_advantage"] < leak["mia_advantage"] - 0.2

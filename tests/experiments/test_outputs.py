@@ -82,3 +82,17 @@ def test_one_row_folds_get_no_fold_tables():
     tables = classification_fold_tables(preds)
     assert set(tables) == {"fold_tables_skipped"}
     assert "median of 1 rows" in _fold_blocks(tables)[0]
+
+
+def test_significance_against_a_named_reference_or_every_pair():
+    from finfusion.experiments.outputs import classification_fold_tables
+
+    preds = _classification_predictions()
+    preds = pd.concat([preds, preds[preds["model"] == "tech"].assign(model="mix")], ignore_index=True)
+    models = list(pd.unique(preds["model"]))
+    last = models[-1]
+    table = classification_fold_tables(preds, reference=last)["significance"]
+    assert set(table["reference"]) == {last} and last not in set(table["model"])
+    pairs = classification_fold_tables(preds, all_pairs=True)["significance"]
+    n = len(models)
+    assert len(pairs) == n * (n - 1) // 2 * 3  # every pair, three metrics

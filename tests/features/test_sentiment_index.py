@@ -193,3 +193,34 @@ def test_selection_split_and_errors():
         from finfusion.features.build import build_features
 
         build_features(prices, groups=["sentiment"])
+
+
+class ProbaScorer:
+    """A classifier-like scorer: fixed (p_neg, p_pos) per text, score α·p_pos − β·p_neg."""
+
+    name = "proba"
+    PROBS = {"good": (0.1, 0.8), "bad": (0.7, 0.2)}
+
+    def score(self, texts, batch_size=64, *, alpha=1.0, beta=1.0):
+        return np.array([alpha * self.PROBS[t][1] - beta * self.PROBS[t][0] for t in texts])
+
+
+def test_alpha_and_beta_weight_a_classifiers_probabilities_and_key_the_cache():
+    scorer = ProbaScorer()
+    try:
+        plain = score_texts(["good", "bad"], scorer, cache_key="test-proba")
+        weighted = score_texts(["good", "bad"], scorer, cache_key="test-proba", alpha=2.0, beta=0.5)
+    finally:
+        for key in [k for k in sentiment._SCORE_CACHE if k.startswith("test-proba")]:
+            sentiment._SCORE_CACHE.pop(key)
+    np.testing.assert_allclose(plain, [0.7, -0.5])
+    np.testing.assert_allclose(weighted, [2 * 0.8 - 0.5 * 0.1, 2 * 0.2 - 0.5 * 0.7])  # 1.55 is in [-β, α]
+
+
+def test_alpha_and_beta_need_a_classifier():
+    with pytest.raises(ConfigError, match="lexicon 'vader' gives one score"):
+        SentimentIndexSpec(scorer="vader", alpha=2.0)
+    with pytest.raises(ConfigError, match="beta=-1"):
+        SentimentIndexSpec(scorer="vader", beta=-1)
+    with pytest.raises(ConfigError, match="gives one score per text"):
+        score_texts(["up"], WordScorer(), alpha=0.5)

@@ -91,11 +91,11 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch, warm_start):
     original = engine._predict_fold
     calls = {"n": 0}
 
-    def crash_at_fold_8(state, samples, split, model_name, seed):
+    def crash_at_fold_8(state, samples, split, *args, **kwargs):
         if split.fold == 8:
             raise KeyboardInterrupt
         calls["n"] += 1
-        return original(state, samples, split, model_name, seed)
+        return original(state, samples, split, *args, **kwargs)
 
     monkeypatch.setattr(engine, "_predict_fold", crash_at_fold_8)
     with pytest.raises(KeyboardInterrupt):
@@ -127,3 +127,23 @@ def test_classification_adds_probabilities():
     assert {"p_0", "p_1"} <= set(preds.columns)
     np.testing.assert_allclose(preds["p_0"] + preds["p_1"], 1.0, rtol=1e-6)
     assert set(preds["y_pred"].unique()) <= {0, 1}
+
+
+def test_explain_adds_exact_treeshap_columns_that_reproduce_each_probability():
+    data = market(n_days=90)
+    samples = build_samples(data, SampleSpec(groups=["extra", "returns"], target_kind="direction"))
+    splitter = RollingWindow(window=40, step=10, refit_every=1)
+    model = make_predictor("xgboost", {"n_estimators": 20})
+    preds = run_protocol(model, samples, splitter, progress=False, explain=True)
+    shap_cols = [f"shap_{name}" for name in samples.feature_names]
+    assert set(shap_cols) <= set(preds.columns) and "shap_base" in preds
+    margin = np.log(preds["p_1"]) - np.log1p(-preds["p_1"])
+    np.testing.assert_allclose(preds["shap_base"] + preds[shap_cols].sum(axis=1), margin, atol=1e-4)
+    plain = run_protocol(model, samples, splitter, progress=False)
+    pd.testing.assert_frame_equal(plain, preds[plain.columns])  # the attributions change no prediction
+
+
+def test_explain_needs_a_tree_model():
+    samples = build_samples(market(), SampleSpec(groups=["extra"], target_kind="direction"))
+    with pytest.raises(engine.ConfigError, match="TreeSHAP"):
+        run_protocol(make_predictor("mlp", MLP), samples, RollingWindow(window=30), progress=False, explain=True)

@@ -135,25 +135,49 @@ def privacy_utility_table(
     seeds: Sequence[int] = (0,),
     attack: bool = True,
     extra_metrics: ExtraMetrics | None = None,
+    holdout: float | None = None,
 ) -> pd.DataFrame:
     """Fit DP model `name` on `train` at each ε and seed; score on `test`; attack membership.
 
+    holdout  None: the attack's non-members are the `test` rows (often a later period, so the
+             attacker also sees the shift). A fraction in (0, 1): that share of the `train` rows,
+             drawn at random per seed, is kept out of the fit and serves as the non-members (same
+             period and distribution as the members); the model is fit on the rest.
+
     Returns one row per (epsilon, seed): epsilon (the target, inf = non-private), seed,
     epsilon_spent and delta (what the fitted model reports), auc, f1, accuracy (positive class
-    = the largest label, e.g. 1 = up), mia_advantage, mia_advantage_yeom, mia_auc (members =
-    `train` rows, non-members = `test` rows, equally many), mia_bound (the DP bound of the
-    advantage), plus the columns `extra_metrics(test, proba)` returns (the hook for e.g. a PnL
+    = the largest label, e.g. 1 = up), mia_advantage, mia_advantage_yeom, mia_auc (members = the
+    rows fit on, non-members = the `test` rows or the held-out rows, equally many), mia_bound (the
+    DP bound of the advantage), nonmembers ("test" or "holdout <fraction>"), plus the columns `extra_metrics(test, proba)` returns (the hook for e.g. a PnL
     from `finfusion.evaluate.pnl`, which this module does not compute itself).
     """
+    if holdout is not None and not 0.0 < holdout < 1.0:
+        raise ConfigError(f"holdout must be a fraction in (0, 1) of the training rows, or None; got {holdout!r}")
     rows = []
-    for epsilon in epsilons:
-        for seed in seeds:
-            model = private_model(name, epsilon, {**dict(params or {}), "seed": seed}).fit(train)
-            rows.append(_row(model, epsilon, seed, train, test, attack, extra_metrics))
-    return pd.DataFrame(rows)
+    for seed in seeds:
+        members, outside = _members(train, test, holdout, seed)
+        for epsilon in epsilons:
+            model = private_model(name, epsilon, {**dict(params or {}), "seed": seed}).fit(members)
+            row = _row(model, epsilon, seed, members, outside, test, attack, extra_metrics)
+            rows.append({**row, "nonmembers": "test" if holdout is None else f"holdout {holdout:g}"})
+    order = {e: i for i, e in enumerate(epsilons)}
+    return pd.DataFrame(rows).sort_values(["epsilon", "seed"], key=lambda c: c.map(order) if c.name == "epsilon"
+                                          else c, kind="mergesort").reset_index(drop=True)
 
 
-def _row(model, epsilon, seed, train, test, attack, extra_metrics) -> dict[str, float]:
+def _members(train: Samples, test: Samples, holdout: float | None, seed: int) -> tuple[Samples, Samples]:
+    """(rows to fit on, the attack's non-members)."""
+    if holdout is None:
+        return train, test
+    n_out = int(round(holdout * len(train)))
+    if not 0 < n_out < len(train):
+        raise ConfigError(f"holdout {holdout:g} of {len(train)} training rows leaves no member or no non-member")
+    out = np.zeros(len(train), dtype=bool)
+    out[np.random.default_rng(seed).choice(len(train), size=n_out, replace=False)] = True
+    return train.subset(np.flatnonzero(~out)), train.subset(np.flatnonzero(out))
+
+
+def _row(model, epsilon, seed, train, nonmembers, test, attack, extra_metrics) -> dict[str, float]:
     proba = model.predict_proba(test)
     pred = model.classes_[proba.argmax(axis=1)]
     positive = model.classes_[-1]
@@ -169,7 +193,7 @@ def _row(model, epsilon, seed, train, test, attack, extra_metrics) -> dict[str, 
         "accuracy": float(np.mean(pred == test.y)),
     }
     if attack:
-        result = membership_inference(model, train, test, seed=seed)
+        result = membership_inference(model, train, nonmembers, seed=seed)
         row.update(mia_advantage=result.advantage, mia_advantage_yeom=result.advantage_yeom, mia_auc=result.auc,
                    mia_bound=dp_advantage_bound(spent, delta))  # fmt: skip
     if extra_metrics is not None:

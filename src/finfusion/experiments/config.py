@@ -97,6 +97,8 @@ class SentimentConfig(_Strict):
     stats: list[Literal[STATS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(DEFAULT_STATS), description=f"statistics, from {list(STATS)}"
     )
+    alpha: float = Field(1.0, ge=0.0, description="weight of p_pos in a classifier's score α·p_pos − β·p_neg")
+    beta: float = Field(1.0, ge=0.0, description="weight of p_neg (a lexicon needs α = β = 1)")
     fill: Literal["zero", "neutral", "ffill"] = Field(
         "zero", description="days without text: zero (+ has_text), neutral, or ffill (+ staleness)"
     )
@@ -224,6 +226,86 @@ class OutputConfig(_Strict):
     report: bool = True
 
 
+class PnlConfig(_Strict):
+    """Simulated long/flat trading of a direction run (finfusion.evaluate.pnl)."""
+
+    cost_bps: float = Field(5.0, ge=0.0, description="transaction cost in basis points per side, on turnover")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="long when p_1 > threshold; None: when the predicted class is up"
+    )
+
+
+class ShapConfig(_Strict):
+    """TreeSHAP attributions of every test prediction of the tree models (finfusion.evaluate.explain)."""
+
+    models: list[str] | None = Field(None, description="model labels to explain; default: every model with TreeSHAP")
+    top_k: int = Field(10, ge=1, description="features in the top table and bar chart")
+
+
+class PrivacyModelConfig(_Strict):
+    name: Literal["dp_mlp", "dp_logistic"]
+    label: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="model parameters except the privacy budget")
+
+
+class PrivacyConfig(_Strict):
+    """Privacy-utility table (finfusion.evaluate.privacy): each DP model fit at each ε on the
+    training rows of each chosen fold of the run's protocol, scored on its test rows, attacked
+    with the loss-threshold membership inference (members: the rows fit on; non-members: the
+    test rows, or with `holdout` a random share of the training rows kept out of the fit)."""
+
+    models: list[PrivacyModelConfig] = Field(min_length=1)
+    epsilons: list[float] = Field(
+        default_factory=lambda: [0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0, float("inf")],
+        description="privacy budgets; .inf = the same model without DP",
+    )
+    features: list[str] | None = Field(None, description="groups or features the DP models read; default: all")
+    exclude: list[str] = Field(default_factory=list)
+    folds: list[int] | None = Field(None, description="test folds of the protocol to use; default: all")
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    holdout: float | None = Field(
+        None, gt=0.0, lt=1.0, description="attack non-members: this share of each fold's training rows, kept out "
+        "of the fit (same period as the members); None: the fold's test rows"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PrivacyConfig:
+        if any(not e > 0 for e in self.epsilons):
+            raise ValueError(f"privacy.epsilons must be > 0 (.inf: no DP), got {self.epsilons}")
+        labels = [m.label or m.name for m in self.models]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"privacy.models need distinct labels, got {labels}")
+        return self
+
+
+class SignificanceConfig(_Strict):
+    """Which pairs of models the paired tests across folds compare."""
+
+    reference: str | None = Field(None, description="model label every other model is tested against; default: the first")
+    all_pairs: bool = Field(False, description="test every pair of models instead")
+
+
+class AnalysisConfig(_Strict):
+    """Analyses of a direction (classification) run beyond the headline metrics; each is off
+    when absent. See docs/evaluation.md and docs/privacy.md."""
+
+    significance: SignificanceConfig = Field(default_factory=SignificanceConfig)
+    pnl: PnlConfig | None = None
+    regimes: dict[str, list[str]] | None = Field(
+        None, description="name -> [start, end] (inclusive dates): metrics per regime"
+    )
+    shap: ShapConfig | None = None
+    privacy: PrivacyConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_regimes(self) -> AnalysisConfig:
+        if self.regimes is not None:
+            from finfusion.evaluate.regimes import validate_regimes
+
+            validate_regimes(self.regimes)
+        return self
+
+
 class RunConfig(_Strict):
     name: str = "run"
     seed: int = 0
@@ -238,6 +320,7 @@ class RunConfig(_Strict):
     sweep: SweepConfig | None = None
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     progress: bool = True
 
     @model_validator(mode="after")
@@ -249,6 +332,23 @@ class RunConfig(_Strict):
             raise ValueError(f"models need distinct labels, got {labels}")
         for spec in self.models:
             make_predictor(spec.name, spec.params)
+        a = self.analysis
+        if (a.pnl or a.regimes or a.privacy) and self.target.task != "classification":
+            raise ValueError("analysis.pnl, .regimes and .privacy need a direction target (target.kind: direction)")
+        if a.pnl and self.target.horizon != 1:
+            raise ValueError(f"analysis.pnl trades daily and needs target.horizon 1, got {self.target.horizon}")
+        ref = a.significance.reference
+        if ref is not None and ref not in labels:
+            raise ValueError(f"analysis.significance.reference: unknown model label {ref!r}; models: {labels}")
+        if a.shap and a.shap.models:
+            unknown = sorted(set(a.shap.models) - set(labels))
+            if unknown:
+                raise ValueError(f"analysis.shap.models: unknown model label(s) {unknown}; models: {labels}")
+        if a.privacy:
+            for m in a.privacy.models:
+                from finfusion.evaluate.privacy import private_model
+
+                private_model(m.name, 1.0, m.params)  # bad parameters fail before the run
         return self
 
 

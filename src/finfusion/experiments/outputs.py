@@ -39,6 +39,15 @@ from finfusion.evaluate.plots import (
 from finfusion.evaluate.report import Code, Section, WarningBox, render_report, write_report
 from finfusion.evaluate.significance import significance_table
 from finfusion.evaluate.tables import mean_std_table, to_markdown
+from finfusion.experiments.analysis import (
+    PNL_SHOWN,
+    feature_group_map,
+    pnl_tables,
+    privacy_tables,
+    realised_returns,
+    regime_table,
+    shap_tables,
+)
 from finfusion.experiments.config import RunConfig, config_to_dict
 from finfusion.experiments.runner import sweep_points as _sweep_points
 from finfusion.experiments.sources import frame_fingerprint
@@ -152,15 +161,20 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
         "summary": summary.to_dict(orient="records"),
     })
     tables = _sweep_tables(run_dir, config, metrics, task)
-    folds = classification_fold_tables(predictions) if task == "classification" else {}
-    for name, table in folds.items():
+    sig = config.analysis.significance
+    folds = (classification_fold_tables(predictions, reference=sig.reference, all_pairs=sig.all_pairs)
+             if task == "classification" else {})
+    extra = analysis_tables(run_dir, config, predictions, data, samples)
+    for name, table in {**folds, **extra}.items():
         io.write_text(run_dir / "tables" / f"{name}.md", to_markdown(table) + "\n")
         io.write_text(run_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
     figures = _plots(run_dir, config, predictions, metrics, task, data.prices) if config.output.plots else {}
+    if config.output.plots:
+        figures.update(_shap_plots(run_dir, extra, config.analysis.shap.top_k if config.analysis.shap else 10))
     meta["encoders"] = encoder_notes(config, predictions)
     io.write_json(run_dir / "data.json", meta)
     if config.output.report:
-        _report(run_dir, config, meta, summary, tables, figures, folds)
+        _report(run_dir, config, meta, summary, tables, figures, folds, extra)
     return RunResult(run_dir, predictions, metrics, meta)
 
 
@@ -198,11 +212,13 @@ def _leakage_warning(config: RunConfig, info, first_test) -> str | None:
     return None
 
 
-def classification_fold_tables(predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def classification_fold_tables(predictions: pd.DataFrame, *, reference: str | None = None,
+                               all_pairs: bool = False) -> dict[str, pd.DataFrame]:
     """Tables of a classification run: "fold_metrics" (one row per point, seed, model and test
     fold), "fold_means" (mean and std over folds) and, with two models or more, "significance":
-    paired t-test and Wilcoxon across folds (paired on seed and fold) of every model against the
-    first one, for accuracy, f1 and roc_auc, per sweep point. When the test folds are small (median
+    paired t-test and Wilcoxon across folds (paired on seed and fold) of every model against
+    `reference` (default: the first one), or of every pair, for accuracy, f1 and roc_auc, per
+    sweep point. When the test folds are small (median
     below MIN_FOLD_ROWS rows, e.g. one-step rolling windows) only "fold_tables_skipped" says why."""
     if "fold" not in predictions.columns or predictions.empty:
         return {}
@@ -222,7 +238,7 @@ def classification_fold_tables(predictions: pd.DataFrame) -> dict[str, pd.DataFr
             continue
         for metric in (m for m in SIGNIFICANCE_METRICS if m in rows.columns):
             try:
-                table = significance_table(rows, metric, pair_on=pair_on)
+                table = significance_table(rows, metric, pair_on=pair_on, reference=reference, all_pairs=all_pairs)
             except DataError as exc:  # e.g. models on different folds: report it, keep the run's outputs
                 skipped.append({"point": point, "metric": metric, "reason": str(exc)})
                 continue
@@ -244,8 +260,8 @@ def _fold_blocks(folds: dict[str, pd.DataFrame]) -> list:
     else:
         blocks.append(f"{len(per_fold)} per-fold rows: see tables/fold_metrics.csv.")
     if "significance" in folds:
-        blocks += ["Each model against the first, paired across folds (and seeds): mean difference, paired "
-                   "t-test and Wilcoxon signed-rank p-values (see docs/evaluation.md for the small-sample caveats).",
+        blocks += ["Paired across folds (and seeds): mean difference (model − reference), paired t-test and "
+                   "Wilcoxon signed-rank p-values (see docs/evaluation.md for the small-sample caveats).",
                    folds["significance"]]
     if "significance_skipped" in folds:
         blocks += [WarningBox("Some significance tests could not be run: " + "; ".join(
@@ -298,7 +314,7 @@ def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics:
 
 
 def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame, tables: dict, figures: dict,
-            folds: dict | None = None) -> None:
+            folds: dict | None = None, extra: dict | None = None) -> None:
     source = meta["source"]
     facts = {k: source[k] for k in ("source", "noise_floor") if k in source}
     if "variance_shares" in source:
@@ -322,13 +338,95 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
         sections.append(Section("Text encoders", blocks))
     if folds:
         sections.append(Section("Test folds and significance", _fold_blocks(folds)))
+    sections += analysis_sections(config, extra or {}, figures)
     if tables:
         sections.append(Section("Sweep: mean (std) over seeds", [b for m, t in tables.items() for b in (m, t)]))
-    if figures:
-        sections.append(Section("Plots", [b for name, path in figures.items() for b in (name, Path(path))]))
+    shown = [(name, path) for name, path in figures.items() if not name.startswith("SHAP")]
+    if shown:
+        sections.append(Section("Plots", [b for name, path in shown for b in (name, Path(path))]))
     env = environment()
     env["packages"] = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
     sections.append(Section("Environment", [env]))
     sections.append(Section("Configuration", [Code(yaml.safe_dump(config_to_dict(config), sort_keys=False))]))
     html = render_report(title=f"finfusion run: {config.name}", sections=sections)
     write_report(run_dir / "report.html", html)
+
+
+def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, data, samples) -> dict:
+    """The tables of the config's `analysis:` section (experiments.analysis)."""
+    a, out = config.analysis, {}
+    returns = realised_returns(data.prices, config.target.price_column) if a.pnl is not None else None
+    if a.pnl is not None:
+        out.update(pnl_tables(predictions, returns, a.pnl))
+    if a.regimes:
+        out["regimes"] = regime_table(predictions, a.regimes, returns, a.pnl)
+    if a.shap is not None:
+        out.update(shap_tables(predictions, feature_group_map(samples.feature_groups), a.shap.top_k))
+    if a.privacy is not None:
+        out.update(privacy_tables(config, samples, run_dir, progress=config.progress))
+    return out
+
+
+def _shap_plots(run_dir: Path, extra: dict, top_k: int) -> dict:
+    from finfusion.evaluate.plots import plot_bar
+
+    paths = {}
+    if "shap_groups" in extra:
+        shares = extra["shap_groups"].pivot_table(index="group", columns="model", values="share_pct", sort=False)
+        fig = plot_bar(shares, "Share of total mean |SHAP| per feature group (%)", horizontal=True,
+                       xlabel="share of total (%)")
+        paths["SHAP group shares"] = save_figure(fig, run_dir / "plots" / "shap_groups.png")
+    if "shap_top" in extra:
+        for i, (model, top) in enumerate(extra["shap_top"].groupby("model", sort=False)):
+            series = top.drop_duplicates("feature").set_index("feature")["mean_abs_shap"]
+            fig = plot_bar(series, f"{model}: top {len(series)} features by mean |SHAP|", horizontal=True,
+                           xlabel="mean |SHAP| (log-odds)")
+            paths[f"SHAP top features: {model}"] = save_figure(fig, run_dir / "plots" / f"shap_top_{i}.png")
+    return paths
+
+
+def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
+    a, sections = config.analysis, []
+    if "pnl" in extra:
+        cost = f"{a.pnl.cost_bps:g} bp per side on turnover"
+        rule = "p_1 > {:g}".format(a.pnl.threshold) if a.pnl.threshold is not None else "the predicted class is up"
+        keys = [c for c in ("point", "seed", "model") if c in extra["pnl"].columns]
+        blocks = [f"Long/flat, equal weight over the tickers predicted up ({rule}); net of costs: {cost}. "
+                  "Returns are realised close-to-close returns from the prices (not labels); "
+                  f"'{extra['pnl']['model'].iloc[-1]}' holds every ticker with a prediction (see docs/evaluation.md).",
+                  extra["pnl"][[*keys, *[c for c in PNL_SHOWN if c in extra["pnl"]]]],
+                  "Per test fold (cumulative returns within the fold).",
+                  extra["pnl_folds"][[*keys, "fold", "cumulative_return_gross", "cumulative_return_net", "sharpe_net"]]]
+        sections.append(Section("Simulated long/flat PnL", blocks))
+    if "regimes" in extra:
+        sections.append(Section("Regimes", ["Metrics per named date range (inclusive); 'unassigned' = in no range.",
+                                            extra["regimes"]]))
+    if "shap_groups" in extra:
+        blocks = ["Exact TreeSHAP attributions (XGBoost pred_contribs) of every test prediction, in log-odds; "
+                  "global importance = mean |SHAP| over all test rows of all folds. Every prediction's "
+                  "attributions are in predictions.parquet (columns shap_*, shap_base).",
+                  "Share of the total mean |SHAP| per feature group, percent (each column sums to 100; nan: the "
+                  "model does not read the group; long form in tables/shap_groups.csv).", _wide(extra["shap_groups"], "group", "share_pct"),
+                  "Top features per model, mean |SHAP| (long form with shares in tables/shap_top.csv).",
+                  _wide(extra["shap_top"].assign(feature=lambda t: t["feature"] + " (" +
+                                                 t["mean_abs_shap"].map("{:.3f}".format) + ")"), "rank", "feature"),
+                  "Additivity: max |base + Σ SHAP − logit p_1| over the rows.", extra["shap_additivity"]]
+        blocks += [b for name, path in figures.items() if name.startswith("SHAP") for b in (name, Path(path))]
+        sections.append(Section("SHAP explanations", blocks))
+    if "privacy_summary" in extra:
+        sections.append(Section("Differential privacy", [
+            "Each DP model fit at each ε on the training rows of each fold (features scaled on those rows; the "
+            "scaler is not private), scored on the fold's test rows; mean over folds and seeds. mia_* = "
+            "loss-threshold membership inference (members: the rows fit on; non-members: "
+            + (f"a random {a.privacy.holdout:.0%} of the fold's training rows kept out of the fit" if a.privacy.holdout
+               else "the fold's test rows, a later period") + "); mia_bound = the largest advantage (ε, δ)-DP "
+            "allows. See docs/privacy.md for what each guarantee covers.",
+            extra["privacy_summary"]]))
+    return sections
+
+
+def _wide(table: pd.DataFrame, row: str, value: str) -> pd.DataFrame:
+    """`table` pivoted to one row per `row` and one column per model (in model order)."""
+    models = list(pd.unique(table["model"]))
+    wide = table.pivot_table(index=row, columns="model", values=value, aggfunc="first", sort=False)
+    return wide[models].reset_index().rename_axis(columns=None)

@@ -41,6 +41,7 @@ from finfusion.protocols.splitters import (
     Splitter,
     WalkForward,
 )
+from finfusion.text.encoder import set_progress
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,7 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     spec = next(m for m in config.models if m.display == unit.model)
     samples = samples.select(spec.features, spec.exclude)  # the model's columns (a variant)
     predictor = make_predictor(spec.name, spec.params)
-    if predictor.uses_text:
-        from finfusion.text.encoder import set_progress
-
-        set_progress(config.progress)
+    set_progress(config.progress)  # again here: a worker process has its own flag
     protocol = config.protocol
     started = time.perf_counter()
     preds = run_protocol(
@@ -218,6 +216,7 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
         checkpoint_dir=io.safe_join(run_dir, "checkpoints", unit.unit_id),
         checkpoint_every=getattr(protocol, "checkpoint_every", 1),
         progress=config.progress,
+        explain=explains(config, unit.model, predictor),
     )
     if samples.extras:  # simulated ground truth (e.g. the text term), for the report's checks
         truth = samples.index.assign(**{f"truth_{k}": v for k, v in samples.extras.items()})
@@ -228,13 +227,33 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     return preds
 
 
+def explains(config: RunConfig, model: str, predictor) -> bool:
+    """Whether the run's `analysis.shap` asks for TreeSHAP attributions of this model."""
+    shap = config.analysis.shap
+    if shap is None:
+        return False
+    if shap.models is None:
+        return hasattr(predictor, "shap_values")
+    return model in shap.models
+
+
 def preflight(units: list[Unit]) -> None:
     """Load the data of every unit and plan its splits, so bad settings fail before anything is written."""
     for unit in units:
         _, samples = unit_inputs(unit.config)
         spec = next(m for m in unit.config.models if m.display == unit.model)
-        make_predictor(spec.name, spec.params).check_task(samples.select(spec.features, spec.exclude))
-        make_splitter(unit.config).n_splits(samples.dates, horizon=unit.config.target.horizon)
+        predictor = make_predictor(spec.name, spec.params)
+        predictor.check_task(samples.select(spec.features, spec.exclude))
+        if explains(unit.config, unit.model, predictor) and not hasattr(predictor, "shap_values"):
+            raise ConfigError(f"analysis.shap.models: {unit.model!r} ({spec.name}) has no TreeSHAP attributions; "
+                              "only tree models (xgboost) can be explained")
+        n_splits = make_splitter(unit.config).n_splits(samples.dates, horizon=unit.config.target.horizon)
+        privacy = unit.config.analysis.privacy
+        if privacy is not None:
+            samples.select(privacy.features, privacy.exclude)
+            missing = sorted(set(privacy.folds or ()) - set(range(n_splits)))
+            if missing:
+                raise ConfigError(f"analysis.privacy.folds: no fold(s) {missing}; the protocol has folds 0..{n_splits - 1}")
 
 
 def prepare_run_dir(config: RunConfig, run_dir: Path | None) -> Path:
@@ -274,6 +293,7 @@ def run(
         config = load_run_config(run_dir)
     if progress is not None:
         config = config.model_copy(update={"progress": progress})
+    set_progress(config.progress)  # text-encoder cache fills and sentiment scoring
     units = plan_units(config)
     preflight(units)
     if not resume:
@@ -282,6 +302,10 @@ def run(
         import torch
 
         torch.set_num_threads(config.executor.torch_threads)
+    if config.analysis.privacy is not None:  # first: a bad DP setting fails in seconds, not after the units
+        from finfusion.experiments.analysis import privacy_tables
+
+        privacy_tables(config, unit_inputs(config)[1], run_dir, progress=config.progress)
     executor = make_executor(config.executor.kind, workers=config.executor.workers)
     frames = executor.map(run_unit, [(u, run_dir) for u in units])
     aliases = [f.assign(point=p) for u, f in zip(units, frames) for p in u.also]

@@ -65,6 +65,8 @@ class SentimentIndexSpec:
     neutral_band  scores in [-band, band] count neither as positive nor as negative
                   (0.05: VADER's neutral zone).
     batch_size    texts per scorer call (matters for transformer classifiers).
+    alpha, beta   weights of a classifier's score α·p_pos − β·p_neg (seed 003 definition 3); a
+                  lexicon gives one score and needs the default α = β = 1.
     name          None: features sent_<stat> (group "sentiment"); a name such as "vader": features
                   sent_<name>_<stat> in the group "sentiment_<name>" (lower-case letters, digits, _).
     stats         statistics of the group, from STATS (default: the six SENTIMENT_FEATURES;
@@ -82,8 +84,17 @@ class SentimentIndexSpec:
     decay_basis: DecayBasis = "age"
     stats: tuple[str, ...] = DEFAULT_STATS
     fill: Fill = "zero"
+    alpha: float = 1.0
+    beta: float = 1.0
 
     def __post_init__(self) -> None:
+        for key in ("alpha", "beta"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
+                raise ConfigError(f"sentiment {key}={value!r}; expected a finite number >= 0")
+        if (self.alpha, self.beta) != (1.0, 1.0) and str(self.scorer).strip().lower() in ("vader", "lm"):
+            raise ConfigError(f"sentiment alpha={self.alpha!r}, beta={self.beta!r}: the lexicon {self.scorer!r} gives one "
+                              "score per text; α and β weight a classifier's p_pos and p_neg (keep them at 1)")
         if not np.isfinite(self.decay):
             raise ConfigError(f"sentiment decay={self.decay!r}; expected a finite number (0 = equal weights)")
         if not 0.0 <= self.neutral_band < 1.0:
@@ -189,9 +200,18 @@ def wants_price_features(features: list[str] | None, groups: list[str] | None) -
 
 
 def score_texts(
-    texts: Sequence[str], scorer: str | Scorer, *, batch_size: int = 64, cache_key: str | None = None
+    texts: Sequence[str],
+    scorer: str | Scorer,
+    *,
+    batch_size: int = 64,
+    cache_key: str | None = None,
+    alpha: float = 1.0,
+    beta: float = 1.0,
 ) -> np.ndarray:
     """Sentiment scores (n,) float64 of `texts`, each distinct text scored once.
+
+    alpha, beta  a classifier's score α·p_pos − β·p_neg, in [−β, α]; a scorer without these
+                 weights (a lexicon) needs α = β = 1.
 
     scorer     a spec for `load_scorer` ("vader", "lm", a classifier directory) or a Scorer.
     cache_key  identity of a Scorer object for the process-wide score cache (a spec is its own
@@ -199,18 +219,42 @@ def score_texts(
     """
     if isinstance(scorer, str):
         cache_key, scorer = scorer_key(scorer), load_scorer(scorer)
+    weights = {}
+    if (alpha, beta) != (1.0, 1.0):
+        if not _accepts(scorer, "alpha"):
+            raise ConfigError(f"sentiment alpha={alpha!r}, beta={beta!r}: scorer {getattr(scorer, 'name', scorer)!r} "
+                              "gives one score per text; α and β weight a classifier's p_pos and p_neg")
+        weights = {"alpha": float(alpha), "beta": float(beta)}
+        cache_key = None if cache_key is None else f"{cache_key}|alpha={alpha!r}|beta={beta!r}"
+    low, high = -float(beta) if weights else -1.0, float(alpha) if weights else 1.0
     cache = _SCORE_CACHE.setdefault(cache_key, {}) if cache_key is not None else {}
     distinct = pd.unique(pd.Series(list(texts), dtype=object)) if len(texts) else np.array([], dtype=object)
     new = [t for t in distinct if t not in cache]
     if new:
-        scores = np.asarray(scorer.score(new, batch_size=batch_size), dtype=np.float64)
-        if scores.shape != (len(new),) or not np.all(np.abs(scores) <= 1.0 + 1e-9):
+        kwargs = {**weights, **_progress_kwargs(scorer, len(new))}
+        scores = np.asarray(scorer.score(new, batch_size=batch_size, **kwargs), dtype=np.float64)
+        if scores.shape != (len(new),) or not np.all((scores >= low - 1e-9) & (scores <= high + 1e-9)):
             raise DataError(
                 f"sentiment scorer {getattr(scorer, 'name', scorer)!r} returned {scores.shape} scores for "
-                f"{len(new)} texts (expected one finite value in [-1, 1] per text)"
+                f"{len(new)} texts (expected one finite value in [{low:g}, {high:g}] per text)"
             )
-        cache.update(zip(new, np.clip(scores, -1.0, 1.0).tolist()))
+        cache.update(zip(new, np.clip(scores, low, high).tolist()))
     return np.fromiter((cache[t] for t in texts), dtype=np.float64, count=len(texts))
+
+
+def _accepts(scorer: Scorer, keyword: str) -> bool:
+    import inspect
+
+    return keyword in inspect.signature(scorer.score).parameters
+
+
+def _progress_kwargs(scorer: Scorer, n: int) -> dict:
+    """show_progress=True for a scorer that has a bar (the classifier) on many texts, unless hidden."""
+    from finfusion.text.encoder import PROGRESS_MIN_TEXTS, progress_enabled
+
+    if n < PROGRESS_MIN_TEXTS or not _accepts(scorer, "show_progress"):
+        return {}
+    return {"show_progress": progress_enabled()}
 
 
 def clear_score_cache() -> None:
@@ -282,7 +326,7 @@ def sentiment_features(
     if unknown:
         raise ConfigError(f"sentiment_features: {unknown} are not features of this spec {list(spec.feature_names)}")
     texts = aligned["text"].astype(str).tolist()
-    scores = score_texts(texts, spec.scorer, batch_size=spec.batch_size)
+    scores = score_texts(texts, spec.scorer, batch_size=spec.batch_size, alpha=spec.alpha, beta=spec.beta)
     index = daily_sentiment_index(
         aligned,
         scores,

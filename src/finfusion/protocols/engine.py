@@ -55,12 +55,18 @@ def run_protocol(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 1,
     progress: bool = True,
+    explain: bool = False,
 ) -> pd.DataFrame:
     """Predictions frame over all test folds: PREDICTION_COLUMNS, plus p_<class> for classifiers
     and att_<token> (attention weight, mean over heads) for models with `predict_attention`.
+    With `explain` (models with `shap_values`, i.e. trees) each row also gets its exact TreeSHAP
+    attributions shap_<feature> and shap_base (margin units; additivity checked per fold, see
+    evaluate.explain), computed on the fold's scaled test features the model saw.
     A predictor that declares `needs_raw_units` (a fixed rule in data units, e.g. the naive
     last-value forecast) always gets unscaled features and targets."""
     predictor.check_task(samples)
+    if explain and not hasattr(predictor, "shap_values"):
+        raise ConfigError(f"{type(predictor).__name__} has no TreeSHAP attributions (explain needs a tree model)")
     if getattr(type(predictor), "needs_raw_units", False):
         scale_features = scale_target = "none"
     if warm_start:
@@ -77,7 +83,7 @@ def run_protocol(
     for split in todo:
         if split.refit or state.model is None:
             state = _refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start)
-        frames.append(_predict_fold(state, samples, split, model_name, seed))
+        frames.append(_predict_fold(state, samples, split, model_name, seed, explain))
         if ckpt is not None:
             ckpt.save_fold(split.fold, frames[-1])
             if split.fold % checkpoint_every == 0 or split is todo[-1]:
@@ -116,7 +122,8 @@ def _scaled(data: Samples | None, x_scaler: Scaler, y_scaler: Scaler, regress: b
     return data.with_arrays(X=x_scaler.transform(data.X).astype(np.float32), y=y)
 
 
-def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name: str, seed: int) -> pd.DataFrame:
+def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name: str, seed: int,
+                  explain: bool = False) -> pd.DataFrame:
     test = samples.subset(split.test)
     regress = samples.task == "regression"
     scaled = _scaled(test, state.x_scaler, state.y_scaler, regress)
@@ -137,6 +144,12 @@ def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name:
         weights = state.model.predict_attention(scaled).mean(axis=1)  # (n, heads, S) -> (n, S)
         for j, name in enumerate(state.model.token_names()):
             frame[f"att_{name}"] = weights[:, j]
+    if explain:
+        from finfusion.evaluate.explain import explain as tree_shap
+
+        expl = tree_shap(state.model, scaled)
+        shap = pd.DataFrame(expl.values, columns=[f"shap_{n}" for n in expl.feature_names], index=frame.index)
+        frame = pd.concat([frame, shap.assign(shap_base=expl.base)], axis=1)
     return frame
 
 

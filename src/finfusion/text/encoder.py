@@ -436,6 +436,11 @@ def set_progress(enabled: bool) -> None:
     _SHOW_PROGRESS = bool(enabled)
 
 
+def progress_enabled() -> bool:
+    """Whether long text work (cache fills, sentiment scoring) shows a progress bar."""
+    return _SHOW_PROGRESS
+
+
 class _progress:
     """A tqdm bar over texts when there are at least PROGRESS_MIN_TEXTS of them, else a no-op."""
 

@@ -172,7 +172,8 @@ def load_scorer(spec: str | Path) -> Scorer:
     if not path.is_dir():
         raise ConfigError(
             f"sentiment scorer {key!r}: expected 'vader', 'lm' or the directory of a saved fine-tuned "
-            f"classifier, but {str(path)!r} is not a directory"
+            f"classifier, but {str(path)!r} is not a directory (train one with `finfusion sentiment train "
+            "LABELED_TEXTS --out DIR`, see docs/sentiment.md)"
         )
     return _load_cached(str(path.resolve()))
 

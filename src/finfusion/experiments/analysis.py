@@ -1,0 +1,210 @@
+"""The `analysis:` section of a direction run: long/flat PnL, regimes, SHAP tables, privacy-utility.
+
+Each function turns a finished run's predictions (and, for privacy, its samples and protocol)
+into tables; `experiments.outputs` writes them under <run>/tables/ and into the report. The
+computations themselves live in `finfusion.evaluate` (pnl, regimes, explain, privacy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from finfusion import io
+from finfusion.data.targets import make_targets
+from finfusion.evaluate.pnl import daily_pnl, pnl_summary, pnl_table
+from finfusion.evaluate.privacy import privacy_utility_table
+from finfusion.evaluate.regimes import assign_regimes, regime_metrics
+from finfusion.experiments.config import PnlConfig, PrivacyConfig, RunConfig
+from finfusion.features.scalers import Scaler
+from finfusion.models.base import Samples
+
+ALWAYS_LONG = "Always long (benchmark)"
+PNL_SHOWN = ("cumulative_return_gross", "cumulative_return_net", "sharpe_gross", "sharpe_net", "max_drawdown_net",
+             "exposure", "n_trades")
+
+
+def realised_returns(prices: pd.DataFrame, price_column: str = "close") -> pd.DataFrame:
+    """date, ticker, return: the simple return from the close of `date` to the next close."""
+    frame = make_targets(prices, kind="return", horizon=1, price_column=price_column)
+    return frame[["date", "ticker", "target"]].rename(columns={"target": "return"})
+
+
+def _with_benchmark(predictions: pd.DataFrame) -> pd.DataFrame:
+    """`predictions` plus the always-long benchmark: every (point, seed, fold, date, ticker) of the
+    first model's rows predicted up (an equal-weight buy-and-hold of the tickers with a prediction)."""
+    first = predictions[predictions["model"] == predictions["model"].iloc[0]]
+    bench = first.assign(model=ALWAYS_LONG, y_pred=1, p_1=1.0)
+    return pd.concat([predictions, bench[predictions.columns]], ignore_index=True)
+
+
+def pnl_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg: PnlConfig) -> dict[str, pd.DataFrame]:
+    """"pnl": the whole test period of each model run (and the always-long benchmark);
+    "pnl_folds": each test fold separately."""
+    frame = _with_benchmark(_prediction_columns(predictions))
+    kwargs = {"threshold": cfg.threshold, "cost_bps": cfg.cost_bps}
+    keys = [c for c in ("point", "seed", "model") if c in frame.columns]
+    whole = pnl_table(frame, returns, group_cols=keys, **kwargs)
+    folds = pnl_table(frame, returns, group_cols=[*keys, "fold"], **kwargs)
+    return {"pnl": whole, "pnl_folds": folds}
+
+
+def _prediction_columns(predictions: pd.DataFrame) -> pd.DataFrame:
+    keep = [c for c in predictions.columns if not c.startswith(("shap_", "att_", "truth_"))]
+    return predictions[keep]
+
+
+def regime_table(predictions: pd.DataFrame, regimes: Mapping, returns: pd.DataFrame | None,
+                 pnl: PnlConfig | None) -> pd.DataFrame:
+    """Classification metrics per regime and model run; with `pnl` also the long/flat
+    cumulative return (gross and net) and the always-long benchmark within each regime."""
+    frame = _prediction_columns(predictions)
+    if pnl is not None:
+        frame = _with_benchmark(frame)
+    table = regime_metrics(frame, regimes)
+    if pnl is None or table.empty:
+        return table
+    keys = [c for c in ("point", "seed", "model") if c in frame.columns]
+    member = assign_regimes(frame["date"].reset_index(drop=True), regimes)
+    rows = []
+    for name in member.columns:
+        part = frame.reset_index(drop=True).loc[member[name].to_numpy()]
+        for values, group in part.groupby(keys, sort=False):
+            values = values if isinstance(values, tuple) else (values,)
+            daily = daily_pnl(group, returns, threshold=pnl.threshold, cost_bps=pnl.cost_bps)
+            stats = pnl_summary(daily)
+            rows.append({"regime": name, **dict(zip(keys, values)),
+                         **{k: stats[k] for k in ("cumulative_return_gross", "cumulative_return_net")}})
+    return table.merge(pd.DataFrame(rows), on=["regime", *keys], how="left", validate="1:1")
+
+
+# --------------------------------------------------------------------------- SHAP
+
+
+def feature_group_map(feature_groups: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """{feature: group}, each feature in its smallest group (e.g. "sentiment_vader" rather than
+    "sentiment", which holds every named sentiment group)."""
+    out: dict[str, str] = {}
+    for group, names in sorted(feature_groups.items(), key=lambda kv: -len(kv[1])):
+        for name in names:
+            out[name] = group  # smaller groups come later and win
+    return out
+
+
+def shap_tables(predictions: pd.DataFrame, groups: Mapping[str, str], top_k: int) -> dict[str, pd.DataFrame]:
+    """From the shap_* columns of each explained model run (mean over its test rows, all folds):
+    "shap_top" (rank, feature, mean_abs_shap, share_pct per model), "shap_groups" (each group's
+    percent of the total mean |SHAP| per model) and "shap_additivity" (max over rows of
+    |shap_base + Σ shap − logit p_1|: the attributions reproduce the model's output)."""
+    if "shap_base" not in predictions.columns:
+        return {}
+    tops, shares, checks = [], [], []
+    keys = [c for c in ("point", "seed", "model") if c in predictions.columns]
+    for values, frame in predictions[predictions["shap_base"].notna()].groupby(keys, sort=False):
+        ident = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
+        cols = [c for c in frame.columns if c.startswith("shap_") and c != "shap_base" and frame[c].notna().all()]
+        values_ = frame[cols].to_numpy(np.float64)
+        importance = pd.Series(np.abs(values_).mean(axis=0), index=[c[len("shap_"):] for c in cols])
+        importance = importance.sort_values(ascending=False, kind="mergesort")
+        total = float(importance.sum())
+        top = importance.head(top_k).rename("mean_abs_shap").rename_axis("feature").reset_index()
+        top.insert(0, "rank", np.arange(1, len(top) + 1))
+        top["share_pct"] = 100.0 * top["mean_abs_shap"] / total if total > 0 else np.nan
+        tops.append(top.assign(**ident))
+        labels = [groups.get(f, groups.get(f.split("@", 1)[0], "ungrouped")) for f in importance.index]
+        by_group = importance.groupby(pd.Index(labels, name="group"), sort=False).agg(["size", "sum"])
+        by_group.columns = ["n_features", "mean_abs_shap"]
+        by_group["share_pct"] = 100.0 * by_group["mean_abs_shap"] / total if total > 0 else np.nan
+        by_group = by_group.sort_values("mean_abs_shap", ascending=False, kind="mergesort")
+        shares.append(by_group.reset_index().assign(**ident))
+        p = frame["p_1"].to_numpy(np.float64).clip(1e-12, 1 - 1e-12)
+        margin = np.log(p) - np.log1p(-p)
+        error = np.abs(frame["shap_base"].to_numpy(np.float64) + values_.sum(axis=1) - margin)
+        checks.append({**ident, "n": len(frame), "max_abs_error": float(error.max())})
+    order = lambda t: t[[*keys, *[c for c in t.columns if c not in keys]]]  # noqa: E731
+    return {"shap_top": order(pd.concat(tops, ignore_index=True)),
+            "shap_groups": order(pd.concat(shares, ignore_index=True)),
+            "shap_additivity": pd.DataFrame(checks)}
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+def privacy_tables(config: RunConfig, samples: Samples, run_dir, *, progress: bool = True) -> dict[str, pd.DataFrame]:
+    """"privacy": one row per (DP model, ε, fold, seed) and "privacy_summary": mean (and std)
+    over folds and seeds per (model, ε). Cached in <run>/privacy.parquet (a resumed run reuses it)."""
+    from finfusion.experiments.runner import make_splitter
+
+    cfg: PrivacyConfig = config.analysis.privacy
+    cache = run_dir / "privacy.parquet"
+    if cache.exists():
+        rows = pd.read_parquet(cache)
+    else:
+        rows = _privacy_rows(config, cfg, samples.select(cfg.features, cfg.exclude), make_splitter(config), progress)
+        io.write_parquet(cache, rows)
+    return {"privacy": rows, "privacy_summary": privacy_summary(rows)}
+
+
+def _privacy_rows(config: RunConfig, cfg: PrivacyConfig, samples: Samples, splitter, progress: bool) -> pd.DataFrame:
+    returns = None
+    splits = list(splitter.split(samples.dates, horizon=config.target.horizon))
+    chosen = [s for s in splits if cfg.folds is None or s.fold in cfg.folds]  # checked by runner.preflight
+    if config.analysis.pnl is not None:
+        from finfusion.experiments.runner import unit_inputs
+
+        returns = realised_returns(unit_inputs(config)[0].prices, config.target.price_column)
+    parts = []
+    bar = tqdm(total=len(cfg.models) * len(chosen), desc="privacy", disable=not progress, leave=False)
+    for spec in cfg.models:
+        for split in chosen:
+            train, test = scaled_split(samples, split, config.scaling.features)
+            extra = _pnl_metrics(returns, config.analysis.pnl) if returns is not None else None
+            table = privacy_utility_table(spec.name, train, test, epsilons=cfg.epsilons, params=spec.params,
+                                          seeds=cfg.seeds, extra_metrics=extra, holdout=cfg.holdout)
+            n_fit = len(train) - (int(round(cfg.holdout * len(train))) if cfg.holdout else 0)
+            parts.append(table.assign(model=spec.label or spec.name, fold=split.fold, n_fit=n_fit,
+                                      n_test=len(test)))
+            bar.update(1)
+    bar.close()
+    rows = pd.concat(parts, ignore_index=True)
+    return rows[["model", "epsilon", "fold", "seed", *[c for c in rows.columns if c not in ("model", "epsilon", "fold", "seed")]]]
+
+
+def scaled_split(samples: Samples, split, kind: str) -> tuple[Samples, Samples]:
+    """(train, test) of `split`, features scaled by a scaler fit on the training rows only."""
+    train, test = samples.subset(split.train), samples.subset(split.test)
+    scaler = Scaler(kind).fit(train.X)
+    scale = lambda s: s.with_arrays(X=scaler.transform(s.X).astype(np.float32))  # noqa: E731
+    return scale(train), scale(test)
+
+
+def _pnl_metrics(returns: pd.DataFrame, cfg: PnlConfig):
+    def metrics(test: Samples, proba: np.ndarray) -> dict[str, float]:
+        frame = test.index[["date", "ticker"]].assign(p_1=proba[:, -1], y_pred=(proba[:, -1] > 0.5).astype(int))
+        stats = pnl_summary(daily_pnl(frame, returns, threshold=cfg.threshold, cost_bps=cfg.cost_bps))
+        return {"pnl_gross": stats["cumulative_return_gross"], "pnl_net": stats["cumulative_return_net"],
+                "sharpe_net": stats["sharpe_net"]}
+
+    return metrics
+
+
+PRIVACY_SHOWN = ("epsilon_spent", "auc", "f1", "accuracy", "pnl_gross", "pnl_net", "sharpe_net", "mia_advantage",
+                 "mia_advantage_yeom", "mia_auc", "mia_bound")
+
+
+def privacy_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean over folds and seeds per (model, ε), with the std of auc and mia_advantage."""
+    cols = [c for c in PRIVACY_SHOWN if c in rows.columns]
+    grouped = rows.groupby(["model", "epsilon"], sort=False)
+    table = grouped[cols].mean()
+    for c in ("auc", "mia_advantage"):
+        if c in rows.columns:
+            table[f"{c}_std"] = grouped[c].std(ddof=1)
+    table["n_fits"] = grouped.size()
+    table = table.reset_index()
+    table["epsilon"] = [("∞" if math.isinf(e) else f"{e:g}") for e in table["epsilon"]]
+    return table
