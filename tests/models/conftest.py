@@ -19,6 +19,7 @@ FAST_PARAMS: dict[str, dict] = {
     # DP at a loose budget, so the contract's "learns an easy problem" still holds under the noise.
     "dp_mlp": {"target_epsilon": 8.0, "hidden": 32, "epochs": 20, "batch_size": 32, "lr": 1e-2},
     "dp_logistic": {"epsilon": 8.0, "data_norm": 2.0},
+    "factors": {"hidden": 32, "epochs": 20, "lr": 3e-3, "dropout": 0.0},
 }
 
 _POSITIVE = ("shares surge after strong earnings", "stock rallies on upbeat guidance", "record profit lifts the stock")
@@ -75,6 +76,9 @@ def fast_params_fixture(tiny_bert):
             "lr": 3e-3, "encoder_lr": 1e-3, "max_length": 16}
     FAST_PARAMS.setdefault("fusion", {**text, "heads": 2})
     FAST_PARAMS.setdefault("text_only", text)
+    newsflow = {**text, "dropout": 0.0, "lr_schedule": "constant"}
+    for name in ("news", "fusion_concat", "fusion_sum", "fusion_attention", "mixture"):
+        FAST_PARAMS.setdefault(name, newsflow)
     return fast_params
 
 

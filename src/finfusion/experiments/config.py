@@ -49,8 +49,20 @@ class MarketConfig(_Strict):
     calendar: str | None = Field(None, description="exchange calendar name (needs exchange_calendars); default: price dates")
 
 
+class BenchmarkConfig(_Strict):
+    """The StockNet benchmark's samples (finfusion.data.adapters.stocknet_benchmark)."""
+
+    rule: Literal["paper", "any_tweet", "code"] = Field(
+        "paper", description="which targets count: paper (all), any_tweet (a tweet in the lag), code (the released code's)"
+    )
+    lag_days: int = Field(5, ge=2, description="calendar days of tweets before the target day")
+    fall: float = Field(-0.005, description="fall (0) if the movement is below this")
+    rise: float = Field(0.0055, description="rise (1) if the movement is at least this; in between: dropped")
+
+
 class DataConfig(_Strict):
-    source: Literal["simulate", "files", "stocknet"] = "simulate"
+    source: Literal["simulate", "files", "stocknet", "stocknet_benchmark"] = "simulate"
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="source stocknet_benchmark")
     simulate: SimulatorConfig = Field(default_factory=SimulatorConfig)
     prices: Path | None = Field(None, description="prices file (CSV, Parquet, JSONL) for source=files")
     texts: Path | None = Field(None, description="texts file for source=files (optional)")
@@ -65,8 +77,8 @@ class DataConfig(_Strict):
     def _check_source(self) -> DataConfig:
         if self.source == "files" and self.prices is None:
             raise ValueError("data.source 'files' needs data.prices")
-        if self.source == "stocknet" and self.stocknet_root is None:
-            raise ValueError("data.source 'stocknet' needs data.stocknet_root")
+        if self.source in ("stocknet", "stocknet_benchmark") and self.stocknet_root is None:
+            raise ValueError(f"data.source {self.source!r} needs data.stocknet_root")
         return self
 
 
@@ -290,6 +302,9 @@ class AnalysisConfig(_Strict):
     when absent. See docs/evaluation.md and docs/privacy.md."""
 
     significance: SignificanceConfig = Field(default_factory=SignificanceConfig)
+    references: dict[str, dict[str, float]] | None = Field(
+        None, description="published results to show beside the run's (name -> {metric: value}); not computed"
+    )
     pnl: PnlConfig | None = None
     regimes: dict[str, list[str]] | None = Field(
         None, description="name -> [start, end] (inclusive dates): metrics per regime"

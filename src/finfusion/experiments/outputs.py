@@ -387,6 +387,11 @@ def _shap_plots(run_dir: Path, extra: dict, top_k: int) -> dict:
 
 def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
     a, sections = config.analysis, []
+    if a.references:
+        table = pd.DataFrame.from_dict(a.references, orient="index").rename_axis("published").reset_index()
+        sections.append(Section("Published results", [
+            "Numbers reported in the literature for this benchmark, quoted from the config (analysis.references); "
+            "not computed by this run, and possibly on another split or sample rule.", table]))
     if "pnl" in extra:
         cost = f"{a.pnl.cost_bps:g} bp per side on turnover"
         rule = "p_1 > {:g}".format(a.pnl.threshold) if a.pnl.threshold is not None else "the predicted class is up"

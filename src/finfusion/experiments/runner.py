@@ -176,6 +176,10 @@ def make_splitter(config: RunConfig) -> Splitter:
 @functools.lru_cache(maxsize=4)
 def _cached_inputs(data_key: str) -> tuple[MarketData, Samples]:
     config = parse_config(json.loads(data_key)["config"])
+    if config.data.source == "stocknet_benchmark":
+        from finfusion.experiments.sources import load_benchmark
+
+        return load_benchmark(config.data, separator=config.text.separator)
     data = load_market_data(config.data)
     samples = build_samples(data, sample_spec(config), report=data.report)
     return data, samples

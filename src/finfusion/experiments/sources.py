@@ -1,4 +1,4 @@
-"""Load the input frames a run config names: simulated, user files, or StockNet."""
+"""Load the input frames a run config names: simulated, user files, StockNet, or the StockNet benchmark's samples."""
 
 from __future__ import annotations
 
@@ -38,6 +38,29 @@ def load_market_data(cfg: DataConfig) -> MarketData:
         meta = {"source": "stocknet", "root": str(cfg.stocknet_root)}
     prices, texts = _restrict(prices, texts, cfg, report)
     return MarketData(prices, texts, None, meta, report)
+
+
+def load_benchmark(cfg: DataConfig, *, separator: str = " | "):
+    """(MarketData with StockNet's raw prices, Samples of the benchmark) for source "stocknet_benchmark".
+
+    The samples follow the published protocol (finfusion.data.adapters.stocknet_benchmark), not
+    the run's feature settings; data.tickers restricts the tickers, data.start / data.end do not
+    apply (the splits are the benchmark's, by target day)."""
+    from finfusion.data.adapters.stocknet import read_stocknet
+    from finfusion.data.adapters.stocknet_benchmark import benchmark_samples, to_samples
+
+    report = CleaningReport()
+    b = cfg.benchmark
+    frame = benchmark_samples(cfg.stocknet_root, rule=b.rule, lag_days=b.lag_days, fall=b.fall, rise=b.rise,
+                              tickers=cfg.tickers, report=report)
+    counts = frame.groupby("split").size().to_dict()
+    if (Path(cfg.stocknet_root) / "price" / "raw").is_dir():  # the raw prices, for the report's fingerprints
+        prices, _ = read_stocknet(cfg.stocknet_root, tickers=sorted(frame["ticker"].unique()), report=CleaningReport())
+    else:
+        prices = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "ticker": pd.Series(dtype=str)})
+    meta = {"source": "stocknet_benchmark", "root": str(cfg.stocknet_root), "rule": b.rule,
+            "samples_per_split": {k: int(v) for k, v in counts.items()}}
+    return MarketData(prices, None, None, meta, report), to_samples(frame, separator=separator)
 
 
 def _restrict(prices: pd.DataFrame, texts: pd.DataFrame | None, cfg: DataConfig, report: CleaningReport):

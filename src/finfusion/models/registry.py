@@ -129,6 +129,7 @@ _BUILTIN_MODULES = (
     "finfusion.models.mlp",
     "finfusion.models.tree",
     "finfusion.models.text_models",
+    "finfusion.models.newsflow",
     "finfusion.models.lstm",
     "finfusion.models.naive",
     "finfusion.models.dp",

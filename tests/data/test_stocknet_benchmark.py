@@ -1,0 +1,242 @@
+"""StockNet benchmark samples on a tiny StockNet layout written into tmp_path."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finfusion.data.adapters.stocknet_benchmark import (
+    COLUMNS,
+    PRICE_FEATURES,
+    RULES,
+    benchmark_samples,
+    sample_counts,
+)
+from finfusion.data.frames import CleaningReport
+from finfusion.errors import ConfigError, DataError
+
+# AAA: movement per trading day (weekdays; 2013 rows are price history only)
+AAA_MOVES = {
+    "2013-12-30": 0.01, "2013-12-31": 0.01, "2014-01-02": 0.01, "2014-01-03": 0.01,
+    "2014-01-06": 0.01, "2014-01-07": 0.01, "2014-01-08": 0.01, "2014-01-09": 0.01,
+    "2014-01-10": -0.02,      # fall; its lag d-5..d-1 = 01-05..01-09
+    "2014-01-13": 0.02,       # Monday: price window 01-09, 01-10
+    "2014-01-14": 0.03,       # no tweet file 01-13: fails the code rule
+    "2014-01-15": -0.005,     # exactly -0.5 %: neutral (dropped)
+    "2014-01-16": -0.0050001,  # fall
+    "2014-01-17": 0.0055,     # exactly 0.55 %: rise
+    "2014-01-21": 0.0054999,  # neutral (dropped)
+    "2014-01-22": 0.0,        # neutral (dropped)
+    "2014-01-27": 0.04,       # lag 01-22..01-26 has no tweet
+    "2015-07-31": 0.01,       # last train day
+    "2015-08-03": -0.01,      # dev
+    "2015-10-01": 0.02,       # test
+    "2016-01-04": 0.02,       # in no split
+}
+AAA_TWEET_DAYS = ("2014-01-04", "2014-01-05", "2014-01-06", "2014-01-07", "2014-01-08", "2014-01-09",
+                  "2014-01-10", "2014-01-12", "2015-07-30", "2015-08-01", "2015-09-30")
+BBB_MOVES = {"2014-01-06": 0.01, "2014-01-07": -0.01, "2015-08-03": 0.02}  # no tweet directory
+
+
+def _price_line(day: str, move: float) -> str:
+    return "\t".join([day, f"{move:.7f}", "0.010000", "0.020000", "-0.010000", "0.500000", "1000.000000"])
+
+
+def _tweet_line(stamp: datetime, text: str) -> str:
+    return json.dumps({"text": text.split(), "created_at": stamp.strftime("%a %b %d %H:%M:%S +0000 %Y"),
+                       "user_id_str": "1"})
+
+
+def _write_layout(root: Path, with_test_quarter: bool = True) -> Path:
+    (root / "price" / "preprocessed").mkdir(parents=True)
+    (root / "tweet" / "preprocessed").mkdir(parents=True)
+    for ticker, moves in (("AAA", AAA_MOVES), ("BBB", BBB_MOVES)):
+        days = [d for d in moves if with_test_quarter or d < "2015-10-01"]
+        lines = [_price_line(d, moves[d]) for d in sorted(days, reverse=True)]  # newest first
+        (root / "price" / "preprocessed" / f"{ticker}.txt").write_text("\n".join(lines) + "\n")
+    (root / "price" / "preprocessed" / "EMP.txt").write_text("")  # a ticker without data (like GMRE)
+    folder = root / "tweet" / "preprocessed" / "AAA"
+    folder.mkdir()
+    for day in AAA_TWEET_DAYS:
+        noon = datetime.fromisoformat(day) + timedelta(hours=12)
+        tag = day[5:].replace("-", "")
+        # written newest first; the earlier tweet is stamped the previous UTC day (file name decides the day)
+        lines = [_tweet_line(noon, f"late {tag}"), _tweet_line(noon - timedelta(hours=13), f"early {tag}")]
+        (folder / day).write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    return _write_layout(tmp_path / "stocknet")
+
+
+def _row(frame: pd.DataFrame, ticker: str, day: str) -> pd.Series:
+    hit = frame[(frame["ticker"] == ticker) & (frame["date"] == pd.Timestamp(day))]
+    assert len(hit) == 1, f"{ticker} {day}: {len(hit)} rows"
+    return hit.iloc[0]
+
+
+def test_labels_at_the_band_edges(root: Path):
+    report = CleaningReport()
+    samples = benchmark_samples(root, report=report)
+    assert list(samples.columns) == list(COLUMNS)
+    days = set(samples.loc[samples["ticker"] == "AAA", "date"].dt.strftime("%Y-%m-%d"))
+    assert {"2014-01-15", "2014-01-21", "2014-01-22"}.isdisjoint(days)  # neutral band dropped
+    assert _row(samples, "AAA", "2014-01-16")["label"] == 0  # just below -0.5 %: fall
+    assert _row(samples, "AAA", "2014-01-17")["label"] == 1  # exactly 0.55 %: rise
+    assert _row(samples, "AAA", "2014-01-10")["label"] == 0
+    assert _row(samples, "AAA", "2014-01-10")["movement"] == pytest.approx(-0.02)
+    neutral = [d for d in report.dropped if "neutral band" in d.reason]
+    assert len(neutral) == 1 and neutral[0].count == 3
+    assert "AAA 2014-01-15" in neutral[0].examples
+
+
+def test_lag_window_boundaries_and_time_order(root: Path):
+    sample = _row(benchmark_samples(root), "AAA", "2014-01-10")
+    # d-6 (01-04) and d (01-10) are excluded; d-5 (01-05) .. d-1 (01-09) included, oldest first
+    expected = tuple(f"{w} {tag}" for tag in ("0105", "0106", "0107", "0108", "0109") for w in ("early", "late"))
+    assert sample["texts"] == expected
+    assert sample["n_tweets"] == 10 and sample["n_tweet_days"] == 5
+
+
+def test_price_window_is_the_trading_days_before_d_within_the_lag(root: Path):
+    samples = benchmark_samples(root)
+    friday = _row(samples, "AAA", "2014-01-10")  # [01-06, 01-10): 4 trading days
+    assert friday["prices"].shape == (4, len(PRICE_FEATURES)) and friday["price_mask"].tolist() == [True] * 4
+    assert friday["prices"][:, 0].tolist() == [0.01] * 4 and friday["prices"][0, -1] == 1000.0
+    monday = _row(samples, "AAA", "2014-01-13")  # [01-09, 01-13): 01-09 and 01-10, right-aligned
+    assert monday["price_mask"].tolist() == [False, False, True, True] and monday["n_price_days"] == 2
+    np.testing.assert_array_equal(monday["prices"][:2], 0.0)
+    assert monday["prices"][:, 0].tolist()[2:] == [0.01, -0.02]  # d's own row (0.02) is not an input
+    assert monday["texts"][0] == "early 0108" and monday["texts"][-1] == "late 0112"
+
+
+def test_each_rule_filters_as_specified(root: Path):
+    aaa = {}
+    for rule in RULES:
+        frame = benchmark_samples(root, rule=rule, tickers=["AAA"])
+        aaa[rule] = set(frame.loc[frame["split"] == "train", "date"].dt.strftime("%Y-%m-%d"))
+    assert aaa["paper"] == {"2014-01-02", "2014-01-03", "2014-01-06", "2014-01-07", "2014-01-08", "2014-01-09",
+                            "2014-01-10", "2014-01-13", "2014-01-14", "2014-01-16", "2014-01-17", "2014-01-27",
+                            "2015-07-31"}
+    # any_tweet: 01-02, 01-03 (tweets start 01-04) and 01-27 (lag 01-22..01-26) have no tweet in their lag
+    assert aaa["any_tweet"] == aaa["paper"] - {"2014-01-02", "2014-01-03", "2014-01-27"}
+    # code: steps = trading days in [d-4, d) + d; each lag day's tweets go to the first step after it;
+    # every step needs a tweet.  01-07: steps 03,06,07 <- 02 | 03,04,05 | 06: step 03 gets nothing.
+    # 01-08: 06,07,08 <- 03-05 | 06 | 07.  01-13: 09,10,13 <- 08 | 09 | 10-12.  01-14: step 14 <- 13 empty.
+    # 2015-07-31 (no row in [07-27, 07-31)): one step 07-31 <- 07-26..07-30, which has 07-30.
+    assert aaa["code"] == {"2014-01-08", "2014-01-09", "2014-01-10", "2014-01-13", "2015-07-31"}
+    paper = benchmark_samples(root, tickers=["AAA"])
+    empty = _row(paper, "AAA", "2014-01-27")
+    assert empty["texts"] == () and empty["n_tweets"] == 0 and empty["n_tweet_days"] == 0
+
+
+def test_splits_by_target_date_half_open(root: Path):
+    samples = benchmark_samples(root, tickers=["AAA"])
+    assert _row(samples, "AAA", "2015-07-31")["split"] == "train"
+    assert _row(samples, "AAA", "2015-08-03")["split"] == "dev"
+    assert _row(samples, "AAA", "2015-10-01")["split"] == "test"
+    assert (samples["date"] < pd.Timestamp("2016-01-01")).all()  # 2016-01-04 is in no split
+    counts = sample_counts(root, tickers=["AAA"])
+    assert counts.loc["paper"].to_dict() == {"train": 13, "dev": 1, "test": 1, "total": 15}
+    assert counts.loc["code"].to_dict() == {"train": 5, "dev": 1, "test": 1, "total": 7}
+    assert counts.loc["any_tweet"].to_dict() == {"train": 10, "dev": 1, "test": 1, "total": 12}
+    custom = benchmark_samples(root, tickers=["AAA"], splits=[("early", "2014-01-06", "2014-01-10")])
+    assert custom["date"].dt.strftime("%d").tolist() == ["06", "07", "08", "09"]
+
+
+def test_empty_test_quarter_and_tickers_without_data(tmp_path: Path):
+    root = _write_layout(tmp_path / "dev_copy", with_test_quarter=False)
+    report = CleaningReport()
+    counts = sample_counts(root, report=report)
+    assert list(counts.index) == list(RULES) and list(counts.columns) == ["train", "dev", "test", "total"]
+    assert (counts["test"] == 0).all() and counts.loc["paper", "train"] == 13 + 2
+    reasons = {d.reason: d for d in report.dropped}
+    assert reasons["ticker without price rows (empty price file)"].examples == ("EMP",)
+    assert reasons["ticker without a tweet directory (its newsflows are empty)"].examples == ("BBB",)
+    bbb = benchmark_samples(root, tickers=["BBB"])
+    assert len(bbb) == 3 and (bbb["n_tweets"] == 0).all()
+
+
+def test_rule_rejections_are_reported(root: Path):
+    report = CleaningReport()
+    benchmark_samples(root, rule="any_tweet", tickers=["AAA"], report=report)
+    (entry,) = [d for d in report.dropped if "rule any_tweet" in d.reason]
+    assert entry.count == 3 and entry.examples == ("AAA 2014-01-02", "AAA 2014-01-03", "AAA 2014-01-27")
+
+
+def test_malformed_price_file_raises_naming_file_and_line(root: Path):
+    path = root / "price" / "preprocessed" / "AAA.txt"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "2014-01-31\t0.01\t0.02"] + lines[1:]) + "\n")
+    with pytest.raises(DataError, match=r"AAA\.txt: line 2: expected 7 tab-separated fields"):
+        benchmark_samples(root)
+    path.write_text("2014-01-31\tabc\t0\t0\t0\t0\t0\n")
+    with pytest.raises(DataError, match=r"line 1: expected numbers"):
+        benchmark_samples(root)
+    path.write_text("31/01/2014\t0.01\t0\t0\t0\t0\t0\n")
+    with pytest.raises(DataError, match=r"YYYY-MM-DD date in field 1, got '31/01/2014'"):
+        benchmark_samples(root)
+
+
+def test_malformed_tweet_file_raises_naming_file_and_line(root: Path):
+    path = root / "tweet" / "preprocessed" / "AAA" / "2014-01-06"
+    path.write_text(path.read_text() + '{"text": ["x"], "created_at": "yesterday"}\n')
+    with pytest.raises(DataError, match=r"2014-01-06: line 3: created_at 'yesterday'"):
+        benchmark_samples(root)
+    path.write_text("{not json\n")
+    with pytest.raises(DataError, match=r"2014-01-06: line 1 is not valid JSON"):
+        benchmark_samples(root)
+
+
+def test_bad_arguments_and_layout(root: Path, tmp_path: Path):
+    with pytest.raises(ConfigError, match="rule must be one of"):
+        benchmark_samples(root, rule="nope")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="overlap"):
+        sample_counts(root, splits=[("a", "2014-01-01", "2014-06-01"), ("b", "2014-05-01", "2014-07-01")])
+    with pytest.raises(DataError, match="no price/preprocessed file for ticker"):
+        benchmark_samples(root, tickers=["ZZZ"])
+    with pytest.raises(DataError, match="has no price/preprocessed/ directory"):
+        benchmark_samples(tmp_path)
+
+
+def test_samples_for_models_keep_time_order_texts_and_the_padding_flag(root: Path):
+    from finfusion.data.adapters.stocknet_benchmark import SAMPLE_FEATURES, to_samples
+
+    frame = benchmark_samples(root, rule="paper")
+    samples = to_samples(frame)
+    assert samples.task == "classification" and samples.feature_names == SAMPLE_FEATURES
+    assert samples.X.shape == (len(frame), 4, len(SAMPLE_FEATURES))
+    assert samples.index["date"].is_monotonic_increasing
+    row = frame.sort_values(["date", "ticker"], kind="mergesort").reset_index(drop=True)
+    np.testing.assert_array_equal(samples.y, row["label"].to_numpy())
+    assert samples.texts == tuple(" | ".join(t) for t in row["texts"])
+    present = samples.X[..., -1]
+    np.testing.assert_array_equal(present, np.stack(row["price_mask"].to_numpy()).astype(np.float32))
+    assert np.all(samples.X[present == 0] == 0.0)  # padding rows are zeros
+    np.testing.assert_allclose(samples.X[..., 5][present == 1], np.log1p(1000.0))  # volume as log(1 + volume)
+    np.testing.assert_allclose(samples.extras["movement"], row["movement"])
+
+
+def test_a_run_on_the_benchmark_source_trains_on_train_and_tests_on_dev(root: Path, tmp_path: Path, tiny_bert):
+    from finfusion.experiments import runner
+    from finfusion.experiments.config import parse_config
+
+    raw = {"name": "sn", "data": {"source": "stocknet_benchmark", "stocknet_root": str(root)},
+           "target": {"kind": "direction"},
+           "models": [{"name": "factors", "params": {"epochs": 2}},
+                      {"name": "news", "params": {"epochs": 2, "model": str(tiny_bert), "max_length": 16}}],
+           "protocol": {"kind": "chronological", "train": 0.9, "valid": 0.0, "test": 0.1, "test_start": "2015-08-01"},
+           "output": {"plots": False}, "progress": False}
+    result = runner.run(parse_config(raw), run_dir=tmp_path / "run")
+    test_dates = pd.to_datetime(result.predictions["date"])
+    assert (test_dates >= "2015-08-01").all()  # the dev split is the test split on a copy without a test quarter
+    assert set(result.predictions["model"]) == {"factors", "news"}
+    assert result.meta["source"]["samples_per_split"]["train"] > 0
+    assert "truth_movement" in result.predictions
