@@ -105,7 +105,8 @@ def nf_dict(nf: pd.DataFrame) -> dict:
 def test_newsflow_lookback_one_day():
     p = panel()
     nf = build_newsflow(newsflow_frame(), p)
-    assert list(nf.columns) == ["date", "ticker", "text", "n_texts"] and len(nf) == len(p)
+    assert list(nf.columns) == ["date", "ticker", "text", "n_texts", "items"] and len(nf) == len(p)
+    assert all(" | ".join(i) == t and len(i) == n for t, n, i in nf[["text", "n_texts", "items"]].itertuples(index=False))
     assert (nf["date"].values == p["date"].values).all() and (nf["ticker"] == p["ticker"]).all()
     got = nf_dict(nf)
     assert got[("A", "01-02")] == ("a1 early | a2 later", 2)

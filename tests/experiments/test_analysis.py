@@ -192,3 +192,34 @@ def test_local_attributions_of_one_prediction_from_the_predictions_file():
         local_from_predictions(frame, model="Y", date="2015-01-05", ticker="A")
     with pytest.raises(ValueError, match="found 0"):
         local_from_predictions(frame, model="X", date="2015-01-06", ticker="A")
+
+
+def test_portfolio_tables_rank_perfect_and_inverted_forecasts_apart():
+    from finfusion.experiments.analysis import portfolio_returns, portfolio_tables
+    from finfusion.experiments.config import PortfolioConfig
+
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2015-08-03", periods=6)
+    rows = []
+    for date in dates:
+        move = rng.normal(0, 0.02, 20)
+        for model, sign in (("perfect", 1.0), ("inverted", -1.0)):
+            rows.append(pd.DataFrame({"date": date, "ticker": [f"T{i:02d}" for i in range(20)], "model": model,
+                                      "seed": 0, "point": "base", "y_true": (move > 0).astype(int),
+                                      "y_pred": (sign * move > 0).astype(int), "p_1": 0.5 + sign * move,
+                                      "truth_movement": move}))
+    preds = pd.concat(rows, ignore_index=True)
+    cfg = PortfolioConfig(returns="truth_movement", cost_bps=0.0)
+    realised = portfolio_returns(preds, None, cfg, horizon=1)
+    assert len(realised) == 6 * 20
+    tables, backtests = portfolio_tables(preds, realised, cfg, "classification", horizon=1)
+    summary = tables["portfolio_summary"].set_index("method")
+    assert summary.loc["perfect", "long_short_annual_return"] > 0 > summary.loc["inverted", "long_short_annual_return"]
+    assert summary.loc["perfect", "rank_ic"] == pytest.approx(1.0)
+    assert summary.loc["inverted", "rank_ic"] == pytest.approx(-1.0)
+    assert "Universe" in summary.index
+    deciles = tables["portfolio_deciles"].set_index("group")
+    assert deciles["perfect"].is_monotonic_increasing and deciles["inverted"].is_monotonic_decreasing
+    assert list(backtests) == ["base"]
+    with pytest.raises(ConfigError, match="truth_movement"):
+        portfolio_returns(preds.drop(columns="truth_movement"), None, cfg, horizon=1)

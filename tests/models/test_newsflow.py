@@ -135,3 +135,63 @@ def test_per_epoch_means_weight_batches_by_their_size():
     assert table["fusion"].tolist() == [5 / 3, 1.0]
     assert table["mixture"].tolist() == [2 / 3, 0.25]
     assert math.isclose(_per_epoch([], 0).shape[0], 0)
+
+
+def test_segment_mean_and_softmax_by_hand():
+    from finfusion.models.newsflow import segment_mean, segment_softmax
+
+    values = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    owner = torch.tensor([0, 0, 2])
+    torch.testing.assert_close(segment_mean(values, owner, 3), torch.tensor([[2.0, 3.0], [0.0, 0.0], [5.0, 6.0]]))
+    alpha = segment_softmax(torch.tensor([0.0, math.log(3.0), 5.0]), owner, 3)
+    torch.testing.assert_close(alpha, torch.tensor([0.25, 0.75, 1.0]))
+
+
+def _items_samples(make_samples):
+    from dataclasses import replace
+
+    data = make_samples("regression", n=60, d=3, with_text=True, seed=4)
+    items = tuple(() if i % 4 == 0 else (f"item {i % 5}", f"other {i % 3}", t) for i, t in enumerate(data.texts))
+    return replace(data, text_items=items)
+
+
+def test_items_collate_gathers_each_distinct_item_once(make_samples, fast_params):
+    data = _items_samples(make_samples)
+    model = make_predictor("news", fast_params("news", tuning="frozen", epochs=1, max_news_items=2)).fit(data)
+    dataset = model._dataset(data.subset(np.arange(8)), None)
+    batch = dataset.collate(dataset.__getitems__(list(range(8))))
+    owner, pos = batch["item_owner"].numpy(), batch["item_pos"].numpy()
+    # sample 0 and 4 have no items; the others keep their newest 2
+    assert np.bincount(owner, minlength=8).tolist() == [0, 2, 2, 2, 0, 2, 2, 2]
+    assert len(batch["text_emb"]) == len(np.unique(pos)) <= len(pos)
+    assert batch["has_news"].tolist() == [0, 1, 1, 1, 0, 1, 1, 1]
+    unique = np.unique(np.concatenate([dataset.item_ids[r] for r in range(8)]))
+    pair_texts = [dataset.text_inputs.texts[unique[p]] for p in pos]  # the text behind each pair's vector
+    for b in range(8):
+        mine = [t for t, o in zip(pair_texts, owner) if o == b]
+        assert tuple(mine) == tuple(t for t in data.text_items[b] if t.strip())[-2:]  # newest two, in order
+    assert len(model.predict(data)) == len(data)
+
+
+def test_finin_weights_sum_to_one_per_sample_and_empty_newsflows_get_the_no_news_vector(make_samples, fast_params):
+    data = _items_samples(make_samples)
+    model = make_predictor("finin", fast_params("finin", tuning="frozen", epochs=2)).fit(data)
+    dataset = model._dataset(data, None)
+    batch = dataset.collate(dataset.__getitems__(list(range(len(data)))))
+    model.module_.eval()
+    with torch.no_grad():
+        attended, alpha = model.module_.attend(batch)
+    sums = torch.zeros(len(data)).index_add_(0, batch["item_owner"], alpha)
+    has = batch["has_news"] > 0
+    torch.testing.assert_close(sums[has], torch.ones(int(has.sum())))
+    torch.testing.assert_close(attended[~has], model.module_.empty.expand(int((~has).sum()), -1))
+
+
+def test_samples_without_items_count_the_newsflow_string_as_one_item(make_samples):
+    from finfusion.models.newsflow import news_items
+
+    data = make_samples("regression", n=10, d=2, with_text=True)
+    items = news_items(data, max_items=5)
+    assert items == [(t,) if t.strip() else () for t in data.texts]
+    with pytest.raises(ConfigError, match="newsflow"):
+        make_predictor("news", {"newsflow": "bag"}).fit(data)

@@ -121,7 +121,8 @@ def build_newsflow(
     to a non-session day counts from the next session). With more than `max_items` texts the
     most recent are kept; each item is cut at `max_item_chars`, the joined string at
     `max_chars` (from its start: with order="newest_first" the newest text survives).
-    n_texts is the number of items joined. No text -> "" and 0.
+    n_texts is the number of items joined; `items` the tuple of those texts (in `order`, each cut
+    at `max_item_chars`; `max_chars` does not apply). No text -> "", 0 and ().
     """
     _check_newsflow_args(lookback_days, max_items, max_item_chars, max_chars, order)
     _require_columns(aligned, ("timestamp", "ticker", "text", "date"), "build_newsflow: aligned texts")
@@ -143,9 +144,14 @@ def build_newsflow(
         joined = [s[:max_chars] for s in joined]
     panel_keys = names.get_indexer(panel_tickers).astype("int64") * (n_sessions + 1) + panel_pos
     text, n_texts = _lookup(keys, np.asarray(joined, dtype=object), ends - starts, panel_keys)
+    item_lists = [()] * len(panel_keys)
+    if len(keys):
+        where = np.minimum(np.searchsorted(keys, panel_keys), len(keys) - 1)
+        for i in np.flatnonzero(keys[where] == panel_keys):
+            item_lists[i] = tuple(items[starts[where[i]]:ends[where[i]]])
     return pd.DataFrame(
         {"date": panel_dates.values, "ticker": pd.Series(panel_tickers, dtype="str").values,
-         "text": pd.Series(text, dtype="str").values, "n_texts": n_texts}
+         "text": pd.Series(text, dtype="str").values, "n_texts": n_texts, "items": item_lists}
     )
 
 

@@ -116,7 +116,7 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
     table = feats.merge(targets[["date", "ticker", "target"]], on=["date", "ticker"], how="inner", validate="1:1")
     # rows without a target were already counted by make_targets
     table = table.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
-    texts = _newsflow(aligned, calendar, spec, table) if spec.use_text and aligned is not None else None
+    texts, items = _newsflow(aligned, calendar, spec, table) if spec.use_text and aligned is not None else (None, None)
     X = np.stack(table["_x"].to_list()) if spec.lookback > 1 else table[names].to_numpy(np.float32)
     task = "classification" if spec.target_kind == "direction" else "regression"
     y = table["target"].to_numpy(np.int64 if task == "classification" else np.float64)
@@ -128,6 +128,7 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
         feature_groups=feature_groups,
         task=task,
         texts=texts,
+        text_items=items,
         extras=_truth_extras(data.truth, table),
     )
 
@@ -185,7 +186,8 @@ def _aligned_texts(data: MarketData, spec: SampleSpec, report: CleaningReport) -
 
 def _newsflow(
     aligned: pd.DataFrame, calendar: TradingCalendar, spec: SampleSpec, table: pd.DataFrame
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """(the newsflow string of each row, its texts as a tuple)."""
     flow = build_newsflow(
         aligned,
         table[["date", "ticker"]],
@@ -196,8 +198,10 @@ def _newsflow(
         separator=spec.separator,
         calendar=calendar,
     )
-    merged = table[["date", "ticker"]].merge(flow[["date", "ticker", "text"]], on=["date", "ticker"], how="left")
-    return tuple(merged["text"].fillna("").astype(str))
+    merged = table[["date", "ticker"]].merge(flow[["date", "ticker", "text", "items"]], on=["date", "ticker"],
+                                             how="left", validate="1:1")
+    items = tuple(i if isinstance(i, tuple) else () for i in merged["items"])
+    return tuple(merged["text"].fillna("").astype(str)), items
 
 
 def _stack_lookback(feats: pd.DataFrame, names: list[str], lookback: int, report: CleaningReport) -> pd.DataFrame:

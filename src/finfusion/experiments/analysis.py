@@ -208,3 +208,69 @@ def privacy_summary(rows: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index()
     table["epsilon"] = [("∞" if math.isinf(e) else f"{e:g}") for e in table["epsilon"]]
     return table
+
+
+# --------------------------------------------------------------------------- portfolios
+
+
+PORTFOLIO_SHOWN = ("long_only_annual_return", "long_only_sharpe", "long_short_annual_return", "long_short_sharpe",
+                   "mape", "ic", "rank_ic")
+
+
+def portfolio_returns(predictions: pd.DataFrame, prices: pd.DataFrame, cfg, horizon: int,
+                      price_column: str = "close") -> pd.DataFrame:
+    """The realised returns the portfolios earn: from prices over the holding period, keyed by the
+    decision date, or each sample's own `truth_movement` (the StockNet benchmark)."""
+    if cfg.returns == "truth_movement":
+        if "truth_movement" not in predictions.columns:
+            from finfusion.errors import ConfigError
+
+            raise ConfigError("analysis.portfolio.returns 'truth_movement' needs samples with a movement "
+                              "(data.source stocknet_benchmark)")
+        frame = predictions[["date", "ticker", "truth_movement"]].drop_duplicates(["date", "ticker"])
+        return frame.rename(columns={"truth_movement": "return"}).reset_index(drop=True)
+    from finfusion.portfolio import realised_returns
+
+    return realised_returns(prices, horizon=cfg.holding_period or horizon, price_column=price_column)
+
+
+def portfolio_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg, task: str, horizon: int):
+    """("portfolio": seed 001's Table 1 per model run and sweep point, with the universe;
+    "portfolio_summary": mean and std over seeds; "portfolio_deciles": mean realised return per
+    predicted decile and model), and the backtests per sweep point (for the charts)."""
+    from finfusion.portfolio import assign_groups, backtest, group_returns, mean_group_returns, portfolio_table
+
+    score = cfg.score or ("p_1" if task == "classification" else "y_pred")
+    frame = _prediction_columns(predictions)
+    if score not in frame.columns:
+        from finfusion.errors import ConfigError
+
+        raise ConfigError(f"analysis.portfolio.score: the predictions have no column {score!r}")
+    holding = cfg.holding_period or horizon
+    keys = [c for c in ("seed", "model") if c in frame.columns]
+    tables, deciles, results = [], [], {}
+    points = frame.groupby("point", sort=False) if "point" in frame.columns else [("base", frame)]
+    for point, rows in points:
+        rows = rows[["date", "ticker", score, *keys]].rename(columns={score: "score"})
+        result = backtest(rows, returns, n_groups=cfg.n_groups, holding_period=holding, cost_bps=cfg.cost_bps,
+                          score_col="score", group_cols=keys)
+        tables.append(portfolio_table(result, rows, returns).assign(point=point))
+        traded = rows[rows["date"].isin(result.rebalance_dates)]
+        selection = assign_groups(traded, n_groups=cfg.n_groups, score_col="score", group_cols=keys)
+        per_model = mean_group_returns(group_returns(selection, returns), by="model")
+        deciles.append(per_model.rename_axis("group").reset_index().assign(point=point))
+        results[point] = result
+    table = pd.concat(tables, ignore_index=True)
+    summary = _mean_std(table, [c for c in PORTFOLIO_SHOWN if c in table.columns])
+    out = {"portfolio": table, "portfolio_summary": summary, "portfolio_deciles": pd.concat(deciles, ignore_index=True)}
+    return out, results
+
+
+def _mean_std(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Mean and std over seeds of `columns` per (point, method without the seed)."""
+    method = table["model"].where(table["model"].notna(), table["method"]) if "model" in table else table["method"]
+    grouped = table.assign(method=method).groupby(["point", "method"], sort=False)[columns]
+    mean, std = grouped.mean(), grouped.std(ddof=1)
+    out = mean.join(std.add_suffix("_std"))
+    out["n_seeds"] = grouped.size()
+    return out.reset_index()

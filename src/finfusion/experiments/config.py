@@ -297,6 +297,19 @@ class SignificanceConfig(_Strict):
     all_pairs: bool = Field(False, description="test every pair of models instead")
 
 
+class PortfolioConfig(_Strict):
+    """Decile portfolios from the run's cross-sectional predictions (finfusion.portfolio)."""
+
+    n_groups: int = Field(10, ge=2, description="groups per date (deciles: 10)")
+    holding_period: int | None = Field(None, ge=1, description="trading days per period; default: target.horizon")
+    cost_bps: float = Field(5.0, ge=0.0, description="basis points per side, on turnover")
+    score: str | None = Field(None, description="prediction column to rank by; default y_pred (regression) or p_1")
+    returns: Literal["prices", "truth_movement"] = Field(
+        "prices", description="realised returns from the prices (keyed by the decision date) or, for the StockNet "
+        "benchmark, each sample's own movement (keyed by its target day)"
+    )
+
+
 class AnalysisConfig(_Strict):
     """Analyses of a direction (classification) run beyond the headline metrics; each is off
     when absent. See docs/evaluation.md and docs/privacy.md."""
@@ -311,6 +324,7 @@ class AnalysisConfig(_Strict):
     )
     shap: ShapConfig | None = None
     privacy: PrivacyConfig | None = None
+    portfolio: PortfolioConfig | None = None
 
     @model_validator(mode="after")
     def _check_regimes(self) -> AnalysisConfig:

@@ -165,12 +165,14 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     folds = (classification_fold_tables(predictions, reference=sig.reference, all_pairs=sig.all_pairs)
              if task == "classification" else {})
     extra = analysis_tables(run_dir, config, predictions, data, samples)
+    backtests = extra.pop("_backtests", {})
     for name, table in {**folds, **extra}.items():
         io.write_text(run_dir / "tables" / f"{name}.md", to_markdown(table) + "\n")
         io.write_text(run_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
     figures = _plots(run_dir, config, predictions, metrics, task, data.prices) if config.output.plots else {}
     if config.output.plots:
         figures.update(_shap_plots(run_dir, extra, config.analysis.shap.top_k if config.analysis.shap else 10))
+        figures.update(_portfolio_plots(run_dir, extra, backtests))
     meta["encoders"] = encoder_notes(config, predictions)
     io.write_json(run_dir / "data.json", meta)
     if config.output.report:
@@ -341,7 +343,7 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     sections += analysis_sections(config, extra or {}, figures)
     if tables:
         sections.append(Section("Sweep: mean (std) over seeds", [b for m, t in tables.items() for b in (m, t)]))
-    shown = [(name, path) for name, path in figures.items() if not name.startswith("SHAP")]
+    shown = [(name, path) for name, path in figures.items() if not name.startswith(("SHAP", "Portfolio"))]
     if shown:
         sections.append(Section("Plots", [b for name, path in shown for b in (name, Path(path))]))
     env = environment()
@@ -364,6 +366,15 @@ def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame,
         out.update(shap_tables(predictions, feature_group_map(samples.feature_groups), a.shap.top_k))
     if a.privacy is not None:
         out.update(privacy_tables(config, samples, run_dir, progress=config.progress))
+    if a.portfolio is not None:
+        from finfusion.experiments.analysis import portfolio_returns, portfolio_tables
+
+        realised = portfolio_returns(predictions, data.prices, a.portfolio, config.target.horizon,
+                                     config.target.price_column)
+        tables, backtests = portfolio_tables(predictions, realised, a.portfolio, config.target.task,
+                                             config.target.horizon)
+        out.update(tables)
+        out["_backtests"] = backtests
     return out
 
 
@@ -418,6 +429,17 @@ def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
                   "Additivity: max |base + Σ SHAP − logit p_1| over the rows.", extra["shap_additivity"]]
         blocks += [b for name, path in figures.items() if name.startswith("SHAP") for b in (name, Path(path))]
         sections.append(Section("SHAP explanations", blocks))
+    if "portfolio" in extra:
+        p = a.portfolio
+        blocks = [f"Deciles of the predicted score per date ({p.n_groups} groups; 0 = lowest); long-only = the top "
+                  "group, long-short = top minus bottom (each leg one unit of capital), equal weight; the universe "
+                  f"holds every ticker with a prediction; {p.cost_bps:g} bp per side on turnover; returns "
+                  + ("from the prices over the holding period." if p.returns == "prices" else
+                     "= each sample's own movement (the benchmark's target day).") + " See docs/portfolio.md.",
+                  "Mean (std) over seeds of seed 001's Table 1 columns (annualised, fractions).",
+                  extra["portfolio_summary"]]
+        blocks += [b for name, path in figures.items() if name.startswith("Portfolio") for b in (name, Path(path))]
+        sections.append(Section("Stock selection (decile portfolios)", blocks))
     if "privacy_summary" in extra:
         sections.append(Section("Differential privacy", [
             "Each DP model fit at each ε on the training rows of each fold (features scaled on those rows; the "
@@ -435,3 +457,17 @@ def _wide(table: pd.DataFrame, row: str, value: str) -> pd.DataFrame:
     models = list(pd.unique(table["model"]))
     wide = table.pivot_table(index=row, columns="model", values=value, aggfunc="first", sort=False)
     return wide[models].reset_index().rename_axis(columns=None)
+
+
+def _portfolio_plots(run_dir: Path, extra: dict, backtests: dict) -> dict:
+    from finfusion.portfolio import plot_cumulative_returns, plot_decile_returns
+
+    paths = {}
+    for i, (point, result) in enumerate(backtests.items()):
+        suffix = "" if len(backtests) == 1 else f" ({point})"
+        deciles = extra["portfolio_deciles"]
+        means = deciles[deciles["point"] == point].drop(columns="point").set_index("group")
+        paths[f"Portfolio deciles{suffix}"] = save_figure(plot_decile_returns(means), run_dir / "plots" / f"deciles_{i}.png")
+        paths[f"Portfolio cumulative returns{suffix}"] = save_figure(
+            plot_cumulative_returns(result), run_dir / "plots" / f"cumulative_{i}.png")
+    return paths

@@ -33,6 +33,9 @@ class Samples:
     y        target array (n,): float returns/prices for regression, int class ids for
              classification. Returns are fractions (0.01 = 1 %).
     texts    optional tuple of n strings: the newsflow of day t ("" where there is none).
+    text_items  optional tuple of n tuples of strings: the same newsflow as its separate texts,
+             oldest first (() where there is none); models that encode each text and aggregate
+             them read it (models/newsflow.py).
     feature_names  d names of the columns of X.
     task     "regression" or "classification".
     extras   optional named per-sample arrays (n, ...) for models or reports, e.g. the
@@ -49,6 +52,7 @@ class Samples:
     texts: tuple[str, ...] | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     feature_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    text_items: tuple[tuple[str, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.index)
@@ -64,6 +68,8 @@ class Samples:
             raise ValueError(f"Samples.y must have shape ({n},), got {self.y.shape}")
         if self.texts is not None and len(self.texts) != n:
             raise ValueError(f"Samples.texts must have {n} entries, got {len(self.texts)}")
+        if self.text_items is not None and len(self.text_items) != n:
+            raise ValueError(f"Samples.text_items must have {n} entries, got {len(self.text_items)}")
         for name, arr in self.extras.items():
             if len(arr) != n:
                 raise ValueError(f"Samples.extras[{name!r}] must have {n} rows, got {len(arr)}")
@@ -88,6 +94,7 @@ class Samples:
             X=self.X[rows],
             y=self.y[rows],
             texts=None if self.texts is None else tuple(self.texts[i] for i in rows),
+            text_items=None if self.text_items is None else tuple(self.text_items[i] for i in rows),
             extras={k: v[rows] for k, v in self.extras.items()},
         )
 

@@ -1,9 +1,13 @@
 """Seed 001's return predictors on factors x_f and a newsflow representation x_n.
 
-x_n is the text encoder's pooled vector of a sample's newsflow (the texts of its look-back
-window, `Samples.texts`), frozen and cached by default (`tuning="frozen"`) or fine-tuned
-(`tuning="lora"`, rank 4 on all linear layers in the paper). A LayerNorm puts it on the scale of
-the z-scored factors (not in the paper; see models/text_models.py TextProjection).
+x_n aggregates the sample's newsflow (the texts of its look-back window). With
+`newsflow="items"` (default) each distinct text is encoded once (frozen and cached by default,
+`tuning="frozen"`; or fine-tuned, `tuning="lora"`, rank 4 on all linear layers in the paper) and
+x_n is the mean of the vectors of the sample's newest `max_news_items` texts (`Samples.text_items`;
+samples built without items count their newsflow string as one item). With
+`newsflow="joined"` the encoder reads the joined newsflow string, truncated at `max_length`
+tokens. A LayerNorm puts x_n on the scale of the z-scored factors (not in the paper; see
+models/text_models.py TextProjection).
 
 Samples without news (an empty newsflow) follow the declared `no_news` rule, never dropped:
 "embedding" replaces x_n by a learned "no news" vector; "mask" sets x_n to 0 and gives the news
@@ -14,6 +18,8 @@ linear output. Models (eq. numbers of seed 001):
 
     factors           Factors Alone: two dense layers with a skip connection
     news              News Alone: the linear output on x_n
+    finin             FININ: factor-conditioned scaled dot-product attention over the news
+                      items, added to the factor representation
     fusion_concat     Fusion Combination (eq. 3): dense(x_f ⊕ bottleneck(x_n)), the bottleneck
                       halving the news dimension
     fusion_sum        Fusion Summation (eq. 4): h_f(x_f) + h_n(x_n), projections to one space
@@ -43,12 +49,78 @@ from finfusion.errors import ConfigError
 from finfusion.models.base import Samples, store_params
 from finfusion.models.inputs import flatten_features
 from finfusion.models.registry import register
-from finfusion.models.text_models import ENCODER_PARAMS, TextDataset, TextPredictor
+from finfusion.models.text_models import ENCODER_PARAMS, TextPredictor
 from finfusion.models.torch_predictor import TorchPredictor
-from finfusion.models.trainer import to_device
+from finfusion.models.trainer import ArrayDataset, to_device
 
 NO_NEWS = ("embedding", "mask")
+NEWSFLOWS = ("items", "joined")
 MIXTURE_MODES = ("conventional", "decoupled")
+
+
+# --------------------------------------------------------------------------- newsflow items
+
+
+class ItemsDataset(ArrayDataset):
+    """Numeric arrays plus, per sample, the indices of its news items among the distinct items.
+
+    The collate gathers a batch's items once: the encoder inputs of the distinct items in the
+    batch, `item_pos` (P,) the row of each (sample, item) pair among them and `item_owner` (P,)
+    its sample in the batch."""
+
+    def __init__(self, text_inputs, item_ids: list[np.ndarray], **arrays: np.ndarray) -> None:
+        super().__init__(**arrays)
+        self.text_inputs, self.item_ids = text_inputs, item_ids
+
+    def __getitems__(self, indices):
+        batch = super().__getitems__(indices)
+        batch["_rows"] = torch.as_tensor(indices, dtype=torch.long)
+        return batch
+
+    def collate(self, batch):  # type: ignore[override]
+        batch = dict(batch) if isinstance(batch, dict) else dict(ArrayDataset.collate(batch))
+        rows = batch.pop("_rows").tolist()
+        lists = [self.item_ids[r] for r in rows]
+        owner = np.repeat(np.arange(len(rows)), [len(x) for x in lists])
+        flat = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64)
+        unique, pos = np.unique(flat, return_inverse=True)
+        if len(unique):
+            batch.update(self.text_inputs.collate(unique))
+        batch["item_pos"] = torch.as_tensor(pos.reshape(-1), dtype=torch.long)
+        batch["item_owner"] = torch.as_tensor(owner, dtype=torch.long)
+        return batch
+
+
+def item_vectors(encoder: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The encoder's pooled vector of every (sample, item) pair of the batch: (P, H)."""
+    pos = batch["item_pos"]
+    if pos.numel() == 0:
+        return torch.zeros(0, encoder.hidden_size, device=pos.device)
+    return encoder(batch)[pos]
+
+
+def segment_mean(values: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
+    """Mean of the rows of `values` (P, H) per owner in 0..n-1 (zeros where an owner has none): (n, H)."""
+    sums = torch.zeros(n, values.shape[-1], dtype=values.dtype, device=values.device).index_add_(0, owner, values)
+    counts = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, owner, torch.ones_like(owner,
+                                                                                                       dtype=values.dtype))
+    return sums / counts.clamp_min(1.0).unsqueeze(-1)
+
+
+def segment_softmax(scores: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
+    """Softmax of `scores` (P,) within each owner's rows."""
+    top = torch.full((n,), float("-inf"), dtype=scores.dtype, device=scores.device)
+    top = top.scatter_reduce(0, owner, scores, reduce="amax", include_self=True)
+    e = torch.exp(scores - top[owner])
+    total = torch.zeros(n, dtype=scores.dtype, device=scores.device).index_add_(0, owner, e)
+    return e / total[owner]
+
+
+def encode_newsflow(encoder: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """h (B, H): the pooled newsflow string, or the mean of its items' vectors (items mode)."""
+    if "item_pos" not in batch:
+        return encoder(batch)
+    return segment_mean(item_vectors(encoder, batch), batch["item_owner"], len(batch["has_news"]))
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -169,7 +241,7 @@ class NewsflowNet(nn.Module):
         self.news = NewsRepresentation(encoder.hidden_size, no_news)
 
     def x_n(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.news(self.encoder(batch), batch["has_news"])  # (B, H_enc)
+        return self.news(encode_newsflow(self.encoder, batch), batch["has_news"])  # (B, H_enc)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x_n = self.x_n(batch)
@@ -191,6 +263,47 @@ class NewsHead(nn.Module):
 
     def forward(self, x_n: torch.Tensor) -> torch.Tensor:
         return _out(self.head(x_n), self.n_outputs)
+
+
+class FininNet(nn.Module):
+    """FININ baseline: z = ReLU(h_f x_f) + Σ_j α_j V LN(e_j), α = softmax_j((Q x_f)·(K LN(e_j)) / √d)
+    over the sample's news items e_j (scaled dot-product attention with a factor query), then the
+    prediction layer. A sample without items gets the learned no-news vector (rule "embedding")
+    or nothing (rule "mask") in place of the attended news."""
+
+    def __init__(self, encoder: nn.Module, no_news: str, d_f: int, hidden: int, n_outputs: int | None,
+                 dropout: float) -> None:
+        super().__init__()
+        self.n_outputs, self.encoder, self.no_news = n_outputs, encoder, no_news
+        d_n = encoder.hidden_size
+        self.norm = nn.LayerNorm(d_n)
+        self.h_f, self.query = nn.Linear(d_f, hidden), nn.Linear(d_f, hidden)
+        self.key, self.value = nn.Linear(d_n, hidden), nn.Linear(d_n, hidden)
+        if no_news == "embedding":
+            self.empty = nn.Parameter(torch.zeros(hidden))
+        self.head = PredictionLayer(hidden, n_outputs or 1, dropout)
+
+    def attend(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(attended news (B, H), weights (P,) of the (sample, item) pairs)."""
+        x_f, n = batch["x"], len(batch["x"])
+        if "item_pos" not in batch:  # joined newsflow: one item per sample with news
+            owner = torch.nonzero(batch["has_news"] > 0).reshape(-1)
+            e = self.encoder(batch)[owner]
+        else:
+            owner, e = batch["item_owner"], item_vectors(self.encoder, batch)
+        e = self.norm(e)
+        scores = (self.query(x_f)[owner] * self.key(e)).sum(-1) / self.key.out_features ** 0.5
+        alpha = segment_softmax(scores, owner, n)
+        attended = torch.zeros(n, self.value.out_features, dtype=e.dtype, device=e.device)
+        attended = attended.index_add(0, owner, alpha.unsqueeze(-1) * self.value(e))
+        if self.no_news == "embedding":
+            has = batch["has_news"].to(attended.dtype).unsqueeze(-1)
+            attended = has * attended + (1.0 - has) * self.empty
+        return attended, alpha
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        attended, _ = self.attend(batch)
+        return _out(self.head(F.relu(self.h_f(batch["x"])) + attended), self.n_outputs)
 
 
 class MixtureNet(nn.Module):
@@ -222,7 +335,7 @@ class MixtureNet(nn.Module):
     def parts(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(g_f, g_u, gate logits (B, 2)); g_i (B,) or (B, C) logits."""
         x_f = batch["x"]
-        x_n = self.news(self.encoder(batch), batch["has_news"])
+        x_n = self.news(encode_newsflow(self.encoder, batch), batch["has_news"])
         return self.factors.predict(x_f), self.fusion(x_f, x_n), self.gate(torch.cat([x_f, x_n], dim=-1))
 
     def _mix(self, g_f: torch.Tensor, g_u: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -298,6 +411,7 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
                  tuning: str = "frozen", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
                  lora_dropout: float = 0.0, encoder_dropout: float | None = None, encoder_lr: float = 1e-4,
                  encoder_frozen_epochs: int = 0, hidden: int = 64, dropout: float = 0.3, no_news: str = "embedding",
+                 newsflow: str = "items", max_news_items: int | None = 32,
                  lr_schedule: str = "linear", epochs: int = 10, batch_size: int = 32, lr: float = 1e-4,
                  weight_decay: float = 1e-4, l2: float = 0.0, grad_clip: float | None = 1.0,
                  early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
@@ -308,14 +422,29 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
     def _learn_inputs(self, train: Samples) -> None:
         if self.no_news not in NO_NEWS:
             raise ConfigError(f"{type(self).__name__}: no_news must be one of {NO_NEWS}, got {self.no_news!r}")
+        if self.newsflow not in NEWSFLOWS:
+            raise ConfigError(f"{type(self).__name__}: newsflow must be one of {NEWSFLOWS}, got {self.newsflow!r}")
+        if self.max_news_items is not None and self.max_news_items < 1:
+            raise ConfigError(f"{type(self).__name__}: max_news_items must be >= 1 or None, got {self.max_news_items!r}")
         super()._learn_inputs(train)
 
-    def _dataset(self, data: Samples, targets: np.ndarray | None) -> TextDataset:
-        dataset = super()._dataset(data, targets)
-        dataset.tensors["x"] = torch.from_numpy(flatten_features(data.X))  # a look-back (n, L, d) -> (n, L*d)
-        has_news = np.fromiter((bool(t.strip()) for t in data.texts), dtype=np.float32, count=len(data.texts))
-        dataset.tensors["has_news"] = torch.from_numpy(has_news)
-        return dataset
+    def _dataset(self, data: Samples, targets: np.ndarray | None):
+        x = flatten_features(data.X)  # a look-back (n, L, d) -> (n, L*d)
+        if self.newsflow == "joined":
+            dataset = super()._dataset(data, targets)
+            dataset.tensors["x"] = torch.from_numpy(x)
+            has = np.fromiter((bool(t.strip()) for t in data.texts), dtype=np.float32, count=len(data.texts))
+            dataset.tensors["has_news"] = torch.from_numpy(has)
+            return dataset
+        items = news_items(data, self.max_news_items)
+        flat = [t for sample in items for t in sample]
+        inputs = self._current_encoder().inputs(flat)
+        bounds = np.cumsum([0, *(len(sample) for sample in items)])
+        item_ids = [inputs.ids[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        arrays = {"x": x, "has_news": np.array([len(i) > 0 for i in items], dtype=np.float32)}
+        if targets is not None:
+            arrays["y"] = targets
+        return ItemsDataset(inputs, item_ids, **arrays)
 
     def _net(self, make_head, kind: str) -> NewsflowNet:
         """NewsflowNet with the encoder and `make_head(d_n)` (d_n: the encoder's output size)."""
@@ -368,6 +497,16 @@ class FusionAttentionPredictor(NewsflowPredictor):
         return _per_sample(self, data, lambda m, b: m.weights(b))
 
 
+@register("finin")
+class FininPredictor(NewsflowPredictor):
+    """FININ baseline (seed 001's reference [66]): factor-conditioned scaled dot-product weighting
+    of the news items, added to the factor representation (see `FininNet`). Best with
+    newsflow="items" (with "joined" each sample has one item and the weight is 1)."""
+
+    def _build_module(self, n_outputs: int | None) -> nn.Module:
+        return FininNet(self._take_encoder(), self.no_news, self.n_features_in_, self.hidden, n_outputs, self.dropout)
+
+
 @register("mixture")
 class MixturePredictor(NewsflowPredictor):
     """Mixture (seed 001 eq. 7-8) of Factors Alone and Fusion Combination with a gate on (x_f, x_n).
@@ -388,7 +527,8 @@ class MixturePredictor(NewsflowPredictor):
                  max_length: int = 128, tuning: str = "frozen", top_k: int = 2, lora_rank: int = 4,
                  lora_alpha: int = 8, lora_dropout: float = 0.0, encoder_dropout: float | None = None,
                  encoder_lr: float = 1e-4, encoder_frozen_epochs: int = 0, hidden: int = 64, dropout: float = 0.3,
-                 no_news: str = "embedding", lr_schedule: str = "linear", epochs: int = 10, batch_size: int = 32,
+                 no_news: str = "embedding", newsflow: str = "items", max_news_items: int | None = 32,
+                 lr_schedule: str = "linear", epochs: int = 10, batch_size: int = 32,
                  lr: float = 1e-4, weight_decay: float = 1e-4, l2: float = 0.0, grad_clip: float | None = 1.0,
                  early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
                  warm_epochs: int | None = None, warm_replay: int | None = None, show_progress: bool = False,
@@ -427,6 +567,16 @@ class MixturePredictor(NewsflowPredictor):
             raise TypeError("predict_components: component values are returned for regression only")
         both = _per_sample(self, data, lambda m, b: torch.stack(m.parts(b)[:2], dim=-1))[:, 0]
         return pd.DataFrame({"factors": both[:, 0], "fusion": both[:, 1]})
+
+
+def news_items(data: Samples, max_items: int | None) -> list[tuple[str, ...]]:
+    """Each sample's news items (the newest `max_items`): `text_items`, or, for samples built
+    without them, the newsflow string as one item ("" -> none)."""
+    if data.text_items is not None:
+        items = [tuple(t for t in sample if t.strip()) for sample in data.text_items]
+    else:
+        items = [(t,) if t.strip() else () for t in data.texts]
+    return [sample[-max_items:] if max_items is not None else sample for sample in items]
 
 
 def _per_sample(model: TorchPredictor, data: Samples, fn) -> np.ndarray:

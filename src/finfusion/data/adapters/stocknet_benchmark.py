@@ -421,7 +421,7 @@ def to_samples(frame: pd.DataFrame, *, separator: str = " | "):
             log(1 + volume)) and a `present` flag (0 on padding rows, whose values are 0).
     y       the label (0 fall, 1 rise); task "classification".
     texts   the lag window's tweets joined by `separator` ("" when there is none: the model's
-            declared no-news rule applies).
+            declared no-news rule applies); text_items: the same tweets as a tuple.
     extras  "movement" (d's realised movement, for backtests) and "n_tweets".
     """
     from finfusion.models.base import Samples
@@ -442,6 +442,7 @@ def to_samples(frame: pd.DataFrame, *, separator: str = " | "):
         feature_names=SAMPLE_FEATURES,
         task="classification",
         texts=tuple(texts[i] for i in order),
+        text_items=tuple(tuple(frame["texts"].iloc[i]) for i in order),
         extras={"movement": frame["movement"].to_numpy(np.float64)[order],
                 "n_tweets": frame["n_tweets"].to_numpy(np.int64)[order]},
         feature_groups={"prices": SAMPLE_FEATURES},
