@@ -240,3 +240,21 @@ def test_a_run_on_the_benchmark_source_trains_on_train_and_tests_on_dev(root: Pa
     assert set(result.predictions["model"]) == {"factors", "news"}
     assert result.meta["source"]["samples_per_split"]["train"] > 0
     assert "truth_movement" in result.predictions
+
+
+def test_a_rule_sweep_records_the_sample_counts_of_every_rule(root: Path, tmp_path: Path):
+    from finfusion.experiments import runner
+    from finfusion.experiments.config import parse_config
+
+    raw = {"name": "sn", "data": {"source": "stocknet_benchmark", "stocknet_root": str(root)},
+           "target": {"kind": "direction"}, "models": [{"name": "factors", "params": {"epochs": 1}}],
+           "protocol": {"kind": "chronological", "train": 0.9, "valid": 0.0, "test": 0.1, "test_start": "2015-08-01"},
+           "sweep": {"params": {"data.benchmark.rule": ["paper", "any_tweet"]}},
+           "output": {"plots": False}, "progress": False}
+    result = runner.run(parse_config(raw), run_dir=tmp_path / "run")
+    counts = result.meta["samples_per_point"]
+    expected = {rule: sample_counts(root).loc[rule] for rule in ("paper", "any_tweet")}
+    for rule in ("paper", "any_tweet"):
+        assert counts[f"rule={rule}"]["train"] == expected[rule]["train"]
+        assert counts[f"rule={rule}"]["dev"] == expected[rule]["dev"]
+    assert "samples per split (rule=any_tweet)" in (tmp_path / "run" / "report.html").read_text()

@@ -144,12 +144,19 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
         for point in (unit.point_id, *unit.also):
             floors[(point, unit.seed)] = floor
     metrics = unit_metrics(predictions, task, floors)
+    per_point = {}  # sample counts per split of each sweep point (e.g. the StockNet benchmark's sample rules)
+    for unit in units:
+        counts = unit_inputs(unit.config)[0].meta.get("samples_per_split")
+        if counts is not None:
+            per_point.update({point: counts for point in (unit.point_id, *unit.also)})
     meta = {
         "source": data.meta,
         "fingerprints": {"prices": frame_fingerprint(data.prices), "texts": frame_fingerprint(data.texts)},
         "samples": {"n": len(samples), "features": list(samples.feature_names), "with_text": samples.texts is not None},
         "cleaning": data.report.to_records(),
     }
+    if per_point:
+        meta["samples_per_point"] = per_point
     io.write_json(run_dir / "env.json", environment())
     io.write_parquet(run_dir / "predictions.parquet", predictions)
     io.write_text(run_dir / "metrics.csv", metrics.to_csv(index=False))
@@ -322,6 +329,8 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     if "variance_shares" in source:
         facts["variance_shares"] = ", ".join(f"{k} {v:.3f}" for k, v in source["variance_shares"].items())
     facts.update({"samples": meta["samples"]["n"], "features": ", ".join(meta["samples"]["features"])})
+    for point, counts in meta.get("samples_per_point", {}).items():
+        facts[f"samples per split ({point})"] = ", ".join(f"{k} {v:,}" for k, v in counts.items())
     sections = [
         Section("Results", ["Mean over seeds of each unit's test metrics.", summary]),
         Section("Data", [facts, pd.DataFrame(meta["cleaning"]) if meta["cleaning"] else "Cleaning removed nothing."]),
