@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from finfusion.errors import ConfigError
-from finfusion.models.newsflow import FactorsBlock, MixtureNet, NewsRepresentation, _per_epoch
+from finfusion.models.newsflow import _per_epoch
+from finfusion.models.newsflow_nets import FactorsBlock, MixtureNet, NewsRepresentation
 from finfusion.models.registry import make_predictor
 
 
@@ -138,7 +139,7 @@ def test_per_epoch_means_weight_batches_by_their_size():
 
 
 def test_segment_mean_and_softmax_by_hand():
-    from finfusion.models.newsflow import segment_mean, segment_softmax
+    from finfusion.models.newsflow_nets import segment_mean, segment_softmax
 
     values = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     owner = torch.tensor([0, 0, 2])
