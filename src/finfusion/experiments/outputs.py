@@ -18,6 +18,7 @@ import importlib.metadata
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -477,6 +478,12 @@ def _portfolio_plots(run_dir: Path, extra: dict, backtests: dict) -> dict:
         deciles = extra["portfolio_deciles"]
         means = deciles[deciles["point"] == point].drop(columns="point").set_index("group")
         paths[f"Portfolio deciles{suffix}"] = save_figure(plot_decile_returns(means), run_dir / "plots" / f"deciles_{i}.png")
+        seeds = result.periods["seed"].dropna() if "seed" in result.periods else pd.Series(dtype=float)
+        if seeds.nunique() > 1:  # one line per model: the first seed's books (all seeds are in the tables)
+            first = seeds.iloc[0]
+            result = replace(result, periods=result.periods[result.periods["seed"].isna()
+                                                            | (result.periods["seed"] == first)])
+            suffix += f", seed {first:g}"
         paths[f"Portfolio cumulative returns{suffix}"] = save_figure(
             plot_cumulative_returns(result), run_dir / "plots" / f"cumulative_{i}.png")
     return paths

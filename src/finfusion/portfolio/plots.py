@@ -21,7 +21,9 @@ def plot_decile_returns(mean_returns: pd.DataFrame | pd.Series, *,
                         title: str = "Mean realised return by predicted decile") -> Figure:
     """Bar chart of `selection.mean_group_returns` output: one bar group per decile
     (0 = lowest predicted), one bar per method."""
-    return plot_bar(mean_returns, title, xlabel="predicted group (0 = lowest)", ylabel="mean return per period")
+    fig = plot_bar(mean_returns, title, xlabel="predicted group (0 = lowest)", ylabel="mean return per period")
+    fig.set_size_inches(10.0, 4.5)  # plot_bar widens with every bar; ten groups of many methods stay readable
+    return fig
 
 
 def cumulative_returns(result: Backtest, *, kind: str = "net") -> pd.DataFrame:
