@@ -96,3 +96,16 @@ def test_significance_against_a_named_reference_or_every_pair():
     pairs = classification_fold_tables(preds, all_pairs=True)["significance"]
     n = len(models)
     assert len(pairs) == n * (n - 1) // 2 * 3  # every pair, three metrics
+
+
+def test_report_lists_models_that_share_an_encoder_once(tmp_path):
+    from finfusion.experiments.outputs import _report
+
+    cfg = parse_config({"data": {"source": "files", "prices": "p.csv"},
+                        "models": [{"name": "text_only", "label": "T"}, {"name": "text_only", "label": "U"}]})
+    note = {"encoder": "enc", "cutoff": None, "text_through": "2018-01-01", "source": "card", "warning": "may have read"}
+    meta = {"source": {"source": "files"}, "samples": {"n": 1, "features": ["a"]}, "cleaning": [],
+            "encoders": [{**note, "model": "T"}, {**note, "model": "U"}]}
+    _report(tmp_path, cfg, meta, pd.DataFrame({"model": ["T", "U"]}), {}, {}, {}, {})
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("may have read") == 1 and "T, U" in html

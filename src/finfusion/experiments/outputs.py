@@ -338,13 +338,16 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     ]
     if meta.get("encoders"):
         blocks = []
+        shared: dict[tuple, list[str]] = {}  # models with the same encoder and note are listed once
         for note in meta["encoders"]:
-            shown = {k: note[k] for k in ("model", "encoder", "cutoff", "text_through", "source")}
-            shown["cutoff"] = shown["cutoff"] or "not stated on the model card"
-            shown["text_through"] = shown["text_through"] or "unknown"
-            blocks.append(shown)
-            if note["warning"]:
-                blocks.append(WarningBox(note["warning"], title="Pre-training leakage"))
+            key = tuple(note[k] for k in ("encoder", "cutoff", "text_through", "source", "warning"))
+            shared.setdefault(key, []).append(note["model"])
+        for (encoder, cutoff, text_through, source, warning), models in shared.items():
+            blocks.append({"models": ", ".join(models), "encoder": encoder,
+                           "cutoff": cutoff or "not stated on the model card", "text_through": text_through or "unknown",
+                           "source": source})
+            if warning:
+                blocks.append(WarningBox(warning, title="Pre-training leakage"))
         if meta["source"].get("source") == "simulate":
             blocks.append("The texts are simulated, so no encoder can have read them during pre-training.")
         sections.append(Section("Text encoders", blocks))
