@@ -40,7 +40,7 @@ import pandas as pd
 
 from finfusion.errors import DataError
 from finfusion.evaluate.folds import unit_columns
-from finfusion.evaluate.tables import require_columns
+from finfusion.evaluate.tables import require_columns, require_unique_rows
 
 PERIODS_PER_YEAR = 252
 DEFAULT_COST_BPS = 5.0
@@ -66,11 +66,7 @@ def _returns_frame(returns: pd.DataFrame | pd.Series, return_col: str) -> pd.Dat
         returns = returns.rename(return_col).rename_axis(["date", "ticker"]).reset_index()
     require_columns(returns, ["date", "ticker", return_col], "returns frame")
     frame = returns[["date", "ticker", return_col]].rename(columns={return_col: "_ret"})
-    dup = frame.duplicated(["date", "ticker"])
-    if dup.any():
-        first = frame.loc[dup].iloc[0]
-        raise DataError(f"returns: {int(dup.sum())} duplicated (date, ticker) row(s), first "
-                        f"({first['date']}, {first['ticker']}); expected one return per ticker and date")
+    require_unique_rows(frame, "returns frame")
     return frame
 
 

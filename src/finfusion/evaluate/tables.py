@@ -32,6 +32,15 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> N
         raise DataError(f"{what} lacks column(s) {missing}; it has {list(frame.columns)}")
 
 
+def require_unique_rows(frame: pd.DataFrame, what: str, keys: Sequence[str] = ("date", "ticker")) -> None:
+    """Raise a DataError counting the duplicated `keys` rows of `what` and naming the first."""
+    dup = frame.duplicated(list(keys))
+    if dup.any():
+        first = frame.loc[dup].iloc[0]
+        raise DataError(f"{what} has {int(dup.sum())} duplicated ({', '.join(keys)}) row(s), first "
+                        f"({', '.join(str(first[k]) for k in keys)}); expected one row per {' and '.join(keys)}")
+
+
 def require_numeric(frame: pd.DataFrame, column: str, what: str) -> None:
     """Raise a DataError when `frame[column]` is not numeric."""
     if not is_numeric_dtype(frame[column]) or is_bool_dtype(frame[column]):

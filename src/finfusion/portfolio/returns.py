@@ -20,7 +20,7 @@ import pandas as pd
 from finfusion.data.frames import CleaningReport
 from finfusion.data.targets import make_targets
 from finfusion.errors import DataError
-from finfusion.evaluate.tables import require_columns, require_numeric
+from finfusion.evaluate.tables import require_columns, require_numeric, require_unique_rows
 
 RETURN_COL = "return"
 
@@ -47,11 +47,7 @@ def check_returns(returns: pd.DataFrame, return_col: str = RETURN_COL) -> pd.Dat
     require_datetime(returns, "realised-returns frame")
     cols = ["date", "ticker", return_col] + (["end_date"] if "end_date" in returns.columns else [])
     frame = returns[cols].rename(columns={return_col: RETURN_COL})
-    dup = frame.duplicated(["date", "ticker"])
-    if dup.any():
-        first = frame.loc[dup].iloc[0]
-        raise DataError(f"realised-returns frame has {int(dup.sum())} duplicated (date, ticker) row(s), first "
-                        f"({first['date']}, {first['ticker']}); expected one return per ticker and date")
+    require_unique_rows(frame, "realised-returns frame")
     return frame
 
 
