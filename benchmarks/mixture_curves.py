@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
+from finfusion.evaluate.mixture import gate_alignment
 from finfusion.evaluate.plots import new_figure, save_figure
 from finfusion.evaluate.tables import to_markdown
 from finfusion.experiments import runner
@@ -71,18 +71,14 @@ def main() -> None:
         curves.append(history)
         parts = model.predict_components(test)
         gate = model.predict_attention(test)[:, 0, 1]  # p(fusion)
-        e_f, e_u = (test.y - parts["factors"]) ** 2, (test.y - parts["fusion"]) ** 2
+        align = gate_alignment(test.y, parts["factors"], parts["fusion"], gate)
         mix = model.predict(test)
         print(f"\n## {mode} ({time.perf_counter() - t0:.0f} s)\n")
         print(to_markdown(history[["epoch", "factors", "fusion", "mixture"]].round(4)))
-        print(f"\ntest MSE (z units): factors {e_f.mean():.4f}, fusion {e_u.mean():.4f}, "
+        print(f"\ntest MSE (z units): factors {align['mse_factors']:.4f}, fusion {align['mse_fusion']:.4f}, "
               f"mixture {np.mean((test.y - mix) ** 2):.4f}")
-        gap = (e_f - e_u).to_numpy()
-        bins = pd.qcut(gap, 5, labels=False, duplicates="drop")
-        by_bin = pd.Series(gate).groupby(bins).mean()
-        rho = stats.spearmanr(gap, gate).statistic
-        print("mean p(fusion) by quintile of e_factors - e_fusion (low -> high): "
-              + ", ".join(f"{v:.3f}" for v in by_bin) + f"; Spearman {rho:.3f}")
+        print(f"mean p(fusion) by quintile of e_factors - e_fusion (low -> high): {align['p_fusion_by_bin']}; "
+              f"Spearman {align['gate_spearman']:.3f}; hit rate {align['gate_hit_rate']:.3f}")
         for name in ("factors", "fusion", "mixture"):
             ax.plot(history["epoch"] + 1, history[name], marker="o", label=name)
         ax.set_title(f"mixture, {mode} training")

@@ -16,6 +16,7 @@ from finfusion.data.adapters.stocknet_benchmark import (
     RULES,
     benchmark_samples,
     sample_counts,
+    to_samples,
 )
 from finfusion.data.frames import CleaningReport
 from finfusion.errors import ConfigError, DataError
@@ -151,6 +152,43 @@ def test_splits_by_target_date_half_open(root: Path):
     assert custom["date"].dt.strftime("%d").tolist() == ["06", "07", "08", "09"]
 
 
+def test_neutral_targets_of_unlabelled_splits_are_kept_with_label_minus_one(root: Path):
+    plain = benchmark_samples(root, tickers=["AAA"])
+    marked = benchmark_samples(root, tickers=["AAA"], unlabelled_splits=["train"])
+    neutral = marked[~marked["labelled"]]
+    assert neutral["date"].dt.strftime("%Y-%m-%d").tolist() == ["2014-01-15", "2014-01-21", "2014-01-22"]
+    assert (neutral["label"] == -1).all() and plain["labelled"].all()
+    labelled = marked[marked["labelled"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(labelled.drop(columns=["prices", "price_mask", "texts"]),
+                                  plain.drop(columns=["prices", "price_mask", "texts"]))
+    assert _row(marked, "AAA", "2014-01-15")["n_tweets"] == 4  # lag inputs as any target: files 01-10, 01-12
+    samples = to_samples(marked)
+    assert samples.y[~samples.extras["labelled"]].tolist() == [-1, -1, -1]
+    assert "labelled" not in to_samples(plain).extras  # no marker without unlabelled rows
+    with pytest.raises(ConfigError, match="unlabelled_splits"):
+        benchmark_samples(root, unlabelled_splits=["valid"])
+
+
+def test_tweet_cutoff_close_keeps_only_tweets_before_the_close_of_the_last_trading_day(root: Path):
+    report = CleaningReport()
+    cut = benchmark_samples(root, tickers=["AAA"], tweet_cutoff="close", report=report)
+    full = benchmark_samples(root, tickers=["AAA"])
+    # Friday 01-10: close of Thu 01-09 = 21:00 UTC; 'late 0109' (12:00 UTC 01-09) is before it
+    assert _row(cut, "AAA", "2014-01-10")["texts"] == _row(full, "AAA", "2014-01-10")["texts"]
+    # Monday 01-13: close of Fri 01-10; the weekend tweets (file 01-12: 23:00 UTC 01-11, 12:00 UTC 01-12) are after it
+    monday = _row(cut, "AAA", "2014-01-13")["texts"]
+    assert monday == tuple(t for t in _row(full, "AAA", "2014-01-13")["texts"] if not t.endswith("0112"))
+    assert monday[-1] == "late 0110"
+    # Tuesday 01-14 (close of Mon 01-13) sees them
+    assert _row(cut, "AAA", "2014-01-14")["texts"][-2:] == ("early 0112", "late 0112")
+    # Monday 2015-08-03 in summer time: close of Fri 07-31 = 20:00 UTC; file 08-01 ('early' = 23:00 UTC 07-31) is after it
+    assert not any(t.endswith("0801") for t in _row(cut, "AAA", "2015-08-03")["texts"])
+    assert any(t.endswith("0801") for t in _row(full, "AAA", "2015-08-03")["texts"])
+    assert any("tweet_cutoff close" in d.reason for d in report.dropped)
+    with pytest.raises(ConfigError, match="tweet_cutoff"):
+        benchmark_samples(root, tweet_cutoff="open")
+
+
 def test_empty_test_quarter_and_tickers_without_data(tmp_path: Path):
     root = _write_layout(tmp_path / "dev_copy", with_test_quarter=False)
     report = CleaningReport()
@@ -258,3 +296,34 @@ def test_a_rule_sweep_records_the_sample_counts_of_every_rule(root: Path, tmp_pa
         assert counts[f"rule={rule}"]["train"] == expected[rule]["train"]
         assert counts[f"rule={rule}"]["dev"] == expected[rule]["dev"]
     assert "samples per split (rule=any_tweet)" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_a_run_predicts_the_unlabelled_dev_days_for_the_backtest_but_scores_only_labelled_ones(root: Path,
+                                                                                                  tmp_path: Path):
+    from finfusion.experiments import runner
+    from finfusion.experiments.config import parse_config
+
+    moves = {**BBB_MOVES, "2015-08-04": 0.001, "2015-08-05": 0.03}  # a neutral dev day, then a labelled one
+    lines = [_price_line(d, moves[d]) for d in sorted(moves, reverse=True)]
+    (root / "price" / "preprocessed" / "BBB.txt").write_text("\n".join(lines) + "\n")
+    raw = {"name": "sn", "data": {"source": "stocknet_benchmark", "stocknet_root": str(root)},
+           "target": {"kind": "direction"}, "models": [{"name": "factors", "params": {"epochs": 2}}],
+           "protocol": {"kind": "chronological", "train": 0.9, "valid": 0.0, "test": 0.1, "test_start": "2015-08-01"},
+           "analysis": {"portfolio": {"n_groups": 2, "holding_period": 1, "returns": "truth_movement"}},
+           "output": {"plots": False}, "progress": False}
+    runs = {}
+    for neutral in ("drop", "predict"):
+        raw["data"]["benchmark"] = {"neutral": neutral}
+        runs[neutral] = runner.run(parse_config(raw), run_dir=tmp_path / neutral)
+    dropped, kept = runs["drop"].predictions, runs["predict"].predictions
+    unlabelled = kept[~kept["labelled"]]
+    assert unlabelled[["date", "ticker"]].astype(str).values.tolist() == [["2015-08-04", "BBB"]]
+    assert unlabelled["truth_movement"].tolist() == [0.001]
+    scored = kept[kept["labelled"]].drop(columns=["labelled"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(scored.drop(columns=["fit_seconds"]), dropped.drop(columns=["fit_seconds"]))
+    same = [c for c in runs["drop"].metrics.columns if "seconds" not in c]
+    pd.testing.assert_frame_equal(runs["predict"].metrics[same], runs["drop"].metrics[same])
+    assert runs["predict"].meta["source"]["samples_per_split"] == {"train": 15, "dev": 3, "test": 1,
+                                                                   "dev unlabelled": 1}
+    report = (tmp_path / "predict" / "report.html").read_text()
+    assert "neutral-band days too" in report and "hindsight" in (tmp_path / "drop" / "report.html").read_text()

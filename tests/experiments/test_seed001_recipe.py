@@ -46,3 +46,34 @@ def test_recipe_runs_models_on_newsflow_items_and_builds_the_portfolio_table(tmp
     assert (periods["n_periods"] > 0).all()
     dates = np.sort(result.predictions["date"].unique())
     assert len(dates) > 10
+    curves = pd.read_csv(tmp_path / "run" / "tables" / "training_curves.csv")
+    assert set(curves["model"]) == {"Factors Alone", "Fusion Combination", "Mixture Decoupled"}
+    assert set(curves.loc[curves["model"] == "Factors Alone", "series"]) == {"train_loss"}
+    mixture = pd.read_csv(tmp_path / "run" / "tables" / "mixture_curves.csv")
+    assert mixture["model"].unique().tolist() == ["Mixture Decoupled"] and mixture["epoch"].tolist() == [0, 1]
+    assert np.isfinite(mixture[["factors", "fusion", "mixture"]].to_numpy()).all()
+    gate = pd.read_csv(tmp_path / "run" / "tables" / "mixture_gate.csv")
+    assert gate["model"].tolist() == ["Mixture Decoupled"] and -1 <= gate["gate_spearman"].iloc[0] <= 1
+    preds = result.predictions
+    mix = preds[preds["model"] == "Mixture Decoupled"]
+    assert mix[["component_factors", "component_fusion"]].notna().all().all()
+    assert preds.loc[preds["model"] != "Mixture Decoupled", "component_factors"].isna().all()
+    assert "Mixture training (seed 001 Fig. 4)" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_stocknet_recipe_backtests_every_stock_of_each_dev_day_and_sweeps_the_tweet_cutoff():
+    config = load_config(recipe_path("stocknet"))
+    b, p = config.data.benchmark, config.analysis.portfolio
+    assert (b.rule, b.neutral, b.tweet_cutoff) == ("paper", "predict", "none")
+    assert config.sweep.params == {"data.benchmark.rule": ["paper", "any_tweet", "code"],
+                                   "data.benchmark.tweet_cutoff": ["close"]}
+    assert (p.n_groups, p.holding_period, p.returns) == (10, 1, "truth_movement")
+    assert len(runner.plan_units(config)) == 4 * 8 * 5
+
+
+def test_lora_recipe_compares_the_same_model_frozen_and_fine_tuned():
+    config = load_config(recipe_path("seed001_lora"))
+    frozen, lora = config.models
+    assert frozen.name == lora.name == "fusion_concat"
+    assert {k: v for k, v in lora.params.items() if k != "tuning"} == frozen.params
+    assert lora.params["tuning"] == "lora" and frozen.params.get("tuning", "frozen") == "frozen"

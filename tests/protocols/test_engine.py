@@ -147,3 +147,31 @@ def test_explain_needs_a_tree_model():
     samples = build_samples(market(), SampleSpec(groups=["extra"], target_kind="direction"))
     with pytest.raises(engine.ConfigError, match="TreeSHAP"):
         run_protocol(make_predictor("mlp", MLP), samples, RollingWindow(window=30), progress=False, explain=True)
+
+
+def test_unlabelled_rows_are_predicted_but_never_fit_on():
+    from dataclasses import replace
+
+    from finfusion.models.base import LABELLED
+    from finfusion.protocols.splitters import ChronologicalSplit
+
+    data = market(n_days=120)
+    samples = build_samples(data, SPEC)
+    y = (samples.y > 0).astype(np.int64)
+    rng = np.random.default_rng(0)
+    labelled = rng.random(len(y)) > 0.3  # unlabelled rows in train and test
+    y[~labelled] = -1  # a class id a fit on these rows would learn
+    marked = replace(samples, y=y, task="classification", extras={**samples.extras, LABELLED: labelled})
+    dates = np.unique(marked.dates)
+    split = ChronologicalSplit(0.7, 0.0, 0.3, None, str(pd.Timestamp(dates[int(0.7 * len(dates))]).date()))
+    preds = run_protocol(make_predictor("mlp", MLP), marked, split, seed=1, progress=False)
+    assert "p_-1" not in preds.columns and {"p_0", "p_1"} <= set(preds.columns)  # -1 never seen in a fit
+    test_rows = next(split.split(marked.dates))
+    assert len(preds) == len(test_rows.test)  # every test row is predicted, labelled or not
+    np.testing.assert_array_equal(preds[LABELLED].to_numpy(), labelled[test_rows.test])
+    # the labelled rows alone give the same model and predictions
+    kept = marked.subset(np.flatnonzero(labelled))
+    alone = run_protocol(make_predictor("mlp", MLP), replace(kept, extras={}), split, seed=1, progress=False)
+    both = preds[preds[LABELLED]].reset_index(drop=True)
+    assert len(alone) == len(both)
+    np.testing.assert_allclose(alone["p_1"].to_numpy(), both["p_1"].to_numpy(), rtol=1e-6)

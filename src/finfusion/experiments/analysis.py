@@ -176,7 +176,7 @@ def _privacy_rows(config: RunConfig, cfg: PrivacyConfig, samples: Samples, split
 
 def scaled_split(samples: Samples, split, kind: str) -> tuple[Samples, Samples]:
     """(train, test) of `split`, features scaled by a scaler fit on the training rows only."""
-    train, test = samples.subset(split.train), samples.subset(split.test)
+    train, test = samples.subset(samples.labelled_rows(split.train)), samples.subset(samples.labelled_rows(split.test))
     scaler = Scaler(kind).fit(train.X)
     scale = lambda s: s.with_arrays(X=scaler.transform(s.X).astype(np.float32))  # noqa: E731
     return scale(train), scale(test)

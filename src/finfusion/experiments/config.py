@@ -58,6 +58,13 @@ class BenchmarkConfig(_Strict):
     lag_days: int = Field(5, ge=2, description="calendar days of tweets before the target day")
     fall: float = Field(-0.005, description="fall (0) if the movement is below this")
     rise: float = Field(0.0055, description="rise (1) if the movement is at least this; in between: dropped")
+    neutral: Literal["drop", "predict"] = Field(
+        "drop", description="drop (the protocol) or predict: keep the dev/test neutral-band targets unlabelled, "
+        "predicted for a backtest universe but never trained or scored on"
+    )
+    tweet_cutoff: Literal["none", "close"] = Field(
+        "none", description="none (the protocol) or close: only tweets created before the close before the target day"
+    )
 
 
 class DataConfig(_Strict):

@@ -8,6 +8,10 @@
     <run>/metrics.csv          the same per-unit table
     <run>/tables/*.md|csv      mean (std) tables over seeds (sweeps); for classification runs also
                                fold_metrics, fold_means and significance (evaluate.folds / .significance)
+    <run>/tables/training_curves.csv  per-epoch losses of every neural model fit (long form); with
+                               mixture models also mixture_curves and (regression) mixture_gate
+    <run>/predictions.parquet  (above) also holds `labelled` when some rows are predicted only
+                               (e.g. the StockNet backtest universe; metrics use the labelled rows)
     <run>/plots/*.png          true vs predicted, error distribution, violins
     <run>/report.html          self-contained report
 """
@@ -144,6 +148,8 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
         floor = unit_inputs(unit.config)[0].meta.get("noise_floor")
         for point in (unit.point_id, *unit.also):
             floors[(point, unit.seed)] = floor
+    everything = predictions
+    predictions = scored_rows(predictions)  # the portfolio backtest alone also trades the unlabelled rows
     metrics = unit_metrics(predictions, task, floors)
     per_point = {}  # sample counts per split of each sweep point (e.g. the StockNet benchmark's sample rules)
     for unit in units:
@@ -159,7 +165,7 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     if per_point:
         meta["samples_per_point"] = per_point
     io.write_json(run_dir / "env.json", environment())
-    io.write_parquet(run_dir / "predictions.parquet", predictions)
+    io.write_parquet(run_dir / "predictions.parquet", everything)
     io.write_text(run_dir / "metrics.csv", metrics.to_csv(index=False))
     summary = summary_table(metrics, task)
     io.write_json(run_dir / "metrics.json", {
@@ -172,8 +178,12 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     sig = config.analysis.significance
     folds = (classification_fold_tables(predictions, reference=sig.reference, all_pairs=sig.all_pairs)
              if task == "classification" else {})
-    extra = analysis_tables(run_dir, config, predictions, data, samples)
+    extra = analysis_tables(run_dir, config, everything, data, samples)
     backtests = extra.pop("_backtests", {})
+    curves = training_curves(run_dir, units)
+    if curves is not None:  # long: CSV only
+        io.write_text(run_dir / "tables" / "training_curves.csv", curves.to_csv(index=False))
+        extra.update(mixture_tables(predictions, curves))
     for name, table in {**folds, **extra}.items():
         io.write_text(run_dir / "tables" / f"{name}.md", to_markdown(table) + "\n")
         io.write_text(run_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
@@ -181,11 +191,53 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     if config.output.plots:
         figures.update(_shap_plots(run_dir, extra, config.analysis.shap.top_k if config.analysis.shap else 10))
         figures.update(_portfolio_plots(run_dir, extra, backtests))
+        if "mixture_curves" in extra:
+            from finfusion.evaluate.mixture import plot_error_curves
+
+            figures["Mixture training errors"] = save_figure(plot_error_curves(extra["mixture_curves"]),
+                                                             run_dir / "plots" / "mixture_curves.png")
     meta["encoders"] = encoder_notes(config, predictions)
     io.write_json(run_dir / "data.json", meta)
     if config.output.report:
         _report(run_dir, config, meta, summary, tables, figures, folds, extra)
-    return RunResult(run_dir, predictions, metrics, meta)
+    return RunResult(run_dir, everything, metrics, meta)
+
+
+def training_curves(run_dir: Path, units: list) -> pd.DataFrame | None:
+    """Every unit's per-epoch training curves (runner.run_unit), long form, or None when no model
+    recorded any; units computed once for several identical sweep points appear under each."""
+    parts = []
+    for unit in units:
+        path = run_dir / "units" / f"{unit.unit_id}.curves.parquet"
+        if path.exists():
+            curves = pd.read_parquet(path)
+            parts += [curves, *(curves.assign(point=p) for p in unit.also)]
+    if not parts:
+        return None
+    curves = pd.concat(parts, ignore_index=True)
+    return curves[["point", "seed", "model", "fold", "epoch", "series", "value"]]
+
+
+def mixture_tables(predictions: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """"mixture_curves" (mean training error per epoch of each component) and, for a regression
+    run, "mixture_gate" (gate vs error alignment on the test rows), see evaluate.mixture."""
+    from finfusion.evaluate.mixture import alignment_table, mean_error_curves
+
+    out = {}
+    means = mean_error_curves(curves)
+    if not means.empty:
+        out["mixture_curves"] = means
+    gate = alignment_table(predictions)
+    if not gate.empty:
+        out["mixture_gate"] = gate
+    return out
+
+
+def scored_rows(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a target (all, unless a `labelled` column marks some as predicted only)."""
+    if "labelled" not in predictions.columns:
+        return predictions
+    return predictions[predictions["labelled"].astype(bool)].reset_index(drop=True)
 
 
 def encoder_notes(config: RunConfig, predictions: pd.DataFrame) -> list[dict]:
@@ -368,8 +420,10 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
 
 
 def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, data, samples) -> dict:
-    """The tables of the config's `analysis:` section (experiments.analysis)."""
-    a, out = config.analysis, {}
+    """The tables of the config's `analysis:` section (experiments.analysis). The portfolios trade
+    every predicted row; the other analyses use the scored (labelled) rows."""
+    a, out, everything = config.analysis, {}, predictions
+    predictions = scored_rows(predictions)
     returns = realised_returns(data.prices, config.target.price_column) if a.pnl is not None else None
     if a.pnl is not None:
         out.update(pnl_tables(predictions, returns, a.pnl))
@@ -382,9 +436,9 @@ def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame,
     if a.portfolio is not None:
         from finfusion.experiments.analysis import portfolio_returns, portfolio_tables
 
-        realised = portfolio_returns(predictions, data.prices, a.portfolio, config.target.horizon,
+        realised = portfolio_returns(everything, data.prices, a.portfolio, config.target.horizon,
                                      config.target.price_column)
-        tables, backtests = portfolio_tables(predictions, realised, a.portfolio, config.target.task,
+        tables, backtests = portfolio_tables(everything, realised, a.portfolio, config.target.task,
                                              config.target.horizon)
         out.update(tables)
         out["_backtests"] = backtests
@@ -448,11 +502,25 @@ def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
                   "group, long-short = top minus bottom (each leg one unit of capital), equal weight; the universe "
                   f"holds every ticker with a prediction; {p.cost_bps:g} bp per side on turnover; returns "
                   + ("from the prices over the holding period." if p.returns == "prices" else
-                     "= each sample's own movement (the benchmark's target day).") + " See docs/portfolio.md.",
+                     "= each sample's own movement (the benchmark's target day).") + _universe_note(config)
+                  + " See docs/portfolio.md.",
                   "Mean (std) over seeds of seed 001's Table 1 columns (annualised, fractions).",
                   extra["portfolio_summary"]]
         blocks += [b for name, path in figures.items() if name.startswith("Portfolio") for b in (name, Path(path))]
         sections.append(Section("Stock selection (decile portfolios)", blocks))
+    if "mixture_curves" in extra:
+        blocks = ["Training error per epoch of the mixture's factors component, fusion component and the mixture "
+                  "itself, mean over seeds and folds, in the units the model fits (the scaled target; cross-entropy "
+                  "for classification); see seed 001 Fig. 4a (tables/mixture_curves.csv, every run in "
+                  "tables/training_curves.csv).", extra["mixture_curves"].round(4)]
+        blocks += [b for name, path in figures.items() if name.startswith("Mixture") for b in (name, Path(path))]
+        if "mixture_gate" in extra:
+            blocks += ["Gate vs error on the test rows (Fig. 4b): gap = e_factors − e_fusion per row; gate_spearman = "
+                       "rank correlation of gap and the gate's p(fusion) (> 0: the gate follows the errors); "
+                       "p_fusion_by_bin = mean p(fusion) in the quintiles of gap, low to high; gate_hit_rate = share "
+                       "of rows where the component with the larger weight has the smaller error; MSEs in target "
+                       "units.", extra["mixture_gate"]]
+        sections.append(Section("Mixture training (seed 001 Fig. 4)", blocks))
     if "privacy_summary" in extra:
         sections.append(Section("Differential privacy", [
             "Each DP model fit at each ε on the training rows of each fold (features scaled on those rows; the "
@@ -463,6 +531,21 @@ def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
             "allows. See docs/privacy.md for what each guarantee covers.",
             extra["privacy_summary"]]))
     return sections
+
+
+def _universe_note(config: RunConfig) -> str:
+    """What the StockNet benchmark's backtest universe holds (its samples are chosen by the realised move)."""
+    if config.data.source != "stocknet_benchmark":
+        return ""
+    b = config.data.benchmark
+    note = (" The universe holds the dev/test neutral-band days too (data.benchmark.neutral: predict; predicted, "
+            "not scored)." if b.neutral == "predict" else
+            " Warning: the universe is the labelled samples only, i.e. chosen with hindsight (a stock that moved "
+            "less than the neutral band that day is left out); set data.benchmark.neutral: predict.")
+    if b.tweet_cutoff == "none":
+        note += (" The protocol's newsflow includes tweets written after the close of d-1, when the position is "
+                 "taken (data.benchmark.tweet_cutoff: close removes them).")
+    return note
 
 
 def _wide(table: pd.DataFrame, row: str, value: str) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from finfusion.experiments.config import (
 )
 from finfusion.experiments.executor import make_executor
 from finfusion.experiments.sources import load_market_data
-from finfusion.models.base import Samples
+from finfusion.models.base import LABELLED, Samples
 from finfusion.models.registry import make_predictor
 from finfusion.protocols.engine import run_protocol
 from finfusion.protocols.splitters import (
@@ -206,6 +206,13 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     predictor = make_predictor(spec.name, spec.params)
     set_progress(config.progress)  # again here: a worker process has its own flag
     protocol = config.protocol
+    checkpoints = io.safe_join(run_dir, "checkpoints", unit.unit_id)
+
+    def keep_curves(fold: int, model) -> None:  # per fold on disk, so a resumed unit keeps earlier folds'
+        curves = model.training_curves()
+        if curves is not None:
+            io.write_parquet(checkpoints / "curves" / f"fold_{fold:05d}.parquet", curves.assign(fold=fold))
+
     started = time.perf_counter()
     preds = run_protocol(
         predictor,
@@ -217,13 +224,19 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
         scale_features=config.scaling.features,
         scale_target=config.scaling.target,
         warm_start=getattr(protocol, "warm_start", False),
-        checkpoint_dir=io.safe_join(run_dir, "checkpoints", unit.unit_id),
+        checkpoint_dir=checkpoints,
         checkpoint_every=getattr(protocol, "checkpoint_every", 1),
         progress=config.progress,
         explain=explains(config, unit.model, predictor),
+        on_refit=keep_curves,
     )
+    folds = sorted((checkpoints / "curves").glob("fold_*.parquet"))
+    if folds:
+        curves = pd.concat([pd.read_parquet(f) for f in folds], ignore_index=True)
+        io.write_parquet(io.safe_join(run_dir, "units", f"{unit.unit_id}.curves.parquet"),
+                         curves.assign(point=unit.point_id, seed=unit.seed, model=unit.model))
     if samples.extras:  # simulated ground truth (e.g. the text term), for the report's checks
-        truth = samples.index.assign(**{f"truth_{k}": v for k, v in samples.extras.items()})
+        truth = samples.index.assign(**{f"truth_{k}": v for k, v in samples.extras.items() if k != LABELLED})
         preds = preds.merge(truth, on=["date", "ticker"], how="left", validate="m:1")
     preds["point"] = unit.point_id
     preds["fit_seconds"] = time.perf_counter() - started

@@ -45,15 +45,19 @@ def load_benchmark(cfg: DataConfig, *, separator: str = " | "):
 
     The samples follow the published protocol (finfusion.data.adapters.stocknet_benchmark), not
     the run's feature settings; data.tickers restricts the tickers, data.start / data.end do not
-    apply (the splits are the benchmark's, by target day)."""
+    apply (the splits are the benchmark's, by target day). data.benchmark.neutral / tweet_cutoff
+    choose the two non-protocol options (unlabelled backtest rows, tweets before the close)."""
     from finfusion.data.adapters.stocknet import read_stocknet
     from finfusion.data.adapters.stocknet_benchmark import benchmark_samples, to_samples
 
     report = CleaningReport()
     b = cfg.benchmark
     frame = benchmark_samples(cfg.stocknet_root, rule=b.rule, lag_days=b.lag_days, fall=b.fall, rise=b.rise,
-                              tickers=cfg.tickers, report=report)
-    counts = frame.groupby("split").size().to_dict()
+                              tickers=cfg.tickers, report=report, tweet_cutoff=b.tweet_cutoff,
+                              unlabelled_splits=("dev", "test") if b.neutral == "predict" else ())
+    counts = frame[frame["labelled"]].groupby("split", sort=False).size().to_dict()
+    for split, n in frame[~frame["labelled"]].groupby("split", sort=False).size().items():
+        counts[f"{split} unlabelled"] = n
     if (Path(cfg.stocknet_root) / "price" / "raw").is_dir():  # the raw prices, for the report's fingerprints
         prices, _ = read_stocknet(cfg.stocknet_root, tickers=sorted(frame["ticker"].unique()), report=CleaningReport())
     else:

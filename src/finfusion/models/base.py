@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator
 from finfusion.errors import ConfigError, NotFittedError
 
 Task = Literal["regression", "classification"]
+LABELLED = "labelled"  # optional extras key: False marks rows that are predicted but never trained or scored on
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class Samples:
     feature_names  d names of the columns of X.
     task     "regression" or "classification".
     extras   optional named per-sample arrays (n, ...) for models or reports, e.g. the
-             simulated sentiment term.
+             simulated sentiment term. extras[LABELLED] (bool), where present, marks rows without
+             a target as False (their y is a placeholder, -1 or NaN): protocols predict them (e.g.
+             to fill a backtest universe) but never train or score on them.
     feature_groups  group name -> its feature names (e.g. "technical", "sentiment",
              "sentiment_vader"), each a subset of feature_names; used by `select`.
     """
@@ -84,6 +87,13 @@ class Samples:
     @property
     def dates(self) -> np.ndarray:
         return self.index["date"].to_numpy()
+
+    def labelled_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The positions among `rows` that have a target (all of them without extras[LABELLED])."""
+        rows = np.asarray(rows)
+        if LABELLED not in self.extras:
+            return rows
+        return rows[np.asarray(self.extras[LABELLED], dtype=bool)[rows]]
 
     def subset(self, rows: np.ndarray | slice) -> Samples:
         """The samples at positions `rows` (an index array or slice)."""
@@ -183,6 +193,10 @@ class Predictor(BaseEstimator, ABC):
     @abstractmethod
     def load(self, directory: str | Path) -> Predictor:
         """Restore the fitted state written by `save`; returns self."""
+
+    def training_curves(self) -> pd.DataFrame | None:
+        """What the last fit recorded per epoch, long form (epoch, series, value), or None."""
+        return None
 
     def check_fitted(self) -> None:
         fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]

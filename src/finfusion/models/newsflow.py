@@ -259,6 +259,14 @@ class MixturePredictor(NewsflowPredictor):
     def token_names(self) -> list[str]:
         return ["factors", "fusion"]
 
+    def training_curves(self) -> pd.DataFrame | None:
+        """The losses (TorchPredictor) plus error_factors / error_fusion / error_mixture: the mean
+        training error per epoch of each component and of the mixture (Fig. 4a)."""
+        curves = super().training_curves()
+        parts = self.component_history_.melt(id_vars="epoch", var_name="series", value_name="value")
+        parts["series"] = "error_" + parts["series"]
+        return pd.concat([curves, parts], ignore_index=True)
+
     def predict_attention(self, data: Samples) -> np.ndarray:
         """Gate probabilities (n, 1, 2): [p_f, p_u] of each sample."""
         return _per_sample(self, data, lambda m, b: torch.softmax(m.parts(b)[2], dim=-1))

@@ -145,6 +145,15 @@ class TorchPredictor(Predictor):
             raise TypeError(f"{type(self).__name__} was fitted for {self.task_}: predict_proba needs classification")
         return torch.softmax(self._forward(data).double(), dim=1).numpy()
 
+    def training_curves(self) -> pd.DataFrame | None:
+        """train_loss (and valid_loss) of the last fit per epoch; long form (epoch, series, value)."""
+        history = getattr(self, "history_", None)
+        if history is None:
+            return None
+        rows = [(e, name, float(v)) for name in ("train_loss", "valid_loss")
+                for e, v in enumerate(getattr(history, name))]
+        return pd.DataFrame(rows, columns=["epoch", "series", "value"])
+
     def save(self, directory: str | Path) -> None:
         self.check_fitted()
         directory = Path(directory)

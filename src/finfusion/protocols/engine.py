@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from finfusion import io
 from finfusion.errors import ConfigError
 from finfusion.features.scalers import Scaler
-from finfusion.models.base import Predictor, Samples
+from finfusion.models.base import LABELLED, Predictor, Samples
 from finfusion.protocols.splitters import Split, Splitter
 from finfusion.seeding import derive_seed
 
@@ -56,14 +56,20 @@ def run_protocol(
     checkpoint_every: int = 1,
     progress: bool = True,
     explain: bool = False,
+    on_refit=None,
 ) -> pd.DataFrame:
-    """Predictions frame over all test folds: PREDICTION_COLUMNS, plus p_<class> for classifiers
+    """Predictions frame over all test folds: PREDICTION_COLUMNS, plus p_<class> for classifiers,
+    `labelled` when the samples mark rows without a target (extras[LABELLED]: never fit on; the
+    caller scores only labelled rows),
     and att_<token> (attention weight, mean over heads) for models with `predict_attention`.
     With `explain` (models with `shap_values`, i.e. trees) each row also gets its exact TreeSHAP
     attributions shap_<feature> and shap_base (margin units; additivity checked per fold, see
     evaluate.explain), computed on the fold's scaled test features the model saw.
     A predictor that declares `needs_raw_units` (a fixed rule in data units, e.g. the naive
-    last-value forecast) always gets unscaled features and targets."""
+    last-value forecast) always gets unscaled features and targets.
+    Regression models with `predict_components` (the mixture) add component_<name> columns in
+    target units. `on_refit(fold, model)` is called after every refit (e.g. to store the
+    model's training curves)."""
     predictor.check_task(samples)
     if explain and not hasattr(predictor, "shap_values"):
         raise ConfigError(f"{type(predictor).__name__} has no TreeSHAP attributions (explain needs a tree model)")
@@ -83,6 +89,8 @@ def run_protocol(
     for split in todo:
         if split.refit or state.model is None:
             state = _refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start)
+            if on_refit is not None:
+                on_refit(split.fold, state.model)
         frames.append(_predict_fold(state, samples, split, model_name, seed, explain))
         if ckpt is not None:
             ckpt.save_fold(split.fold, frames[-1])
@@ -103,8 +111,9 @@ def _refit(
     scale_target: str,
     warm_start: bool,
 ) -> _FoldState:
-    train = samples.subset(split.train)
-    valid = samples.subset(split.valid) if split.valid is not None and len(split.valid) else None
+    train = samples.subset(samples.labelled_rows(split.train))  # rows without a target are never fit on
+    valid = (samples.subset(samples.labelled_rows(split.valid))
+             if split.valid is not None and len(samples.labelled_rows(split.valid)) else None)
     x_scaler = Scaler(scale_features).fit(train.X)
     regress = samples.task == "regression"
     y_scaler = Scaler(scale_target if regress else "none").fit(train.y.astype(np.float64))
@@ -136,6 +145,8 @@ def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name:
     frame["fold"] = split.fold
     frame["model"] = model_name
     frame["seed"] = seed
+    if LABELLED in test.extras:  # rows without a target: predicted (e.g. a backtest universe), never scored
+        frame[LABELLED] = np.asarray(test.extras[LABELLED], dtype=bool)
     if not regress:
         proba = state.model.predict_proba(scaled)
         for j, cls in enumerate(state.model.classes_):
@@ -144,6 +155,9 @@ def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name:
         weights = state.model.predict_attention(scaled).mean(axis=1)  # (n, heads, S) -> (n, S)
         for j, name in enumerate(state.model.token_names()):
             frame[f"att_{name}"] = weights[:, j]
+    if regress and hasattr(state.model, "predict_components"):
+        for name, values in state.model.predict_components(scaled).items():
+            frame[f"component_{name}"] = state.y_scaler.inverse_transform(np.asarray(values, dtype=np.float64))
     if explain:
         from finfusion.evaluate.explain import explain as tree_shap
 

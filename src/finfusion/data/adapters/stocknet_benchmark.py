@@ -47,11 +47,25 @@ Counts on the development copy (/work/shared/data/stocknet, up to 2015-09-30), t
 The paper states 20,339 / 2,555 / 3,720; the 6 extra train targets are not explained by the band
 edges (counting exactly -0.5 % as a fall would add 3, not remove 6).
 
+Two options that are not part of the published protocol (both off by default):
+
+* unlabelled_splits: the neutral-band targets of these splits are kept as *unlabelled* rows
+  (label -1, labelled False) instead of dropped, under the same rule. A backtest needs them: the
+  protocol's target set is chosen by the realised movement (a day a stock barely moves is not a
+  sample), so trading only the labelled rows would pick the universe with hindsight. Models
+  predict unlabelled rows but are never trained or scored on them.
+* tweet_cutoff="close": a lag tweet counts only if it was created before the close (16:00
+  America/New_York) of the ticker's last trading day before d. The protocol's lag takes all of
+  calendar day d-1 (and the weekend before a Monday), i.e. tweets written after the close a
+  trade at that close would be based on; with the cutoff every input is known when the position
+  is taken at the close of d-1 and held to the close of d (the day d's movement measures).
+
 Sample frame (one row per kept target), sorted by (ticker, date):
     ticker        str
     date          datetime64[ns]: the target day d
     split         str: the split name
-    label         int64: 0 fall, 1 rise
+    label         int64: 0 fall, 1 rise, -1 unlabelled (a kept neutral-band target)
+    labelled      bool: label != -1
     movement      float64: d's movement (fraction)
     texts         tuple[str, ...]: the lag window's tweets in time order
     n_tweets      int64: len(texts)
@@ -68,9 +82,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Literal, get_args
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -82,13 +97,17 @@ from finfusion.errors import ConfigError, DataError
 
 Rule = Literal["paper", "any_tweet", "code"]
 RULES: tuple[str, ...] = get_args(Rule)
+Cutoff = Literal["none", "close"]
+CUTOFFS: tuple[str, ...] = get_args(Cutoff)
+CLOSE = time(16, 0)
+EXCHANGE_TZ = ZoneInfo("America/New_York")
 DEFAULT_SPLITS: tuple[tuple[str, str, str], ...] = (
     ("train", "2014-01-01", "2015-08-01"),
     ("dev", "2015-08-01", "2015-10-01"),
     ("test", "2015-10-01", "2016-01-01"),
 )
 PRICE_FEATURES: tuple[str, ...] = ("movement", "open", "high", "low", "close", "volume")
-COLUMNS = ("ticker", "date", "split", "label", "movement", "texts", "n_tweets", "n_tweet_days",
+COLUMNS = ("ticker", "date", "split", "label", "labelled", "movement", "texts", "n_tweets", "n_tweet_days",
            "prices", "price_mask", "n_price_days")
 STEP = "stocknet_benchmark"
 LAYOUT = "price/preprocessed/<TICKER>.txt and tweet/preprocessed/<TICKER>/<YYYY-MM-DD>"
@@ -120,6 +139,8 @@ def benchmark_samples(
     splits: Sequence[tuple[str, str, str]] = DEFAULT_SPLITS,
     tickers: Iterable[str] | None = None,
     report: CleaningReport | None = None,
+    unlabelled_splits: Sequence[str] = (),
+    tweet_cutoff: Cutoff = "none",
 ) -> pd.DataFrame:
     """StockNet benchmark samples under `rule` (see the module docstring for columns and conventions).
 
@@ -129,11 +150,15 @@ def benchmark_samples(
     tickers   subset (default: every ticker with a price/preprocessed file)
     report    receives what was dropped: neutral targets, targets the rule rejects, tickers
               without data, tweets with empty text, ignored files
+    unlabelled_splits  splits whose neutral-band targets are kept unlabelled (label -1), e.g.
+              ("dev", "test") for a backtest universe; not part of the published protocol
+    tweet_cutoff  "none" (the protocol) or "close": only tweets created before the close of
+              the last trading day before d
     """
     if rule not in RULES:
         raise ConfigError(f"benchmark_samples: rule must be one of {list(RULES)}, got {rule!r}")
     report = report if report is not None else CleaningReport()
-    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report)
+    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report, unlabelled_splits, tweet_cutoff)
     return _apply_rule(frame, rule, report)
 
 
@@ -146,10 +171,11 @@ def sample_counts(
     splits: Sequence[tuple[str, str, str]] = DEFAULT_SPLITS,
     tickers: Iterable[str] | None = None,
     report: CleaningReport | None = None,
+    tweet_cutoff: Cutoff = "none",
 ) -> pd.DataFrame:
     """Number of samples per rule (index: RULES) and split (columns: split names, then "total"); int64."""
     report = report if report is not None else CleaningReport()
-    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report)
+    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report, (), tweet_cutoff)
     names = [s.name for s in _check_splits(splits)]
     rows = {}
     for rule in RULES:
@@ -187,13 +213,23 @@ def _examples(frame: pd.DataFrame) -> tuple[str, ...]:
 def _candidates(
     root: str | Path, lag_days: int, fall: float, rise: float,
     splits: Sequence[tuple[str, str, str]], tickers: Iterable[str] | None, report: CleaningReport,
+    unlabelled_splits: Sequence[str] = (), tweet_cutoff: str = "none",
 ) -> pd.DataFrame:
-    """Every labelled (non-neutral) target with its lag inputs and the rule flags _any and _steps."""
+    """Every labelled (non-neutral) target, and the neutral ones of `unlabelled_splits`, with its
+    lag inputs and the rule flags _any and _steps."""
     if not isinstance(lag_days, int) or isinstance(lag_days, bool) or lag_days < 1:
         raise ConfigError(f"benchmark_samples: lag_days must be an int >= 1, got {lag_days!r}")
     if not fall < rise:
         raise ConfigError(f"benchmark_samples: expected fall < rise, got fall={fall!r}, rise={rise!r}")
+    if tweet_cutoff not in CUTOFFS:
+        raise ConfigError(f"benchmark_samples: tweet_cutoff must be one of {list(CUTOFFS)}, got {tweet_cutoff!r}")
     checked = _check_splits(splits)
+    names = [s.name for s in checked]
+    unknown = [s for s in ([unlabelled_splits] if isinstance(unlabelled_splits, str) else unlabelled_splits)
+               if s not in names]
+    if unknown or isinstance(unlabelled_splits, str):
+        raise ConfigError(f"benchmark_samples: unlabelled_splits must be a list of split names {names}, "
+                          f"got {unlabelled_splits!r}")
     price_dir, tweet_dir = _check_root(Path(root))
     records: list[dict] = []
     tally = _Tally()
@@ -205,13 +241,14 @@ def _candidates(
         if not len(prices.dates):
             tally.add(STEP, "ticker without price rows (empty price file)", 1, (ticker,))
             continue
-        targets = _targets(ticker, prices, checked, fall, rise, tally)
+        targets = _targets(ticker, prices, checked, fall, rise, tally, set(unlabelled_splits))
         if not targets:
             continue
         lo = min(d for d, _, _ in targets) - timedelta(days=lag_days)
         hi = max(d for d, _, _ in targets) - timedelta(days=1)
         tweets = _read_tweets(tweet_dir, ticker, lo, hi, tally)
-        records.extend(_sample(ticker, prices, tweets, d, i, name, lag_days) for d, i, name in targets)
+        records.extend(_sample(ticker, prices, tweets, d, i, name, lag_days, tweet_cutoff, tally)
+                       for d, i, name in targets)
     tally.flush(report)
     return _to_frame(records, fall, rise)
 
@@ -311,15 +348,17 @@ def _read_prices(path: Path) -> _Prices:
 
 def _targets(
     ticker: str, prices: _Prices, splits: list[_Split], fall: float, rise: float, tally: _Tally,
+    unlabelled: set[str] = frozenset(),
 ) -> list[tuple[date, int, str]]:
-    """(day, row index, split name) of the labelled target days; counts neutral and out-of-split rows."""
+    """(day, row index, split name) of the target days: the labelled ones and the neutral ones of
+    `unlabelled` splits; counts neutral and out-of-split rows."""
     out, neutral, outside = [], [], 0
     for i, day in enumerate(prices.dates.astype(object)):
         split = next((s.name for s in splits if s.start <= day < s.end), None)
         if split is None:
             outside += 1
             continue
-        if fall <= prices.values[i, 0] < rise:
+        if fall <= prices.values[i, 0] < rise and split not in unlabelled:
             neutral.append(f"{ticker} {day}")
             continue
         out.append((day, i, split))
@@ -328,13 +367,14 @@ def _targets(
     return out
 
 
-def _read_tweets(tweet_dir: Path, ticker: str, lo: date, hi: date, tally: _Tally) -> dict[date, list[str]]:
-    """Texts per file day in [lo, hi], each day in created_at order; empty token lists are skipped."""
+def _read_tweets(tweet_dir: Path, ticker: str, lo: date, hi: date,
+                 tally: _Tally) -> dict[date, list[tuple[datetime, str]]]:
+    """(created_at, text) per file day in [lo, hi], each day in created_at order; empty token lists are skipped."""
     folder = tweet_dir / ticker
     if not folder.is_dir():
         tally.add(STEP, "ticker without a tweet directory (its newsflows are empty)", 1, (ticker,))
         return {}
-    days: dict[date, list[str]] = {}
+    days: dict[date, list[tuple[datetime, str]]] = {}
     for name in sorted(os.listdir(folder)):
         if not _DATE_NAME.match(name):
             if not name.startswith("."):
@@ -348,7 +388,7 @@ def _read_tweets(tweet_dir: Path, ticker: str, lo: date, hi: date, tally: _Tally
     return days
 
 
-def _read_tweet_file(path: Path, tally: _Tally) -> list[str]:
+def _read_tweet_file(path: Path, tally: _Tally) -> list[tuple[datetime, str]]:
     stamped, empty = [], 0
     for number, obj in iter_jsonl(path):
         tokens, created = obj.get("text"), obj.get("created_at")
@@ -366,15 +406,26 @@ def _read_tweet_file(path: Path, tally: _Tally) -> list[str]:
         stamped.append((stamp, " ".join(map(str, tokens)) if isinstance(tokens, list) else tokens))
     tally.add(STEP, "tweet with an empty token list (skipped, as in the released code)", empty, (str(path),))
     stamped.sort(key=lambda pair: pair[0])
-    return [text for _, text in stamped]
+    return stamped
 
 
 def _sample(
-    ticker: str, prices: _Prices, tweets: dict[date, list[str]], day: date, index: int, split: str, lag_days: int,
+    ticker: str, prices: _Prices, tweets: dict[date, list[tuple[datetime, str]]], day: date, index: int, split: str,
+    lag_days: int, tweet_cutoff: str = "none", tally: _Tally | None = None,
 ) -> dict:
     """One target's inputs and rule flags (see the module docstring)."""
     lag = [day - timedelta(days=k) for k in range(lag_days, 0, -1)]
-    per_day = [tweets.get(c, []) for c in lag]
+    stamped = [tweets.get(c, []) for c in lag]
+    if tweet_cutoff == "close":
+        last = prices.dates[index - 1].astype(object) if index > 0 else day - timedelta(days=1)
+        cutoff = datetime.combine(last, CLOSE, tzinfo=EXCHANGE_TZ)
+        kept = [[pair for pair in day_tweets if pair[0] < cutoff] for day_tweets in stamped]
+        if tally is not None:
+            tally.add(STEP, "lag tweet created at or after the close before the target day (tweet_cutoff close; "
+                      "counted per target)", sum(len(a) - len(b) for a, b in zip(stamped, kept)),
+                      (f"{ticker} {day}",))
+        stamped = kept
+    per_day = [[text for _, text in day_tweets] for day_tweets in stamped]
     texts = tuple(t for day_texts in per_day for t in day_texts)
     first = np.datetime64(day - timedelta(days=lag_days - 1), "D")
     start = int(np.searchsorted(prices.dates, first, side="left"))
@@ -397,7 +448,9 @@ def _sample(
 
 def _to_frame(records: list[dict], fall: float, rise: float) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=[*COLUMNS, "_any", "_steps"])
-    frame["label"] = (frame["movement"] >= rise).astype("int64")  # targets are outside [fall, rise)
+    neutral = (frame["movement"] >= fall) & (frame["movement"] < rise)  # kept only in unlabelled splits
+    frame["label"] = np.where(neutral, -1, (frame["movement"] >= rise).astype("int64")).astype("int64")
+    frame["labelled"] = ~neutral
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     for col in ("ticker", "split"):
         frame[col] = frame[col].astype(object)
@@ -405,7 +458,7 @@ def _to_frame(records: list[dict], fall: float, rise: float) -> pd.DataFrame:
         frame[col] = frame[col].astype("int64")
     for col in ("movement",):
         frame[col] = frame[col].astype("float64")
-    for col in ("_any", "_steps"):
+    for col in ("_any", "_steps", "labelled"):
         frame[col] = frame[col].astype(bool)
     return frame.sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True)
 
@@ -419,12 +472,13 @@ def to_samples(frame: pd.DataFrame, *, separator: str = " | "):
     index   date = the target day d (splits are by target day), ticker.
     X       (n, lag_days-1, 7) float32: the price-window rows (PRICE_FEATURES with volume as
             log(1 + volume)) and a `present` flag (0 on padding rows, whose values are 0).
-    y       the label (0 fall, 1 rise); task "classification".
+    y       the label (0 fall, 1 rise, -1 unlabelled); task "classification".
     texts   the lag window's tweets joined by `separator` ("" when there is none: the model's
             declared no-news rule applies); text_items: the same tweets as a tuple.
-    extras  "movement" (d's realised movement, for backtests) and "n_tweets".
+    extras  "movement" (d's realised movement, for backtests), "n_tweets" and, when the frame
+            holds unlabelled rows, "labelled" (Samples.LABELLED: predicted, never trained or scored on).
     """
-    from finfusion.models.base import Samples
+    from finfusion.models.base import LABELLED, Samples
 
     if frame.empty:
         raise DataError("StockNet benchmark: no samples to build (every target was dropped; see the cleaning report)")
@@ -444,6 +498,7 @@ def to_samples(frame: pd.DataFrame, *, separator: str = " | "):
         texts=tuple(texts[i] for i in order),
         text_items=tuple(tuple(frame["texts"].iloc[i]) for i in order),
         extras={"movement": frame["movement"].to_numpy(np.float64)[order],
-                "n_tweets": frame["n_tweets"].to_numpy(np.int64)[order]},
+                "n_tweets": frame["n_tweets"].to_numpy(np.int64)[order],
+                **({LABELLED: frame["labelled"].to_numpy(bool)[order]} if not frame["labelled"].all() else {})},
         feature_groups={"prices": SAMPLE_FEATURES},
     )
