@@ -1,0 +1,233 @@
+"""The four policy variants of seed 002 (SB, SBA, SBC, SBCA) as stable-baselines3 A2C agents.
+
+SB3 has no REINFORCE class. REINFORCE with a learned state-value baseline is A2C with
+lambda = 1 and full-episode rollouts: the advantage is G_t - V(s_t) with the Monte-Carlo return
+G_t (no bootstrap, the rollout ends at the terminal step). So:
+
+    SB    A2C, gae_lambda = 1.0, n_steps = one whole training episode    concat extractor
+    SBA   A2C, gae_lambda = 0.95, n_steps = 5 (bootstrapped GAE advantages) concat extractor
+    SBC   as SB                                                         gated extractor
+    SBCA  as SBA                                                        gated extractor
+
+All: MultiInputPolicy (Gaussian over the N logits, state-independent log-std), net_arch
+pi = vf = [64, 64] after the shared extractor, gamma 0.99, AdamW (lr 3e-4, weight decay 1e-4; the
+paper's values were lost in extraction), A2C's defaults otherwise (vf_coef 0.5, ent_coef 0,
+max_grad_norm 0.5, no advantage normalisation).
+
+Training: one epoch = `learn(total_timesteps = episode length)` (SBA rounds up to whole
+5-step rollouts), then the deterministic policy (the Gaussian's mean) runs once on the validation
+env; the policy weights of the best validation final value are kept and restored at the end;
+training stops after `patience` epochs without a new best, or after `epochs`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from stable_baselines3 import A2C
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
+
+from finfusion.errors import ConfigError
+from finfusion.portfolio.rl.data import MarketWindow, Standardizer
+from finfusion.portfolio.rl.env import EnvSettings, PortfolioEnv, run_policy
+from finfusion.portfolio.rl.extractors import EXTRACTORS
+from finfusion.seeding import seed_everything
+
+
+@dataclass(frozen=True)
+class Variant:
+    """extractor: "concat" | "gated"; n_steps None = one whole training episode per rollout."""
+
+    name: str
+    extractor: str
+    gae_lambda: float
+    n_steps: int | None
+
+
+VARIANTS: dict[str, Variant] = {
+    "SB": Variant("SB", "concat", 1.0, None),
+    "SBA": Variant("SBA", "concat", 0.95, 5),
+    "SBC": Variant("SBC", "gated", 1.0, None),
+    "SBCA": Variant("SBCA", "gated", 0.95, 5),
+}
+LOSS_KEYS = ("policy_loss", "value_loss", "entropy_loss")
+
+
+def get_variant(name: str) -> Variant:
+    key = str(name).upper()
+    if key not in VARIANTS:
+        raise ConfigError(f"variant={name!r}; expected one of {sorted(VARIANTS)}")
+    return VARIANTS[key]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """A2C hyper-parameters shared by the variants (module docstring)."""
+
+    learning_rate: float = 3e-4
+    weight_decay: float = 1e-4
+    gamma: float = 0.99
+    net_arch: tuple[int, ...] = (64, 64)
+    features_dim: int = 64  # the gated extractor's d; the concat extractor stays raw
+    device: str = "cpu"
+
+
+def build_model(variant: Variant, env: PortfolioEnv, *, config: AgentConfig, seed: int) -> A2C:
+    """An untrained SB3 A2C for `variant` on `env` (silent logger, seeded)."""
+    extractor_kwargs = {"hidden": config.features_dim} if variant.extractor == "gated" else {}
+    policy_kwargs = {
+        "features_extractor_class": EXTRACTORS[variant.extractor],
+        "features_extractor_kwargs": extractor_kwargs,
+        "net_arch": {"pi": list(config.net_arch), "vf": list(config.net_arch)},
+        "optimizer_class": torch.optim.AdamW,
+        "optimizer_kwargs": {"weight_decay": config.weight_decay},
+    }
+    model = A2C("MultiInputPolicy", env, learning_rate=config.learning_rate,
+                n_steps=variant.n_steps or env.n_steps, gamma=config.gamma, gae_lambda=variant.gae_lambda,
+                policy_kwargs=policy_kwargs, seed=seed, device=config.device, verbose=0)
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
+
+
+class _EpochStats(BaseCallback):
+    """Collects the step rewards and A2C's per-update losses of one epoch (read from the logger
+    after each update: at the next rollout's start and at the end of `learn`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clear()
+
+    def clear(self) -> None:
+        self.rewards: list[float] = []
+        self.losses: dict[str, list[float]] = defaultdict(list)
+
+    def _on_step(self) -> bool:
+        self.rewards.extend(np.asarray(self.locals["rewards"], dtype="float64").ravel().tolist())
+        return True
+
+    def _harvest(self) -> None:
+        values = self.model.logger.name_to_value
+        for key in LOSS_KEYS:
+            if f"train/{key}" in values:
+                self.losses[key].append(float(values[f"train/{key}"]))
+        values.clear()
+
+    def _on_rollout_start(self) -> None:
+        self._harvest()
+
+    def _on_training_end(self) -> None:
+        self._harvest()
+
+    def summary(self) -> dict[str, float]:
+        out = {"train_reward_mean": float(np.mean(self.rewards)) if self.rewards else float("nan")}
+        for key in LOSS_KEYS:
+            out[key] = float(np.mean(self.losses[key])) if self.losses[key] else float("nan")
+        return out
+
+
+@contextmanager
+def deterministic_torch() -> Iterator[None]:
+    """torch.use_deterministic_algorithms(True, warn_only=True) inside, the previous setting after."""
+    enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+@dataclass
+class TrainedAgent:
+    """A trained variant with the env settings and train-fit standardizer it needs to act.
+
+    curve  one row per epoch: epoch, timesteps, train_reward_mean, policy_loss, value_loss,
+           entropy_loss (means over the epoch's updates), valid_value (final validation value of
+           the deterministic policy), is_best.
+    """
+
+    variant: str
+    model: A2C
+    standardizer: Standardizer
+    settings: EnvSettings
+    curve: pd.DataFrame
+    best_epoch: int
+
+    def env(self, data: MarketWindow) -> PortfolioEnv:
+        return self.settings.make(data, self.standardizer)
+
+    def run(self, data: MarketWindow | PortfolioEnv) -> pd.DataFrame:
+        """Deterministic daily frame (env.daily_frame) over `data`'s decision dates."""
+        return run_policy(self.model, data if isinstance(data, PortfolioEnv) else self.env(data))
+
+    def save(self, directory: str | Path) -> Path:
+        """model.zip (SB3), agent.json (variant, settings, standardizer, best epoch), curve.csv."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.save(out / "model.zip")
+        meta = {"variant": self.variant, "settings": asdict(self.settings), "best_epoch": self.best_epoch,
+                "standardizer": self.standardizer.to_dict()}
+        (out / "agent.json").write_text(json.dumps(meta, indent=2))
+        self.curve.to_csv(out / "curve.csv", index=False)
+        return out
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str = "cpu") -> TrainedAgent:
+        src = Path(directory)
+        meta = json.loads((src / "agent.json").read_text())
+        model = A2C.load(src / "model.zip", device=device)
+        return cls(meta["variant"], model, Standardizer.from_dict(meta["standardizer"]),
+                   EnvSettings(**meta["settings"]), pd.read_csv(src / "curve.csv"), int(meta["best_epoch"]))
+
+
+def train_agent(variant: str, train: MarketWindow, valid: MarketWindow, *, epochs: int = 30,
+                patience: int = 5, seed: int = 42, settings: EnvSettings | None = None,
+                config: AgentConfig | None = None, progress: bool = False) -> TrainedAgent:
+    """Train `variant` ("SB" | "SBA" | "SBC" | "SBCA") on `train`, early-stopped on `valid`'s
+    final value (module docstring). The standardizer is fit on `train.returns` only."""
+    spec = get_variant(variant)
+    if not (isinstance(epochs, int) and epochs >= 1 and isinstance(patience, int) and patience >= 1):
+        raise ConfigError(f"epochs={epochs!r}, patience={patience!r}; expected integers >= 1")
+    settings, config = settings or EnvSettings(), config or AgentConfig()
+    seed_everything(seed)
+    standardizer = Standardizer().fit(train.returns)
+    train_env, valid_env = settings.make(train, standardizer), settings.make(valid, standardizer)
+    with deterministic_torch():
+        model = build_model(spec, train_env, config=config, seed=seed)
+        curve, best_epoch = _fit(model, train_env, valid_env, epochs=epochs, patience=patience, progress=progress)
+    return TrainedAgent(spec.name, model, standardizer, settings, curve, best_epoch)
+
+
+def _fit(model: A2C, train_env: PortfolioEnv, valid_env: PortfolioEnv, *, epochs: int, patience: int,
+         progress: bool) -> tuple[pd.DataFrame, int]:
+    """The epoch loop: learn one pass, validate, keep the best policy weights; returns (curve, best epoch)."""
+    from tqdm.auto import tqdm
+
+    stats, rows = _EpochStats(), []
+    best_value, best_epoch, best_state = -np.inf, 0, None
+    bar = tqdm(range(1, epochs + 1), desc=f"A2C {train_env.n_steps} steps/epoch", disable=not progress)
+    for epoch in bar:
+        stats.clear()
+        model.learn(total_timesteps=train_env.n_steps, callback=stats, log_interval=None,
+                    reset_num_timesteps=epoch == 1)
+        value = float(run_policy(model, valid_env)["value"].iloc[-1])
+        is_best = value > best_value
+        if is_best:
+            best_value, best_epoch, best_state = value, epoch, copy.deepcopy(model.policy.state_dict())
+        rows.append({"epoch": epoch, "timesteps": int(model.num_timesteps), **stats.summary(),
+                     "valid_value": value, "is_best": is_best})
+        bar.set_postfix(valid=f"{value:.4f}", best=f"{best_value:.4f}@{best_epoch}")
+        if epoch - best_epoch >= patience:
+            break
+    if best_state is not None:  # None only if every validation value was NaN
+        model.policy.load_state_dict(best_state)
+    return pd.DataFrame(rows), best_epoch
