@@ -117,6 +117,15 @@ def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | Non
     from finfusion.experiments.runner import run
 
     started = time.perf_counter()
+    if _is_rl(config, run_dir if resume else None):
+        from finfusion.experiments.rl_runner import run_rl
+
+        result = run_rl(config, run_dir=run_dir, resume=resume, progress=progress)
+        print(to_markdown(result.summary["tables"]["overall"]))
+        print(f"run directory: {result.run_dir}")
+        print(f"report: {result.run_dir / 'report.html'}")
+        print(f"finished in {time.perf_counter() - started:.1f} s")
+        return 0
     result = run(config, run_dir=run_dir, resume=resume, progress=progress)
     task = "classification" if "accuracy" in result.metrics.columns else "regression"
     print(to_markdown(summary_table(result.metrics, task).round(6)))
@@ -128,6 +137,15 @@ def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | Non
     print(f"report: {result.run_dir / 'report.html'}")
     print(f"finished in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _is_rl(config, resume_dir: Path | None) -> bool:
+    """Whether the config (or the one saved in the run directory to resume) is an RL experiment."""
+    if resume_dir is not None:
+        from finfusion.experiments.runner import load_run_config
+
+        config = load_run_config(resume_dir)
+    return getattr(config, "kind", None) == "rl"
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

@@ -17,6 +17,12 @@ CASES = [(name, False) for name in available_recipes()] + [
 @pytest.mark.parametrize(("name", "quick"), CASES, ids=[f"{n}-{'quick' if q else 'full'}" for n, q in CASES])
 def test_recipe_plans_units_with_valid_models(name, quick):
     config = load_config(recipe_path(name), quick=quick)
+    if getattr(config, "kind", None) == "rl":  # an RL portfolio experiment: agents, not predictors
+        from finfusion.experiments.rl_runner import _jobs
+
+        jobs = _jobs(config)
+        assert jobs and {s for _, _, _, s in jobs} == set(config.seeds)
+        return
     units = plan_units(config)
     assert units
     for spec in config.models:

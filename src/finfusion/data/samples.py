@@ -167,6 +167,19 @@ def _add_sentiment(
     return pd.concat([feats, *pieces], axis=1), groups
 
 
+def sentiment_panel(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None) -> pd.DataFrame:
+    """The sentiment features of `spec.sentiment` for every row of data.prices (no target, no
+    warm-up dropped): date, ticker and the features, in prices order. Texts are aligned to the
+    sessions as for samples (after the close: the next session)."""
+    if data.texts is None:
+        raise DataError("sentiment_panel: the data have no texts")
+    specs = as_specs(spec.sentiment)
+    aligned, _ = _aligned_texts(data, spec, report if report is not None else CleaningReport())
+    panel = data.prices[["date", "ticker"]].reset_index(drop=True)
+    out, _ = _add_sentiment(panel, aligned, specs, [n for one in specs for n in one.feature_names], spec)
+    return out
+
+
 def _aligned_texts(data: MarketData, spec: SampleSpec, report: CleaningReport) -> tuple[pd.DataFrame, TradingCalendar]:
     """The texts aligned to trading days (once per build, for the newsflow and the sentiment index)."""
     if spec.calendar:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from finfusion.data.simulate import SimulatorConfig
 from finfusion.errors import ConfigError
@@ -79,6 +80,11 @@ class DataConfig(_Strict):
     end: str | None = None
     default_tz: str | None = Field(None, description="time zone for timestamps given without one")
     on_invalid: Literal["raise", "drop"] = "raise"
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value  # YAML reads 2014-01-01 as a date
 
     @model_validator(mode="after")
     def _check_source(self) -> DataConfig:
@@ -389,9 +395,15 @@ class RunConfig(_Strict):
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:
-    """Validate a raw dict; raise ConfigError listing every problem with its key path."""
+    """Validate a raw dict; raise ConfigError listing every problem with its key path. A dict with
+    `kind: rl` is an RL portfolio experiment (experiments.rl_config.RlConfig)."""
+    model: type[BaseModel] = RunConfig
+    if isinstance(raw, dict) and raw.get("kind") == "rl":
+        from finfusion.experiments.rl_config import RlConfig
+
+        model = RlConfig
     try:
-        return RunConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
         lines = []
         for e in _union_errors_of_the_given_shape(err.errors()):
@@ -482,21 +494,24 @@ def _child(node: Any, part: str, dotted: str, *, create: bool) -> Any:
 
 
 def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
-    """Make relative data and output paths relative to `base` (the config file's folder)."""
+    """Make relative data, scorer and output paths relative to `base` (the config file's folder)."""
 
     def fix(p: Path | None) -> Path | None:
         return None if p is None or p.is_absolute() else (base / p).resolve()
-
-    data = config.data.model_copy(
-        update={k: fix(getattr(config.data, k)) or getattr(config.data, k) for k in ("prices", "texts", "stocknet_root")}
-    )
-    output = config.output.model_copy(update={"dir": fix(config.output.dir) or config.output.dir})
 
     def fix_scorer(spec: SentimentConfig) -> SentimentConfig:
         if spec.scorer.strip().lower() in ("vader", "lm"):
             return spec
         return spec.model_copy(update={"scorer": str(fix(Path(spec.scorer)) or spec.scorer)})  # a classifier directory
 
+    data = config.data.model_copy(
+        update={k: fix(getattr(config.data, k)) or getattr(config.data, k) for k in ("prices", "texts", "stocknet_root")}
+    )
+    output = config.output.model_copy(update={"dir": fix(config.output.dir) or config.output.dir})
+    if getattr(config, "kind", None) == "rl":
+        text = config.text.model_copy(update={"sentiment": fix_scorer(config.text.sentiment)})
+        return config.model_copy(update={"data": data, "output": output, "text": text,
+                                         "market_index": fix(config.market_index) or config.market_index})
     sentiment = config.features.sentiment
     sentiment = fix_scorer(sentiment) if isinstance(sentiment, SentimentConfig) else [fix_scorer(s) for s in sentiment]
     features = config.features.model_copy(update={"sentiment": sentiment})

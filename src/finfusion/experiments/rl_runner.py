@@ -1,0 +1,220 @@
+"""Run an RL portfolio experiment (`kind: rl`, seed 002): data -> agents -> test-period tables.
+
+For every asset group, commission (the base one, plus the cost-sensitivity ones) and seed, each
+variant (SB, SBA, SBC, SBCA) is trained on the training period with early stopping on the
+validation period and run once, deterministically, over the test period; the baselines (equal
+weight, buy-and-hold, market) run over the same test days. Each trained agent is stored under
+`<run>/agents/<group>/c<commission>/<variant>/seed<seed>/` with its test-period daily frame, so
+`--resume` skips what is done. `experiments.rl_outputs` turns the daily frames into the tables,
+plots and report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from finfusion import io
+from finfusion.data.samples import MarketData, SampleSpec, sentiment_panel
+from finfusion.errors import ConfigError, DataError
+from finfusion.experiments.config import config_to_dict
+from finfusion.experiments.rl_config import RlConfig
+from finfusion.experiments.sources import load_market_data
+from finfusion.portfolio.rl import (
+    AgentConfig,
+    EnvSettings,
+    MarketWindow,
+    TrainedAgent,
+    buy_and_hold,
+    equal_weight,
+    market,
+    split_market,
+    train_agent,
+)
+
+BASELINES = ("Equal Weight", "Buy & Hold", "Market")
+
+
+@dataclass(frozen=True)
+class RlResult:
+    run_dir: Path
+    daily: pd.DataFrame  # group, commission, strategy, seed, date, value, net_return, turnover, w_*
+    curves: pd.DataFrame  # group, commission, variant, seed, epoch, ...
+    summary: dict
+
+
+def market_frames(config: RlConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
+    """(returns, text, facts): wide frames (dates x tickers of all groups) of simple returns
+    (close t-1 -> close t) and of the text feature of each day in [-1, 1] (NaN: no text)."""
+    data = load_market_data(config.data)
+    tickers = sorted({t for group in config.groups.values() for t in group})
+    prices = data.prices
+    missing = sorted(set(tickers) - set(prices["ticker"].unique()))
+    if missing:
+        raise DataError(f"groups name ticker(s) {missing} that the data do not have")
+    if config.price_column not in prices.columns:
+        raise ConfigError(f"price_column {config.price_column!r} is not a prices column {list(prices.columns)}")
+    prices = prices[prices["ticker"].isin(tickers)]
+    closes = prices.pivot(index="date", columns="ticker", values=config.price_column)[tickers].sort_index()
+    returns = closes.pct_change(fill_method=None).iloc[1:]
+    facts = {"tickers": tickers, "first_date": str(returns.index[0].date()), "last_date": str(returns.index[-1].date())}
+    source = config.text.source
+    if source == "none":
+        return returns, None, {**facts, "text": "none"}
+    if source == "truth":
+        scale = config.data.simulate.sentiment_scale
+        truth = data.truth[data.truth["ticker"].isin(tickers)]
+        text = (truth.pivot(index="date", columns="ticker", values="sentiment")[tickers] / scale).clip(-1.0, 1.0)
+        return returns, text.reindex(returns.index), {**facts, "text": f"simulated sentiment / {scale:g}"}
+    spec = config.text.sentiment.model_copy(update={"stats": ["mean", "has_text"], "fill": "zero", "name": None})
+    sample_spec = SampleSpec(sentiment=spec.to_spec(), close_time=config.market.close_time,
+                             timezone=config.market.timezone, calendar=config.market.calendar)
+    frame = sentiment_panel(MarketData(prices, data.texts, None, data.meta, data.report), sample_spec,
+                            report=data.report)
+    frame["text"] = frame["sent_mean"].where(frame["sent_has_text"] > 0)
+    text = frame.pivot(index="date", columns="ticker", values="text").reindex(index=returns.index, columns=tickers)
+    return returns, text, {**facts, "text": f"daily mean sentiment of the day's texts, scorer {spec.scorer}"}
+
+
+def group_windows(config: RlConfig, returns: pd.DataFrame, text: pd.DataFrame | None, tickers: list[str]):
+    """(train, valid, test) MarketWindows of one group and the dates dropped for a missing return."""
+    r = returns[tickers]
+    complete = r.notna().all(axis=1)
+    r = r[complete]
+    t = None if text is None else text.loc[r.index, tickers]
+    windows = split_market(r, t, train_end=pd.Timestamp(config.split.train_end),
+                           valid_end=pd.Timestamp(config.split.valid_end), window=config.env.window)
+    return windows, int((~complete).sum())
+
+
+def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool = False,
+           progress: bool | None = None) -> RlResult:
+    """Train and evaluate everything `config` asks for; write the run directory (module docstring)."""
+    import torch
+
+    from finfusion.experiments.rl_outputs import write_rl_outputs
+
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory")
+        from finfusion.experiments.runner import load_run_config
+
+        config = load_run_config(run_dir)
+    if progress is not None:
+        config = config.model_copy(update={"progress": progress})
+    started = time.perf_counter()
+    returns, text, facts = market_frames(config)
+    windows = {}
+    for name, tickers in config.groups.items():
+        windows[name], dropped = group_windows(config, returns, text, tickers)
+        facts.setdefault("dates_dropped_for_a_missing_return", {})[name] = dropped
+    if not resume:
+        run_dir = _new_run_dir(config, run_dir)
+    torch.set_num_threads(1)  # small networks: one thread is fastest and leaves a core free
+    jobs = _jobs(config)
+    daily, curves, timing = [], [], []
+    bar = tqdm(total=len(jobs), desc="agents", disable=not config.progress)
+    for group, commission, variant, seed in jobs:
+        frame, curve, info = _agent(config, run_dir, windows[group], group, commission, variant, seed)
+        keys = {"group": group, "commission": commission, "strategy": variant, "seed": seed}
+        daily.append(frame.assign(**keys))
+        curves.append(curve.assign(**{**keys, "variant": variant}).drop(columns="strategy"))
+        timing.append({**keys, **info})
+        bar.update(1)
+    bar.close()
+    for group, commission in dict.fromkeys((g, c) for g, c, _, _ in jobs):
+        for name, frame in _baselines(config, windows[group][2], commission).items():
+            daily.append(frame.assign(group=group, commission=commission, strategy=name, seed=np.nan))
+    facts["text_missing"] = {g: {"train": w[0].n_text_missing_decided, "valid": w[1].n_text_missing_decided,
+                                 "test": w[2].n_text_missing_decided} for g, w in windows.items()}
+    facts["periods"] = {g: {p: _period(w, config.env.window) for p, w in zip(("train", "valid", "test"), ws)}
+                        for g, ws in windows.items()}
+    result = RlResult(run_dir, pd.concat(daily, ignore_index=True), pd.concat(curves, ignore_index=True),
+                      {"facts": facts, "timing": timing})
+    return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - started)
+
+
+def _jobs(config: RlConfig) -> list[tuple[str, float, str, int]]:
+    cs = config.cost_sensitivity
+    jobs = []
+    for group in config.groups:
+        chosen = cs is not None and (cs.groups is None or group in cs.groups)
+        commissions = config.commissions if chosen else [config.env.commission]
+        jobs += [(group, c, v.upper(), s) for c in commissions for v in config.variants for s in config.seeds]
+    return jobs
+
+
+def _settings(config: RlConfig, commission: float) -> EnvSettings:
+    e = config.env
+    return EnvSettings(window=e.window, commission=commission, ema_alpha=e.ema_alpha, lambda_risk=e.lambda_risk,
+                       lambda_turn=e.lambda_turn, turnover=e.turnover)
+
+
+def _agent(config: RlConfig, run_dir: Path, windows, group: str, commission: float, variant: str, seed: int):
+    """(test daily frame, training curve, timing) of one agent, trained now or read back."""
+    where = io.safe_join(run_dir, "agents", _slug(group), f"c{commission:g}", variant, f"seed{seed}")
+    if (where / "test_daily.parquet").exists():
+        info = json.loads((where / "timing.json").read_text())
+        return pd.read_parquet(where / "test_daily.parquet"), pd.read_csv(where / "curve.csv"), info
+    a = config.agent
+    agent_config = AgentConfig(learning_rate=a.learning_rate, weight_decay=a.weight_decay, gamma=a.gamma,
+                               net_arch=tuple(a.net_arch), features_dim=a.features_dim)
+    train, valid, test = windows
+    t0 = time.perf_counter()
+    agent = train_agent(variant, train, valid, epochs=a.epochs, patience=a.patience, seed=seed,
+                        settings=_settings(config, commission), config=agent_config)
+    seconds = time.perf_counter() - t0
+    frame = agent.run(test)
+    steps = int(agent.curve["timesteps"].iloc[-1])
+    info = {"train_seconds": seconds, "timesteps": steps, "steps_per_second": steps / seconds,
+            "epochs": int(len(agent.curve)), "best_epoch": int(agent.best_epoch)}
+    agent.save(where)
+    io.write_json(where / "timing.json", info)
+    io.write_parquet(where / "test_daily.parquet", frame)  # last: marks the agent done
+    return frame, agent.curve, info
+
+
+def _baselines(config: RlConfig, test: MarketWindow, commission: float) -> dict[str, pd.DataFrame]:
+    w = config.env.window
+    index = None
+    if config.market_index is not None:
+        raw = pd.read_csv(config.market_index, parse_dates=["date"])
+        if not {"date", "return"} <= set(raw.columns):
+            raise DataError(f"market_index {config.market_index}: expected columns date, return")
+        index = raw.set_index("date")["return"]
+    return {"Equal Weight": equal_weight(test, window=w, commission=commission),
+            "Buy & Hold": buy_and_hold(test, window=w, commission=commission),
+            "Market": market(test, window=w, index_returns=index)}
+
+
+def _period(window: MarketWindow, w: int) -> str:
+    dates = window.decision_dates(w)
+    return f"{dates[0].date()} .. {dates[-1].date()} ({len(dates)} days)"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "group"
+
+
+def _new_run_dir(config: RlConfig, run_dir: Path | None) -> Path:
+    if run_dir is None:
+        run_dir = Path(config.output.dir) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(run_dir)
+    if (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    io.write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    return run_dir
+
+
+def load_agent(run_dir: Path, group: str, commission: float, variant: str, seed: int) -> TrainedAgent:
+    """A trained agent of a finished run, to act on new data."""
+    return TrainedAgent.load(Path(run_dir) / "agents" / _slug(group) / f"c{commission:g}" / variant / f"seed{seed}")
