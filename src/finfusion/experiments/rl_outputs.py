@@ -170,7 +170,9 @@ def _report(run_dir: Path, config, summary: dict, tables: dict, figures: dict) -
                           f"{e.lambda_turn:g}·turnover. Agents: SB3 A2C (SB, SBC: Monte-Carlo returns with a learned "
                           "baseline; SBA, SBCA: 5-step GAE actor-critic; C = gated cross-modal fusion), early-stopped "
                           f"on the validation value, seeds {config.seeds}. Days without text are neutral (0).", facts]),
-        Section("Overall comparison", ["Test period, mean (std) over seeds; baselines are deterministic.",
+        Section("Overall comparison", ["Test period, mean (std) over seeds; baselines are deterministic. Market = "
+                                       + ("the given index (market_index)." if config.market_index else
+                                          "the equal-weight universe without costs (no index given)."),
                                        tables["overall"], "Variants against equal weight after costs.",
                                        tables["versus_equal_weight"]]),
         Section("Ablation (SB / SBA / SBC / SBCA)", [tables["ablation"]]),
