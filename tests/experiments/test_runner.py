@@ -119,3 +119,12 @@ def test_simulated_runs_report_noise_floor_ratio_and_text_recovery(tmp_path):
         assert m.loc[seed, "mse_ratio"] == pytest.approx(m.loc[seed, "mse"] / m.loc[seed, "noise_floor"])
     # every repeat draws its own market, with its own noise floor
     assert m.loc[0, "noise_floor"] != m.loc[1, "noise_floor"]
+
+
+def test_classification_sweeps_tabulate_mcc():
+    from finfusion.experiments.outputs import _sweep_metrics
+
+    config = parse_config({**SMALL, "target": {"kind": "direction", "horizon": 1}})
+    metrics = pd.DataFrame(columns=["accuracy", "f1", "roc_auc", "mcc", "mse"])
+    assert _sweep_metrics(config, metrics, "classification") == ["accuracy", "f1", "roc_auc", "mcc"]
+    assert "mcc" not in _sweep_metrics(parse_config(SMALL), metrics.assign(mae=0, mse_ratio=0), "regression")

@@ -108,6 +108,9 @@ def test_portfolio_table_by_hand(tiny):
     assert gross.loc["m", "long_only_annual_return"] == pytest.approx((1.085 * 0.995) ** 6 - 1)
     with pytest.raises(ConfigError, match="kind"):
         portfolio_table(result, preds, returns, kind="both")
+    probability = portfolio_table(result, preds, returns, with_mape=False)  # a p(rise) score has no MAPE
+    assert not [c for c in probability.columns if c.startswith("mape")]
+    assert probability.set_index("method").loc["m", "ic"] == pytest.approx(1.0)
 
 
 def test_portfolio_table_one_row_per_model(tiny):

@@ -254,7 +254,8 @@ def portfolio_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg, task
         rows = rows[["date", "ticker", score, *keys]].rename(columns={score: "score"})
         result = backtest(rows, returns, n_groups=cfg.n_groups, holding_period=holding, cost_bps=cfg.cost_bps,
                           score_col="score", group_cols=keys)
-        tables.append(portfolio_table(result, rows, returns).assign(point=point))
+        # MAPE compares the score with the realised return: meaningless for a class probability
+        tables.append(portfolio_table(result, rows, returns, with_mape=task == "regression").assign(point=point))
         traded = rows[rows["date"].isin(result.rebalance_dates)]
         selection = assign_groups(traded, n_groups=cfg.n_groups, score_col="score", group_cols=keys)
         per_model = mean_group_returns(group_returns(selection, returns), by="model")

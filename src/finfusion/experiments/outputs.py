@@ -332,9 +332,11 @@ def _fold_blocks(folds: dict[str, pd.DataFrame]) -> list:
 
 
 def _sweep_metrics(config: RunConfig, metrics: pd.DataFrame, task: str) -> list[str]:
-    """The metrics of the mean (std) tables and violins: the first three headline metrics, plus
-    RMSE and directional accuracy for a price target (seed 004 reports them)."""
-    names = list(HEADLINE[task][:3]) + (["rmse", "directional_accuracy"] if config.target.kind == "close" else [])
+    """The metrics of the mean (std) tables and violins: the first three headline metrics, MCC for
+    a classifier (StockNet's second metric), and RMSE and directional accuracy for a price target
+    (seed 004 reports them)."""
+    names = list(HEADLINE[task][:3]) + (["mcc"] if task == "classification" else []) \
+        + (["rmse", "directional_accuracy"] if config.target.kind == "close" else [])
     return [c for c in names if c in metrics.columns]
 
 

@@ -108,7 +108,7 @@ def ic_stats(per_date: pd.DataFrame) -> dict[str, float]:
 
 def portfolio_table(result: Backtest, predictions: pd.DataFrame, returns: pd.DataFrame, *,
                     periods_per_year: float | None = None, trading_days: float = TRADING_DAYS,
-                    kind: str = "net", mape_eps: float = MAPE_EPS) -> pd.DataFrame:
+                    kind: str = "net", mape_eps: float = MAPE_EPS, with_mape: bool = True) -> pd.DataFrame:
     """One row per unit of `result` (per model when model is the only grouping column) plus the
     Universe row, with seed 001's Table 1 columns first (fractions, not %): long_only_annual_return,
     long_only_sharpe, long_short_annual_return, long_short_sharpe, mape, ic, rank_ic; then
@@ -116,6 +116,7 @@ def portfolio_table(result: Backtest, predictions: pd.DataFrame, returns: pd.Dat
 
     predictions, returns  the frames given to `backtest` (prediction metrics use its rebalance dates).
     kind                  "net" (after costs) or "gross" period returns.
+    with_mape             False when the score is not a return forecast (e.g. p(rise)): no MAPE columns.
     """
     if kind not in ("net", "gross"):
         raise ConfigError(f"kind={kind!r}; expected 'net' or 'gross'")
@@ -135,7 +136,8 @@ def portfolio_table(result: Backtest, predictions: pd.DataFrame, returns: pd.Dat
         row = {"method": method_label(labels), **labels}
         for book in ("long_only", "long_short"):
             row.update(_book_stats(periods[periods["strategy"] == book], book, kind, ppy))
-        row.update(mape(mine[RETURN_COL], mine["score"], eps=mape_eps))
+        if with_mape:
+            row.update(mape(mine[RETURN_COL], mine["score"], eps=mape_eps))
         row.update(ic_stats(information_coefficients(mine)))
         row["n_skipped"] = int(unit_mask(result.skipped, labels).sum())
         rows.append(row)
@@ -143,7 +145,8 @@ def portfolio_table(result: Backtest, predictions: pd.DataFrame, returns: pd.Dat
     rows.append({"method": UNIVERSE, **_book_stats(universe, "long_only", kind, ppy), "n_skipped": 0})
     table = pd.DataFrame(rows).assign(cost_bps=result.cost_bps, returns=kind, periods_per_year=ppy)
     for column in ("n_periods", "n_skipped", "mape_n_used", "mape_n_excluded", "n_ic_dates"):
-        table[column] = table[column].astype("Int64")
+        if column in table.columns:
+            table[column] = table[column].astype("Int64")
     return table[_ordered(table.columns, keys)]
 
 
