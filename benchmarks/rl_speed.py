@@ -33,12 +33,16 @@ for _ in range(10):
         steps += 1
 dt = time.perf_counter() - t0
 print(f"env alone: {steps / dt:,.0f} steps/s")
+config = AgentConfig()  # the defaults: asset-wise policy, 8 env copies, 1-step A2C for SBA / SBCA
+print(f"agents: policy {config.policy}, n_envs {config.n_envs}, rollout_steps {config.rollout_steps}; one epoch =",
+      f"{config.n_envs} x {env.n_steps} env steps")
 for name in ["SB", "SBA", "SBC", "SBCA"]:
-    model = build_model(VARIANTS[name], EnvSettings().make(train, std), config=AgentConfig(), seed=0)
+    model = build_model(VARIANTS[name], EnvSettings().make(train, std), config=config, seed=0)
     t0 = time.perf_counter()
-    model.learn(total_timesteps=3 * env.n_steps, log_interval=None)
+    model.learn(total_timesteps=config.n_envs * env.n_steps, log_interval=None)
     dt = time.perf_counter() - t0
-    print(f"{name}: env + A2C training {model.num_timesteps / dt:,.0f} steps/s ({model.num_timesteps} steps, {dt:.1f} s)")
+    print(f"{name}: env + A2C training {model.num_timesteps / dt:,.0f} steps/s ({model.num_timesteps} steps, "
+          f"{dt:.1f} s per epoch)")
 from finfusion.portfolio.rl import run_policy
 
 venv = EnvSettings().make(valid, std)

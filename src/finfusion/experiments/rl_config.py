@@ -51,18 +51,31 @@ class RlEnvConfig(_Strict):
     lambda_risk: float = Field(0.1, ge=0.0, description="downside penalty of the reward")
     lambda_turn: float = Field(0.005, ge=0.0, description="turnover penalty of the reward")
     turnover: Literal["drifted", "undrifted"] = "drifted"
+    reward_baseline: Literal["none", "equal_weight"] = Field(
+        "equal_weight", description="subtract the equal-weight portfolio's log return from the training reward "
+        "(action-independent: same optimal policy, less gradient noise; docs/rl.md); none = Def. 3.9 as written")
 
 
 class RlAgentConfig(_Strict):
     """A2C settings shared by the variants and the epoch loop (finfusion.portfolio.rl.agents)."""
 
-    learning_rate: float = Field(3e-4, gt=0.0)
+    learning_rate: float = Field(1e-3, gt=0.0)
     weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay")
-    gamma: float = Field(0.99, gt=0.0, le=1.0)
-    net_arch: list[int] = Field(default_factory=lambda: [64, 64])
-    features_dim: int = Field(64, ge=1, description="width of the gated fusion space")
+    gamma: float = Field(0.99, ge=0.0, le=1.0)
+    policy: Literal["asset", "joint"] = Field(
+        "asset", description="asset: extractor and logit per asset with weights shared across assets; "
+        "joint: one state vector for the portfolio")
+    net_arch: list[int] = Field(default_factory=lambda: [64, 64], description="joint: pi and vf layers; asset: vf")
+    features_dim: int = Field(64, ge=1, description="width of the joint gated fusion space")
+    asset_dim: int = Field(16, ge=1, description="width of each asset's vector (policy asset)")
+    n_envs: int = Field(8, ge=1, description="copies of the training env exploring side by side")
+    rollout_steps: int = Field(1, ge=1, description="A2C n_steps per env copy of SBA / SBCA")
+    episode_days: int | None = Field(
+        None, ge=1, description="training episodes of this many days from random starts (None: the whole training "
+        "period; SB / SBC then update once per env copy and epoch)")
+    log_std_init: float = Field(-1.0, description="initial log-std of the Gaussian over the logits")
     epochs: int = Field(30, ge=1, description="passes over the training period, at most")
-    patience: int = Field(5, ge=1, description="epochs without a better validation value before stopping")
+    patience: int = Field(10, ge=1, description="epochs without a better validation value before stopping")
 
 
 class CostSensitivityConfig(_Strict):

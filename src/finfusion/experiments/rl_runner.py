@@ -155,7 +155,7 @@ def _jobs(config: RlConfig) -> list[tuple[str, float, str, int]]:
 def _settings(config: RlConfig, commission: float) -> EnvSettings:
     e = config.env
     return EnvSettings(window=e.window, commission=commission, ema_alpha=e.ema_alpha, lambda_risk=e.lambda_risk,
-                       lambda_turn=e.lambda_turn, turnover=e.turnover)
+                       lambda_turn=e.lambda_turn, turnover=e.turnover, reward_baseline=e.reward_baseline)
 
 
 def _agent(config: RlConfig, run_dir: Path, windows, group: str, commission: float, variant: str, seed: int):
@@ -166,7 +166,9 @@ def _agent(config: RlConfig, run_dir: Path, windows, group: str, commission: flo
         return pd.read_parquet(where / "test_daily.parquet"), pd.read_csv(where / "curve.csv"), info
     a = config.agent
     agent_config = AgentConfig(learning_rate=a.learning_rate, weight_decay=a.weight_decay, gamma=a.gamma,
-                               net_arch=tuple(a.net_arch), features_dim=a.features_dim)
+                               policy=a.policy, net_arch=tuple(a.net_arch), features_dim=a.features_dim,
+                               asset_dim=a.asset_dim, n_envs=a.n_envs, rollout_steps=a.rollout_steps,
+                               episode_days=a.episode_days, log_std_init=a.log_std_init)
     train, valid, test = windows
     t0 = time.perf_counter()
     agent = train_agent(variant, train, valid, epochs=a.epochs, patience=a.patience, seed=seed,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from finfusion.errors import ConfigError
 from finfusion.portfolio.rl import EnvSettings, MarketWindow, Standardizer, reward, run_policy, smooth, softmax
 
 # row 0 is history (window W = 1); rows 1..3 are the decision days
@@ -16,9 +17,10 @@ RETURNS = pd.DataFrame([[0.01, -0.01], [0.10, -0.05], [-0.02, 0.04], [0.05, 0.00
 LOGITS = [np.array([0.0, 0.0]), np.array([math.log(3), 0.0]), np.array([0.0, math.log(3)])]  # 1/2 1/2, 3/4 1/4, 1/4 3/4
 
 
-def run_example(turnover: str = "drifted") -> tuple[pd.DataFrame, list[float]]:
+def run_example(turnover: str = "drifted", reward_baseline: str = "none") -> tuple[pd.DataFrame, list[float]]:
     window = MarketWindow(RETURNS)
-    env = EnvSettings(window=1, commission=0.01, turnover=turnover).make(window, Standardizer().fit(RETURNS))
+    settings = EnvSettings(window=1, commission=0.01, turnover=turnover, reward_baseline=reward_baseline)
+    env = settings.make(window, Standardizer().fit(RETURNS))
     env.reset()
     rewards = []
     for a in LOGITS:
@@ -72,3 +74,14 @@ def test_env_rewards_follow_the_formula():
     expected = [reward(n, t) for n, t in zip(daily["net_return"], daily["turnover"])]
     assert rewards == pytest.approx(expected)
     assert rewards[0] == pytest.approx(math.log(1.015) - 0.005)
+
+
+def test_equal_weight_reward_baseline_subtracts_the_market_log_return():
+    daily, plain = run_example()
+    daily_b, rewards = run_example(reward_baseline="equal_weight")
+    pd.testing.assert_frame_equal(daily, daily_b)  # the baseline changes the reward only
+    # mean returns of the decision days: (.10 - .05) / 2, (-.02 + .04) / 2, (.05 + 0) / 2
+    assert rewards == pytest.approx([p - math.log(1 + m) for p, m in zip(plain, [0.025, 0.01, 0.025])])
+    assert rewards[0] == pytest.approx(math.log(1.015) - 0.005 - math.log(1.025))
+    with pytest.raises(ConfigError, match="reward_baseline='index'"):
+        EnvSettings(reward_baseline="index")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -11,12 +12,16 @@ import torch
 from finfusion.errors import ConfigError
 from finfusion.portfolio.rl import (
     AgentConfig,
+    AssetConcatExtractor,
+    AssetGatedExtractor,
+    AssetwisePolicy,
     ConcatExtractor,
     EnvSettings,
     GatedFusionExtractor,
     Standardizer,
     TrainedAgent,
     build_model,
+    equal_weight,
     split_market,
     train_agent,
 )
@@ -33,18 +38,44 @@ def windows(market):
     return split_market(returns, text, train_end=returns.index[69], valid_end=returns.index[94], window=W)
 
 
-@pytest.mark.parametrize(("name", "extractor", "lam", "full"), [
-    ("SB", ConcatExtractor, 1.0, True), ("SBA", ConcatExtractor, 0.95, False),
-    ("SBC", GatedFusionExtractor, 1.0, True), ("SBCA", GatedFusionExtractor, 0.95, False)])
-def test_variants_in_sb3_terms(windows, name, extractor, lam, full):
+@pytest.mark.parametrize(("name", "joint", "asset", "lam", "full"), [
+    ("SB", ConcatExtractor, AssetConcatExtractor, 1.0, True),
+    ("SBA", ConcatExtractor, AssetConcatExtractor, 0.95, False),
+    ("SBC", GatedFusionExtractor, AssetGatedExtractor, 1.0, True),
+    ("SBCA", GatedFusionExtractor, AssetGatedExtractor, 0.95, False)])
+def test_variants_in_sb3_terms(windows, name, joint, asset, lam, full):
     train = windows[0]
     env = EnvSettings(window=W).make(train, Standardizer().fit(train.returns))
-    model = build_model(VARIANTS[name], env, config=AgentConfig(), seed=0)
-    assert isinstance(model.policy.features_extractor, extractor)
-    assert model.gae_lambda == lam and model.gamma == 0.99
-    assert model.n_steps == (env.n_steps if full else 5)
-    assert isinstance(model.policy.optimizer, torch.optim.AdamW)
-    assert model.policy.optimizer.defaults["weight_decay"] == 1e-4 and model.learning_rate == 3e-4
+    for policy, extractor in (("asset", asset), ("joint", joint)):
+        model = build_model(VARIANTS[name], env, config=AgentConfig(policy=policy, n_envs=3), seed=0)
+        assert isinstance(model.policy.features_extractor, extractor)
+        assert model.gae_lambda == lam and model.gamma == 0.99 and model.n_envs == 3
+        assert model.n_steps == (env.n_steps if full else 1)
+        assert isinstance(model.policy.optimizer, torch.optim.AdamW)
+        assert model.policy.optimizer.defaults["weight_decay"] == 1e-4 and model.learning_rate == 1e-3
+        assert float(model.policy.log_std.detach().mean()) == pytest.approx(-1.0)
+        assert isinstance(model.policy, AssetwisePolicy) == (policy == "asset")
+        # every parameter is trained (the replaced action net's are in the optimizer)
+        optimised = {id(p) for group in model.policy.optimizer.param_groups for p in group["params"]}
+        assert optimised == {id(p) for p in model.policy.parameters()}
+    short = EnvSettings(window=W).make(train, Standardizer().fit(train.returns), episode_days=5)
+    model = build_model(VARIANTS[name], short, config=AgentConfig(n_envs=2), seed=0)
+    assert model.n_steps == (5 if full else 1)  # SB / SBC: one whole (short) episode per rollout
+
+
+def test_asset_wise_policy_shares_its_weights_across_assets(windows):
+    """Swapping two assets' rows in the observation swaps their logits: one network for all assets."""
+    train = windows[0]
+    env = EnvSettings(window=W).make(train, Standardizer().fit(train.returns))
+    model = build_model(VARIANTS["SBCA"], env, config=AgentConfig(n_envs=1), seed=0)
+    torch.nn.init.normal_(model.policy.action_net.linear.weight)  # SB3 starts it near 0
+    obs, _ = env.reset()
+    obs = {k: v.copy() for k, v in obs.items()}
+    obs["weights"][:] = [0.2, 0.5, 0.3]
+    swapped = {k: v[[1, 0, 2]] for k, v in obs.items()}
+    a = model.predict(obs, deterministic=True)[0]
+    b = model.predict(swapped, deterministic=True)[0]
+    assert b == pytest.approx(a[[1, 0, 2]], abs=1e-6) and not a[0] == pytest.approx(a[1], abs=1e-6)
 
 
 def test_same_seed_same_result_and_save_load(windows, tmp_path):
@@ -58,7 +89,8 @@ def test_same_seed_same_result_and_save_load(windows, tmp_path):
     assert list(a.curve.columns) == ["epoch", "timesteps", "train_reward_mean", "policy_loss", "value_loss",
                                      "entropy_loss", "valid_value", "is_best"]
     assert a.curve["policy_loss"].notna().all() and a.curve["train_reward_mean"].notna().all()
-    assert a.curve["timesteps"].tolist() == [train.returns.shape[0] - W, 2 * (train.returns.shape[0] - W)]
+    n_days = train.returns.shape[0] - W  # each of the 8 env copies passes once per epoch
+    assert a.curve["timesteps"].tolist() == [8 * n_days, 16 * n_days]
     ref = Standardizer().fit(train.returns)  # fit on the training rows only
     assert (a.standardizer.mean_ == ref.mean_).all() and (a.standardizer.std_ == ref.std_).all()
     loaded = TrainedAgent.load(a.save(tmp_path / "agent"))
@@ -92,6 +124,12 @@ def test_bad_variant_and_settings(windows):
     train, valid, _ = windows
     with pytest.raises(ConfigError, match="variant='PPO'; expected one of"):
         train_agent("PPO", train, valid)
+    with pytest.raises(ConfigError, match="policy='eiie'"):
+        AgentConfig(policy="eiie")
+    with pytest.raises(ConfigError, match="n_envs=0"):
+        AgentConfig(n_envs=0)
+    with pytest.raises(ConfigError, match="episode_days=0"):
+        AgentConfig(episode_days=0)
     with pytest.raises(ConfigError, match="patience=0"):
         train_agent("SB", train, valid, patience=0)
     with pytest.raises(ConfigError, match="commission=0.7"):
@@ -100,3 +138,23 @@ def test_bad_variant_and_settings(windows):
         EnvSettings(ema_alpha=0.0)
     with pytest.raises(ConfigError, match="turnover='gross'"):
         EnvSettings(turnover="gross")
+
+
+def test_sbca_learns_an_informative_text_signal():
+    """Behaviour, not a number: where yesterday's (persistent) text of an asset sets its return
+    today, SBCA ends the unseen test period well above equal weight after costs (seeds 42-44
+    measured 1.04-1.09 against 0.78; the text rule softmax(5 text) 1.26)."""
+    rng = np.random.default_rng(0)
+    n, idx = 330, pd.bdate_range("2021-01-04", periods=330)
+    x = np.zeros((n, 3))
+    for t in range(1, n):
+        x[t] = 0.9 * x[t - 1] + 0.3 * rng.normal(size=3)
+    text = pd.DataFrame(np.clip(x, -1, 1), idx, ["AAA", "BBB", "CCC"])
+    lagged = np.vstack([np.zeros(3), text.to_numpy()[:-1]])
+    returns = pd.DataFrame(0.01 * lagged + rng.normal(0.0, 0.005, (n, 3)), idx, text.columns)
+    train, valid, test = split_market(returns, text, train_end=idx[179], valid_end=idx[239], window=W)
+    agent = train_agent("SBCA", train, valid, epochs=10, patience=10, seed=42, settings=SETTINGS,
+                        config=AgentConfig(learning_rate=3e-3))
+    learned = agent.run(test)["value"].iloc[-1]
+    ew = equal_weight(test, window=W)["value"].iloc[-1]
+    assert learned > ew * 1.15, (learned, ew)

@@ -14,6 +14,7 @@ from finfusion.portfolio.rl import (
     run_policy,
     split_market,
 )
+from finfusion.errors import ConfigError
 from finfusion.portfolio.rl.agents import VARIANTS
 
 W = 10
@@ -141,3 +142,32 @@ def test_passes_the_gymnasium_and_sb3_env_checkers(market):
         warnings.simplefilter("ignore")  # SB3 advises a [-1, 1] action box; ours holds logits
         gym_check(env, skip_render_check=True)
         sb3_check(env, warn=False)
+
+
+def test_training_episodes_of_episode_days(market):
+    """episode_days = L: L consecutive decision dates from a seeded random start, each from cash."""
+    returns, text = market
+    data, std = _window(returns, text), _standardizer(returns)
+    full = EnvSettings(window=W).make(data, std)
+    env = EnvSettings(window=W).make(data, std, episode_days=7)
+    assert env.n_steps == full.n_steps and env.episode_length == 7
+    env.reset(seed=3)
+    starts = []
+    for _ in range(12):
+        obs, info = env.reset()
+        k = list(full.dates).index(info["date"])
+        starts.append(k)
+        assert 0 <= k <= full.n_steps - 7 and not obs["weights"].any()  # starts in cash
+        steps, done = [], False
+        while not done:
+            obs, _, done, _, step = env.step(np.zeros(3))
+            steps.append(step)
+        assert [s["date"] for s in steps] == list(full.dates[k:k + 7])
+        assert steps[0]["turnover"] == pytest.approx(1.0)  # the entry from cash is paid again
+    assert len(set(starts)) > 1
+    again = EnvSettings(window=W).make(data, std, episode_days=7)
+    again.reset(seed=3)
+    assert [list(full.dates).index(again.reset()[1]["date"]) for _ in range(12)] == starts  # seeded
+    assert EnvSettings(window=W).make(data, std, episode_days=10_000).episode_length == full.n_steps
+    with pytest.raises(ConfigError, match="episode_days"):
+        EnvSettings(window=W).make(data, std, episode_days=0)

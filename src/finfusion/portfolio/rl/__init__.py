@@ -10,17 +10,34 @@ See docs/rl.md for the timing, accounting and reward conventions.
 """
 
 from finfusion.portfolio.rl.accounting import drift, reward, smooth, softmax, trade_day
-from finfusion.portfolio.rl.agents import VARIANTS, AgentConfig, TrainedAgent, Variant, build_model, train_agent
+from finfusion.portfolio.rl.agents import (
+    VARIANTS,
+    AgentConfig,
+    AssetwisePolicy,
+    TrainedAgent,
+    Variant,
+    build_model,
+    train_agent,
+)
 from finfusion.portfolio.rl.baselines import buy_and_hold, equal_weight, market
 from finfusion.portfolio.rl.data import MarketWindow, Standardizer, check_frames, split_market
 from finfusion.portfolio.rl.env import EnvSettings, PortfolioEnv, daily_frame, run_policy
-from finfusion.portfolio.rl.extractors import EXTRACTORS, ConcatExtractor, GatedFusionExtractor
+from finfusion.portfolio.rl.extractors import (
+    EXTRACTORS,
+    AssetConcatExtractor,
+    AssetGatedExtractor,
+    ConcatExtractor,
+    GatedFusionExtractor,
+)
 from finfusion.portfolio.rl.metrics import metrics_table, rl_metrics
 
 __all__ = [
     "EXTRACTORS",
     "VARIANTS",
     "AgentConfig",
+    "AssetConcatExtractor",
+    "AssetGatedExtractor",
+    "AssetwisePolicy",
     "ConcatExtractor",
     "EnvSettings",
     "GatedFusionExtractor",

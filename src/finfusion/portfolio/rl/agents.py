@@ -4,20 +4,28 @@ SB3 has no REINFORCE class. REINFORCE with a learned state-value baseline is A2C
 lambda = 1 and full-episode rollouts: the advantage is G_t - V(s_t) with the Monte-Carlo return
 G_t (no bootstrap, the rollout ends at the terminal step). So:
 
-    SB    A2C, gae_lambda = 1.0, n_steps = one whole training episode    concat extractor
-    SBA   A2C, gae_lambda = 0.95, n_steps = 5 (bootstrapped GAE advantages) concat extractor
-    SBC   as SB                                                         gated extractor
-    SBCA  as SBA                                                        gated extractor
+    SB    A2C, gae_lambda = 1.0, n_steps = one whole training episode     concat extractor
+    SBA   A2C, gae_lambda = 0.95, n_steps = rollout_steps (bootstrapped)   concat extractor
+    SBC   as SB                                                            gated extractor
+    SBCA  as SBA                                                           gated extractor
 
-All: MultiInputPolicy (Gaussian over the N logits, state-independent log-std), net_arch
-pi = vf = [64, 64] after the shared extractor, gamma 0.99, AdamW (lr 3e-4, weight decay 1e-4; the
-paper's values were lost in extraction), A2C's defaults otherwise (vf_coef 0.5, ent_coef 0,
-max_grad_norm 0.5, no advantage normalisation).
+All (`AgentConfig`; docs/rl.md gives the measurements behind the defaults):
+- policy "asset" (default): the extractor runs on each asset's own rows with weights shared
+  across assets, and asset i's logit is one shared linear map of its vector (`AssetwisePolicy`);
+  the critic reads all N vectors through vf = net_arch. policy "joint": one state vector for the
+  portfolio, pi = vf = net_arch (MultiInputPolicy).
+- a diagonal Gaussian over the N logits, state-independent log-std (init `log_std_init`);
+  gamma 0.99; AdamW (lr 1e-3, weight decay 1e-4; the paper's values were lost in extraction);
+  A2C's defaults otherwise (vf_coef 0.5, ent_coef 0, max_grad_norm 0.5).
+- `n_envs` copies of the training env explore side by side (a DummyVecEnv); each A2C update
+  uses rollout_steps x n_envs transitions (SB/SBC: n_envs whole episodes).
+- `episode_days`: training episodes of that many consecutive days from random starts (None: the
+  whole training period), so that SB/SBC update more than once per epoch.
 
-Training: one epoch = `learn(total_timesteps = episode length)` (SBA rounds up to whole
-5-step rollouts), then the deterministic policy (the Gaussian's mean) runs once on the validation
-env; the policy weights of the best validation final value are kept and restored at the end;
-training stops after `patience` epochs without a new best, or after `epochs`.
+Training: one epoch = every copy passes once over the training period (`learn(total_timesteps =
+episode length x n_envs)`), then the deterministic policy (the Gaussian's mean) runs once on the
+validation env; the policy weights of the best validation final value are kept and restored at
+the end; training stops after `patience` epochs without a new best, or after `epochs`.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
+from functools import partial
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -36,6 +45,9 @@ import torch
 from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.policies import MultiInputActorCriticPolicy
+from stable_baselines3.common.vec_env import DummyVecEnv
+from torch import nn
 
 from finfusion.errors import ConfigError
 from finfusion.portfolio.rl.data import MarketWindow, Standardizer
@@ -46,20 +58,22 @@ from finfusion.seeding import seed_everything
 
 @dataclass(frozen=True)
 class Variant:
-    """extractor: "concat" | "gated"; n_steps None = one whole training episode per rollout."""
+    """extractor: "concat" | "gated"; actor_critic False = one whole training episode per rollout
+    (REINFORCE with a baseline), True = bootstrapped rollouts of `AgentConfig.rollout_steps`."""
 
     name: str
     extractor: str
     gae_lambda: float
-    n_steps: int | None
+    actor_critic: bool
 
 
 VARIANTS: dict[str, Variant] = {
-    "SB": Variant("SB", "concat", 1.0, None),
-    "SBA": Variant("SBA", "concat", 0.95, 5),
-    "SBC": Variant("SBC", "gated", 1.0, None),
-    "SBCA": Variant("SBCA", "gated", 0.95, 5),
+    "SB": Variant("SB", "concat", 1.0, False),
+    "SBA": Variant("SBA", "concat", 0.95, True),
+    "SBC": Variant("SBC", "gated", 1.0, False),
+    "SBCA": Variant("SBCA", "gated", 0.95, True),
 }
+POLICIES = ("asset", "joint")
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy_loss")
 
 
@@ -74,27 +88,75 @@ def get_variant(name: str) -> Variant:
 class AgentConfig:
     """A2C hyper-parameters shared by the variants (module docstring)."""
 
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     gamma: float = 0.99
-    net_arch: tuple[int, ...] = (64, 64)
-    features_dim: int = 64  # the gated extractor's d; the concat extractor stays raw
+    policy: str = "asset"  # "asset" | "joint"
+    net_arch: tuple[int, ...] = (64, 64)  # joint: pi and vf; asset: vf only
+    features_dim: int = 64  # the joint gated extractor's d; the joint concat extractor stays raw
+    asset_dim: int = 16  # d of the asset-wise extractors
+    n_envs: int = 8
+    rollout_steps: int = 1  # A2C n_steps of the actor-critic variants, per env copy
+    episode_days: int | None = None  # training episodes of this many days from random starts; None = whole period
+    log_std_init: float = -1.0
     device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ConfigError(f"policy={self.policy!r}; expected one of {POLICIES}")
+        for name in ("features_dim", "asset_dim", "n_envs", "rollout_steps"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise ConfigError(f"{name}={value!r}; expected an integer >= 1")
+        if self.episode_days is not None and not (isinstance(self.episode_days, int) and self.episode_days >= 1):
+            raise ConfigError(f"episode_days={self.episode_days!r}; expected None or an integer >= 1")
+
+
+class AssetHead(nn.Module):
+    """(B, N * d) -> (B, N): asset i's logit = v . x_i + b with v, b shared by the assets."""
+
+    def __init__(self, asset_dim: int) -> None:
+        super().__init__()
+        self.asset_dim = int(asset_dim)
+        self.linear = nn.Linear(self.asset_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.view(x.shape[0], -1, self.asset_dim)).squeeze(-1)
+
+
+class AssetwisePolicy(MultiInputActorCriticPolicy):
+    """MultiInputActorCriticPolicy whose action net is `AssetHead` over an asset-wise extractor's
+    output (net_arch pi = []: the head reads the per-asset vectors directly)."""
+
+    def _build(self, lr_schedule) -> None:
+        super()._build(lr_schedule)
+        self.action_net = AssetHead(self.features_extractor.asset_dim)
+        if self.ortho_init:
+            self.action_net.apply(partial(self.init_weights, gain=0.01))  # SB3's gain for the action net
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
 
 def build_model(variant: Variant, env: PortfolioEnv, *, config: AgentConfig, seed: int) -> A2C:
-    """An untrained SB3 A2C for `variant` on `env` (silent logger, seeded)."""
-    extractor_kwargs = {"hidden": config.features_dim} if variant.extractor == "gated" else {}
-    policy_kwargs = {
-        "features_extractor_class": EXTRACTORS[variant.extractor],
-        "features_extractor_kwargs": extractor_kwargs,
-        "net_arch": {"pi": list(config.net_arch), "vf": list(config.net_arch)},
-        "optimizer_class": torch.optim.AdamW,
-        "optimizer_kwargs": {"weight_decay": config.weight_decay},
-    }
-    model = A2C("MultiInputPolicy", env, learning_rate=config.learning_rate,
-                n_steps=variant.n_steps or env.n_steps, gamma=config.gamma, gae_lambda=variant.gae_lambda,
-                policy_kwargs=policy_kwargs, seed=seed, device=config.device, verbose=0)
+    """An untrained SB3 A2C for `variant` on `config.n_envs` copies of `env` (silent logger, seeded)."""
+    common = {"optimizer_class": torch.optim.AdamW, "optimizer_kwargs": {"weight_decay": config.weight_decay},
+              "log_std_init": config.log_std_init}
+    if config.policy == "asset":
+        policy = AssetwisePolicy
+        policy_kwargs = {"features_extractor_class": EXTRACTORS[f"asset_{variant.extractor}"],
+                         "features_extractor_kwargs": {"hidden": config.asset_dim},
+                         "net_arch": {"pi": [], "vf": list(config.net_arch)}, **common}
+    else:
+        policy = "MultiInputPolicy"
+        policy_kwargs = {"features_extractor_class": EXTRACTORS[variant.extractor],
+                         "features_extractor_kwargs": {"hidden": config.features_dim} if variant.extractor == "gated"
+                         else {},
+                         "net_arch": {"pi": list(config.net_arch), "vf": list(config.net_arch)}, **common}
+    copies = [env] + [copy.deepcopy(env) for _ in range(config.n_envs - 1)]
+    vec = DummyVecEnv([lambda e=e: e for e in copies])
+    n_steps = config.rollout_steps if variant.actor_critic else env.episode_length
+    model = A2C(policy, vec, learning_rate=config.learning_rate, n_steps=n_steps, gamma=config.gamma,
+                gae_lambda=variant.gae_lambda, policy_kwargs=policy_kwargs, seed=seed, device=config.device,
+                verbose=0)
     model.set_logger(Logger(folder=None, output_formats=[]))
     return model
 
@@ -190,7 +252,7 @@ class TrainedAgent:
 
 
 def train_agent(variant: str, train: MarketWindow, valid: MarketWindow, *, epochs: int = 30,
-                patience: int = 5, seed: int = 42, settings: EnvSettings | None = None,
+                patience: int = 10, seed: int = 42, settings: EnvSettings | None = None,
                 config: AgentConfig | None = None, progress: bool = False) -> TrainedAgent:
     """Train `variant` ("SB" | "SBA" | "SBC" | "SBCA") on `train`, early-stopped on `valid`'s
     final value (module docstring). The standardizer is fit on `train.returns` only."""
@@ -200,15 +262,17 @@ def train_agent(variant: str, train: MarketWindow, valid: MarketWindow, *, epoch
     settings, config = settings or EnvSettings(), config or AgentConfig()
     seed_everything(seed)
     standardizer = Standardizer().fit(train.returns)
-    train_env, valid_env = settings.make(train, standardizer), settings.make(valid, standardizer)
+    train_env = settings.make(train, standardizer, episode_days=config.episode_days)
+    valid_env = settings.make(valid, standardizer)
     with deterministic_torch():
         model = build_model(spec, train_env, config=config, seed=seed)
-        curve, best_epoch = _fit(model, train_env, valid_env, epochs=epochs, patience=patience, progress=progress)
+        curve, best_epoch = _fit(model, train_env, valid_env, epochs=epochs, patience=patience, progress=progress,
+                                 n_envs=config.n_envs)
     return TrainedAgent(spec.name, model, standardizer, settings, curve, best_epoch)
 
 
 def _fit(model: A2C, train_env: PortfolioEnv, valid_env: PortfolioEnv, *, epochs: int, patience: int,
-         progress: bool) -> tuple[pd.DataFrame, int]:
+         progress: bool, n_envs: int = 1) -> tuple[pd.DataFrame, int]:
     """The epoch loop: learn one pass, validate, keep the best policy weights; returns (curve, best epoch)."""
     from tqdm.auto import tqdm
 
@@ -217,7 +281,7 @@ def _fit(model: A2C, train_env: PortfolioEnv, valid_env: PortfolioEnv, *, epochs
     bar = tqdm(range(1, epochs + 1), desc=f"A2C {train_env.n_steps} steps/epoch", disable=not progress)
     for epoch in bar:
         stats.clear()
-        model.learn(total_timesteps=train_env.n_steps, callback=stats, log_interval=None,
+        model.learn(total_timesteps=train_env.n_steps * n_envs, callback=stats, log_interval=None,
                     reset_num_timesteps=epoch == 1)
         value = float(run_policy(model, valid_env)["value"].iloc[-1])
         is_best = value > best_value

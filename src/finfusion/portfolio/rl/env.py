@@ -17,7 +17,9 @@ Action: (N,) logits in [-10, 10] -> softmax -> target weights -> EMA -> traded w
 Accounting (turnover, commission, value, reward) is `accounting.py`'s, whose docstring gives the
 exact formulas. An episode is one pass over the window's decision dates; it ends early only on
 ruin (1 + net_t <= 0: value 0, reward log(1e-12)), impossible with returns > -1 and c * 2 < 1
-unless a day loses almost everything.
+unless a day loses almost everything. With `episode_days` = L (training only), an episode is L
+consecutive decision dates from a start drawn uniformly by the env's seeded generator, beginning
+in cash like a full one.
 
 `info` of each step: date, value, weights (w_t), target, turnover, gross_return, net_return.
 """
@@ -39,6 +41,7 @@ from finfusion.portfolio.rl.data import MarketWindow, Standardizer
 
 LOGIT_BOUND = 10.0
 RUIN_LOG = float(np.log(1e-12))
+REWARD_BASELINES = ("none", "equal_weight")
 
 
 class PortfolioEnv(gym.Env):
@@ -51,14 +54,22 @@ class PortfolioEnv(gym.Env):
     ema_alpha     weight of the new target in the EMA of the output weights (default 0.4; 1 = off).
     lambda_risk, lambda_turn  reward penalties (default 0.1, 0.005).
     turnover      "drifted" (||w_t - held_{t-1}||_1, default) or "undrifted" (||w_t - w_{t-1}||_1).
+    reward_baseline  "none" (the reward of Def. 3.9) or "equal_weight": minus log(1 + mean_i R_t,i),
+                  the log return of the equal-weight portfolio before costs. It does not depend on
+                  the actions (returns are exogenous), so it changes no policy's ranking and no
+                  expected policy gradient, only the gradient's noise (docs/rl.md).
+    episode_days  None (default): an episode is every decision date; L: L consecutive dates from a
+                  uniformly drawn start (more, shorter episodes for training; never for evaluation).
     """
 
     metadata = {"render_modes": []}
 
     def __init__(self, data: MarketWindow, standardizer: Standardizer, *, window: int = 30,
                  commission: float = 0.0025, ema_alpha: float = 0.4, lambda_risk: float = 0.1,
-                 lambda_turn: float = 0.005, turnover: str = "drifted") -> None:
-        _check_settings(commission, ema_alpha, lambda_risk, lambda_turn, turnover)
+                 lambda_turn: float = 0.005, turnover: str = "drifted", reward_baseline: str = "none",
+                 episode_days: int | None = None) -> None:
+        _check_settings(commission, ema_alpha, lambda_risk, lambda_turn, turnover, reward_baseline)
+        self.reward_baseline = reward_baseline
         self.data, self.standardizer, self.window = data, standardizer, int(window)
         self.commission, self.ema_alpha = float(commission), float(ema_alpha)
         self.lambda_risk, self.lambda_turn, self.turnover_mode = float(lambda_risk), float(lambda_turn), turnover
@@ -78,15 +89,24 @@ class PortfolioEnv(gym.Env):
             "weights": gym.spaces.Box(0.0, 1.0, (n,), np.float32),
         })
         self.action_space = gym.spaces.Box(-LOGIT_BOUND, LOGIT_BOUND, (n,), np.float32)
+        if episode_days is not None and not (isinstance(episode_days, int) and 1 <= episode_days):
+            raise ConfigError(f"episode_days={episode_days!r}; expected None or an integer >= 1")
+        self.episode_days = None if episode_days is None or episode_days >= len(self._rows) else episode_days
+        self._first = 0
         self._reset_state()
 
     @property
     def n_steps(self) -> int:
-        """Decision days in one episode."""
+        """Decision days of the window (one full pass)."""
         return len(self._rows)
 
+    @property
+    def episode_length(self) -> int:
+        """Decision days in one episode: `episode_days` or the whole window."""
+        return self.episode_days or len(self._rows)
+
     def _reset_state(self) -> None:
-        self._k = 0
+        self._k = self._first
         self._prev_w: np.ndarray | None = None
         self._held = np.zeros(self.data.n_assets)
         self.value = 1.0
@@ -98,8 +118,10 @@ class PortfolioEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        if self.episode_days is not None:
+            self._first = int(self.np_random.integers(0, len(self._rows) - self.episode_days + 1))
         self._reset_state()
-        return self._obs(self._rows[0]), {"date": self.dates[0]}
+        return self._obs(self._rows[self._k]), {"date": self.dates[self._k]}
 
     def step(self, action):
         row = self._rows[self._k]
@@ -117,16 +139,18 @@ class PortfolioEnv(gym.Env):
         else:
             self.value *= growth
             r = reward(day.net_return, day.turnover, lambda_risk=self.lambda_risk, lambda_turn=self.lambda_turn)
+            if self.reward_baseline == "equal_weight":
+                r -= float(np.log1p(self._r[row].mean()))
         self._prev_w, self._held = w, day.held_after
         self._k += 1
-        terminated = ruined or self._k == len(self._rows)
+        terminated = ruined or self._k == self._first + self.episode_length
         info = {"date": self.dates[self._k - 1], "value": self.value, "weights": w, "target": target,
                 "turnover": day.turnover, "gross_return": day.gross_return, "net_return": day.net_return}
         return self._obs(row + 1), float(r), bool(terminated), False, info
 
 
 def _check_settings(commission: float, ema_alpha: float, lambda_risk: float, lambda_turn: float,
-                    turnover: str) -> None:
+                    turnover: str, reward_baseline: str = "none") -> None:
     if not 0.0 <= commission < 0.5:
         raise ConfigError(f"commission={commission!r}; expected a fraction in [0, 0.5)")
     if not 0.0 < ema_alpha <= 1.0:
@@ -135,6 +159,8 @@ def _check_settings(commission: float, ema_alpha: float, lambda_risk: float, lam
         raise ConfigError(f"lambda_risk={lambda_risk!r}, lambda_turn={lambda_turn!r}; expected >= 0")
     if turnover not in TURNOVER_MODES:
         raise ConfigError(f"turnover={turnover!r}; expected one of {TURNOVER_MODES}")
+    if reward_baseline not in REWARD_BASELINES:
+        raise ConfigError(f"reward_baseline={reward_baseline!r}; expected one of {REWARD_BASELINES}")
 
 
 @dataclass(frozen=True)
@@ -148,14 +174,16 @@ class EnvSettings:
     lambda_risk: float = 0.1
     lambda_turn: float = 0.005
     turnover: str = "drifted"
+    reward_baseline: str = "equal_weight"  # training default; PortfolioEnv alone defaults to "none"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.window, int) and self.window >= 1):
             raise ConfigError(f"window={self.window!r}; expected an integer >= 1")
-        _check_settings(self.commission, self.ema_alpha, self.lambda_risk, self.lambda_turn, self.turnover)
+        _check_settings(self.commission, self.ema_alpha, self.lambda_risk, self.lambda_turn, self.turnover,
+                        self.reward_baseline)
 
-    def make(self, data: MarketWindow, standardizer: Standardizer) -> PortfolioEnv:
-        return PortfolioEnv(data, standardizer, **asdict(self))
+    def make(self, data: MarketWindow, standardizer: Standardizer, *, episode_days: int | None = None) -> PortfolioEnv:
+        return PortfolioEnv(data, standardizer, **asdict(self), episode_days=episode_days)
 
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]

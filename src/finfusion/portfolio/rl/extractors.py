@@ -1,7 +1,9 @@
 """Feature extractors of seed 002 for SB3 policies over `PortfolioEnv`'s Dict observation.
 
-Both read obs["price"] (B, N, W), obs["text"] (B, N, W) and obs["weights"] (B, N). The current
+All read obs["price"] (B, N, W), obs["text"] (B, N, W) and obs["weights"] (B, N). The current
 weights are portfolio state, not a modality: they join the price stream.
+
+Joint extractors (one state vector for the whole portfolio, as written in §4):
 
 concat (SB, SBA)   x = [price (N*W), text (N*W), weights (N)] -> optionally Linear -> ReLU
                    (features_dim=None: the raw concatenation, 2*N*W + N features; "the two
@@ -11,6 +13,14 @@ gated (SBC, SBCA)  Definition 3.8 / §4, d = 64:
                    h_text  = ReLU(LayerNorm(W_t text + b_t))                   (B, d)
                    g       = sigmoid(W_g h_text + b_g)                          (B, d)  the text gate
                    fused   = ReLU(W_f (g * h_price) + b_f) + h_text            (B, d)  residual
+
+Asset-wise extractors (the default of the agents, `AgentConfig.policy = "asset"`): the same
+forms applied to each asset's own rows with weights shared across assets (as EIIE, Jiang et al.
+2017), output (B, N * d) = the N per-asset vectors, asset-major; `asset_dim` = d.
+
+asset_concat       x_i = ReLU(W [price_i (W), text_i (W), weight_i] + b)            (B, N, d)
+asset_gated        h_price_i = ReLU(LayerNorm(W_p [price_i, weight_i] + b_p)), h_text_i from text_i,
+                   g_i = sigmoid(W_g h_text_i + b_g), fused_i = ReLU(W_f (g_i * h_price_i) + b_f) + h_text_i
 """
 
 from __future__ import annotations
@@ -62,4 +72,40 @@ class GatedFusionExtractor(BaseFeaturesExtractor):
         return torch.relu(self.fuse(g * h_price)) + h_text  # (B, d)
 
 
-EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {"concat": ConcatExtractor, "gated": GatedFusionExtractor}
+class AssetConcatExtractor(BaseFeaturesExtractor):
+    """Per asset [price_i, text_i, weight_i] -> Linear -> ReLU, shared across assets; (B, N * hidden)."""
+
+    def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 16) -> None:
+        n, w = _sizes(observation_space)
+        super().__init__(observation_space, n * int(hidden))
+        self.asset_dim = int(hidden)
+        self.dense = nn.Sequential(nn.Linear(2 * w + 1, hidden), nn.ReLU())
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([obs["price"], obs["text"], obs["weights"].unsqueeze(-1)], dim=-1)  # (B, N, 2W+1)
+        return self.dense(x).flatten(1)
+
+
+class AssetGatedExtractor(BaseFeaturesExtractor):
+    """The gated fusion of each asset's price and text rows, shared across assets; (B, N * hidden)."""
+
+    def __init__(self, observation_space: gym.spaces.Dict, hidden: int = 16) -> None:
+        n, w = _sizes(observation_space)
+        super().__init__(observation_space, n * int(hidden))
+        self.asset_dim = int(hidden)
+        self.price = nn.Sequential(nn.Linear(w + 1, hidden), nn.LayerNorm(hidden), nn.ReLU())
+        self.text = nn.Sequential(nn.Linear(w, hidden), nn.LayerNorm(hidden), nn.ReLU())
+        self.gate = nn.Linear(hidden, hidden)
+        self.fuse = nn.Linear(hidden, hidden)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        h_price = self.price(torch.cat([obs["price"], obs["weights"].unsqueeze(-1)], dim=-1))  # (B, N, d)
+        h_text = self.text(obs["text"])  # (B, N, d)
+        g = torch.sigmoid(self.gate(h_text))
+        return (torch.relu(self.fuse(g * h_price)) + h_text).flatten(1)
+
+
+EXTRACTORS: dict[str, type[BaseFeaturesExtractor]] = {
+    "concat": ConcatExtractor, "gated": GatedFusionExtractor,
+    "asset_concat": AssetConcatExtractor, "asset_gated": AssetGatedExtractor,
+}
