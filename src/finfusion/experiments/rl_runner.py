@@ -39,6 +39,7 @@ from finfusion.portfolio.rl import (
     split_market,
     train_agent,
 )
+from finfusion.text.encoder import set_progress
 
 BASELINES = ("Equal Weight", "Buy & Hold", "Market")
 
@@ -110,6 +111,7 @@ def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool
         config = load_run_config(run_dir)
     if progress is not None:
         config = config.model_copy(update={"progress": progress})
+    set_progress(config.progress)  # the scorer's bar too
     started = time.perf_counter()
     returns, text, facts = market_frames(config)
     windows = {}

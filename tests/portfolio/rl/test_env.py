@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from finfusion.errors import ConfigError
 from finfusion.portfolio.rl import (
     AgentConfig,
     EnvSettings,
@@ -14,7 +15,6 @@ from finfusion.portfolio.rl import (
     run_policy,
     split_market,
 )
-from finfusion.errors import ConfigError
 from finfusion.portfolio.rl.agents import VARIANTS
 
 W = 10

@@ -33,10 +33,10 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
-from functools import partial
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
