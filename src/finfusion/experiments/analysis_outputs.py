@@ -1,0 +1,185 @@
+"""The `analysis:` part of a prediction run: its tables (PnL, regimes, SHAP, privacy, decile
+portfolios), their plots and their report sections (experiments.analysis computes them)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from finfusion.evaluate.plots import save_figure
+from finfusion.evaluate.report import Section
+from finfusion.experiments.analysis import (
+    PNL_SHOWN,
+    feature_group_map,
+    pnl_tables,
+    privacy_tables,
+    realised_returns,
+    regime_table,
+    shap_tables,
+)
+from finfusion.experiments.config import RunConfig
+
+
+def scored_rows(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a target (all, unless a `labelled` column marks some as predicted only)."""
+    if "labelled" not in predictions.columns:
+        return predictions
+    return predictions[predictions["labelled"].astype(bool)].reset_index(drop=True)
+
+
+def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, data, samples) -> dict:
+    """The tables of the config's `analysis:` section (experiments.analysis). The portfolios trade
+    every predicted row; the other analyses use the scored (labelled) rows."""
+    a, out, everything = config.analysis, {}, predictions
+    predictions = scored_rows(predictions)
+    returns = realised_returns(data.prices, config.target.price_column) if a.pnl is not None else None
+    if a.pnl is not None:
+        out.update(pnl_tables(predictions, returns, a.pnl))
+    if a.regimes:
+        out["regimes"] = regime_table(predictions, a.regimes, returns, a.pnl)
+    if a.shap is not None:
+        out.update(shap_tables(predictions, feature_group_map(samples.feature_groups), a.shap.top_k))
+    if a.privacy is not None:
+        out.update(privacy_tables(config, samples, run_dir, progress=config.progress))
+    if a.portfolio is not None:
+        from finfusion.experiments.analysis import portfolio_returns, portfolio_tables
+
+        realised = portfolio_returns(everything, data.prices, a.portfolio, config.target.horizon,
+                                     config.target.price_column)
+        tables, backtests = portfolio_tables(everything, realised, a.portfolio, config.target.task,
+                                             config.target.horizon)
+        out.update(tables)
+        out["_backtests"] = backtests
+    return out
+
+
+def shap_plots(run_dir: Path, extra: dict, top_k: int) -> dict:
+    from finfusion.evaluate.plots import plot_bar
+
+    paths = {}
+    if "shap_groups" in extra:
+        shares = extra["shap_groups"].pivot_table(index="group", columns="model", values="share_pct", sort=False)
+        fig = plot_bar(shares, "Share of total mean |SHAP| per feature group (%)", horizontal=True,
+                       xlabel="share of total (%)")
+        paths["SHAP group shares"] = save_figure(fig, run_dir / "plots" / "shap_groups.png")
+    if "shap_top" in extra:
+        for i, (model, top) in enumerate(extra["shap_top"].groupby("model", sort=False)):
+            series = top.drop_duplicates("feature").set_index("feature")["mean_abs_shap"]
+            fig = plot_bar(series, f"{model}: top {len(series)} features by mean |SHAP|", horizontal=True,
+                           xlabel="mean |SHAP| (log-odds)")
+            paths[f"SHAP top features: {model}"] = save_figure(fig, run_dir / "plots" / f"shap_top_{i}.png")
+    return paths
+
+
+def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
+    a, sections = config.analysis, []
+    if a.references:
+        table = pd.DataFrame.from_dict(a.references, orient="index").rename_axis("published").reset_index()
+        sections.append(Section("Published results", [
+            "Numbers reported in the literature for this benchmark, quoted from the config (analysis.references); "
+            "not computed by this run, and possibly on another split or sample rule.", table]))
+    if "pnl" in extra:
+        cost = f"{a.pnl.cost_bps:g} bp per side on turnover"
+        rule = "p_1 > {:g}".format(a.pnl.threshold) if a.pnl.threshold is not None else "the predicted class is up"
+        keys = [c for c in ("point", "seed", "model") if c in extra["pnl"].columns]
+        blocks = [f"Long/flat, equal weight over the tickers predicted up ({rule}); net of costs: {cost}. "
+                  "Returns are realised close-to-close returns from the prices (not labels); "
+                  f"'{extra['pnl']['model'].iloc[-1]}' holds every ticker with a prediction (see docs/evaluation.md).",
+                  extra["pnl"][[*keys, *[c for c in PNL_SHOWN if c in extra["pnl"]]]],
+                  "Per test fold (cumulative returns within the fold).",
+                  extra["pnl_folds"][[*keys, "fold", "cumulative_return_gross", "cumulative_return_net", "sharpe_net"]]]
+        sections.append(Section("Simulated long/flat PnL", blocks))
+    if "regimes" in extra:
+        sections.append(Section("Regimes", ["Metrics per named date range (inclusive); 'unassigned' = in no range.",
+                                            extra["regimes"]]))
+    if "shap_groups" in extra:
+        blocks = ["Exact TreeSHAP attributions (XGBoost pred_contribs) of every test prediction, in log-odds; "
+                  "global importance = mean |SHAP| over all test rows of all folds. Every prediction's "
+                  "attributions are in predictions.parquet (columns shap_*, shap_base).",
+                  "Share of the total mean |SHAP| per feature group, percent (each column sums to 100; nan: the "
+                  "model does not read the group; long form in tables/shap_groups.csv).", _wide(extra["shap_groups"], "group", "share_pct"),
+                  "Top features per model, mean |SHAP| (long form with shares in tables/shap_top.csv).",
+                  _wide(extra["shap_top"].assign(feature=lambda t: t["feature"] + " (" +
+                                                 t["mean_abs_shap"].map("{:.3f}".format) + ")"), "rank", "feature"),
+                  "Additivity: max |base + Σ SHAP − logit p_1| over the rows.", extra["shap_additivity"]]
+        blocks += [b for name, path in figures.items() if name.startswith("SHAP") for b in (name, Path(path))]
+        sections.append(Section("SHAP explanations", blocks))
+    if "portfolio" in extra:
+        p = a.portfolio
+        blocks = [f"Deciles of the predicted score per date ({p.n_groups} groups; 0 = lowest); long-only = the top "
+                  "group, long-short = top minus bottom (each leg one unit of capital), equal weight; the universe "
+                  f"holds every ticker with a prediction; {p.cost_bps:g} bp per side on turnover; returns "
+                  + ("from the prices over the holding period." if p.returns == "prices" else
+                     "= each sample's own movement (the benchmark's target day).") + _universe_note(config)
+                  + " See docs/portfolio.md.",
+                  "Mean (std) over seeds of seed 001's Table 1 columns (annualised, fractions).",
+                  extra["portfolio_summary"]]
+        blocks += [b for name, path in figures.items() if name.startswith("Portfolio") for b in (name, Path(path))]
+        sections.append(Section("Stock selection (decile portfolios)", blocks))
+    if "mixture_curves" in extra:
+        blocks = ["Training error per epoch of the mixture's factors component, fusion component and the mixture "
+                  "itself, mean over seeds and folds, in the units the model fits (the scaled target; cross-entropy "
+                  "for classification); see seed 001 Fig. 4a (tables/mixture_curves.csv, every run in "
+                  "tables/training_curves.csv).", extra["mixture_curves"].round(4)]
+        blocks += [b for name, path in figures.items() if name.startswith("Mixture") for b in (name, Path(path))]
+        if "mixture_gate" in extra:
+            blocks += ["Gate vs error on the test rows (Fig. 4b): gap = e_factors − e_fusion per row; gate_spearman = "
+                       "rank correlation of gap and the gate's p(fusion) (> 0: the gate follows the errors); "
+                       "p_fusion_by_bin = mean p(fusion) in the quintiles of gap, low to high; gate_hit_rate = share "
+                       "of rows where the component with the larger weight has the smaller error; MSEs in target "
+                       "units.", extra["mixture_gate"]]
+        sections.append(Section("Mixture training (seed 001 Fig. 4)", blocks))
+    if "privacy_summary" in extra:
+        sections.append(Section("Differential privacy", [
+            "Each DP model fit at each ε on the training rows of each fold (features scaled on those rows; the "
+            "scaler is not private), scored on the fold's test rows; mean over folds and seeds. mia_* = "
+            "loss-threshold membership inference (members: the rows fit on; non-members: "
+            + (f"a random {a.privacy.holdout:.0%} of the fold's training rows kept out of the fit" if a.privacy.holdout
+               else "the fold's test rows, a later period") + "); mia_bound = the largest advantage (ε, δ)-DP "
+            "allows. See docs/privacy.md for what each guarantee covers.",
+            extra["privacy_summary"]]))
+    return sections
+
+
+def _universe_note(config: RunConfig) -> str:
+    """What the StockNet benchmark's backtest universe holds (its samples are chosen by the realised move)."""
+    if config.data.source != "stocknet_benchmark":
+        return ""
+    b = config.data.benchmark
+    note = (" The universe holds the dev/test neutral-band days too (data.benchmark.neutral: predict; predicted, "
+            "not scored)." if b.neutral == "predict" else
+            " Warning: the universe is the labelled samples only, i.e. chosen with hindsight (a stock that moved "
+            "less than the neutral band that day is left out); set data.benchmark.neutral: predict.")
+    if b.tweet_cutoff == "none":
+        note += (" The protocol's newsflow includes tweets written after the close of d-1, when the position is "
+                 "taken (data.benchmark.tweet_cutoff: close removes them).")
+    return note
+
+
+def _wide(table: pd.DataFrame, row: str, value: str) -> pd.DataFrame:
+    """`table` pivoted to one row per `row` and one column per model (in model order)."""
+    models = list(pd.unique(table["model"]))
+    wide = table.pivot_table(index=row, columns="model", values=value, aggfunc="first", sort=False)
+    return wide[models].reset_index().rename_axis(columns=None)
+
+
+def portfolio_plots(run_dir: Path, extra: dict, backtests: dict) -> dict:
+    from finfusion.portfolio import plot_cumulative_returns, plot_decile_returns
+
+    paths = {}
+    for i, (point, result) in enumerate(backtests.items()):
+        suffix = "" if len(backtests) == 1 else f" ({point})"
+        deciles = extra["portfolio_deciles"]
+        means = deciles[deciles["point"] == point].drop(columns="point").set_index("group")
+        paths[f"Portfolio deciles{suffix}"] = save_figure(plot_decile_returns(means), run_dir / "plots" / f"deciles_{i}.png")
+        seeds = result.periods["seed"].dropna() if "seed" in result.periods else pd.Series(dtype=float)
+        if seeds.nunique() > 1:  # one line per model: the first seed's books (all seeds are in the tables)
+            first = seeds.iloc[0]
+            result = replace(result, periods=result.periods[result.periods["seed"].isna()
+                                                            | (result.periods["seed"] == first)])
+            suffix += f", seed {first:g}"
+        paths[f"Portfolio cumulative returns{suffix}"] = save_figure(
+            plot_cumulative_returns(result), run_dir / "plots" / f"cumulative_{i}.png")
+    return paths
