@@ -40,12 +40,7 @@ Conventions (they reproduce the counts of the released code / paper on the devel
                needs one price row before the price window (its x_1 row) and so drops a ticker's first
                targets (3 more on the development copy, BABA 2014-09-22..24: 4,987 train).
 
-Counts on the development copy (/work/shared/data/stocknet, up to 2015-09-30), train / dev / test:
-    paper 20,345 / 2,555 / 0   (neutral band dropped: 13,875 / 1,099)
-    any_tweet 14,192 / 1,871 / 0
-    code 4,990 / 656 / 0       (requiring tweets only on the lag trading days, not on d: 6,148 / 804)
-The paper states 20,339 / 2,555 / 3,720; the 6 extra train targets are not explained by the band
-edges (counting exactly -0.5 % as a fall would add 3, not remove 6).
+Counts on the development copy per rule, and how they compare with the paper's: docs/stocknet.md.
 
 Two options that are not part of the published protocol (both off by default):
 
