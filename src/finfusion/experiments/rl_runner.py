@@ -102,15 +102,9 @@ def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool
     import torch
 
     from finfusion.experiments.rl_outputs import write_rl_outputs
+    from finfusion.experiments.runner import effective_config
 
-    if resume:
-        if run_dir is None:
-            raise ConfigError("resume needs the run directory")
-        from finfusion.experiments.runner import load_run_config
-
-        config = load_run_config(run_dir)
-    if progress is not None:
-        config = config.model_copy(update={"progress": progress})
+    config = effective_config(config, run_dir, resume, progress)
     set_progress(config.progress)  # the scorer's bar too
     started = time.perf_counter()
     returns, text, facts = market_frames(config)

@@ -293,6 +293,17 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return parse_config(load_yaml(path.read_text(encoding="utf-8")), source=str(path))
 
 
+def effective_config(config, run_dir: Path | None, resume: bool, progress: bool | None):
+    """The config a run uses: the one saved in `run_dir` when resuming, with `progress` applied."""
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory")
+        config = load_run_config(run_dir)
+    if progress is not None:
+        config = config.model_copy(update={"progress": progress})
+    return config
+
+
 def run(
     config: RunConfig | None,
     *,
@@ -304,12 +315,7 @@ def run(
     the config saved there. `progress` overrides the config's progress bars."""
     from finfusion.experiments.outputs import write_outputs
 
-    if resume:
-        if run_dir is None:
-            raise ConfigError("resume needs the run directory")
-        config = load_run_config(run_dir)
-    if progress is not None:
-        config = config.model_copy(update={"progress": progress})
+    config = effective_config(config, run_dir, resume, progress)
     set_progress(config.progress)  # text-encoder cache fills and sentiment scoring
     units = plan_units(config)
     preflight(units)
