@@ -12,6 +12,9 @@ Timed (best of `--repeats`, after one warm-up call on other texts):
 
 * score, cold: an empty token cache, so every text is tokenised (what a first call pays);
 * score, warm: the same texts again (tokens cached; the network still runs on every text);
+* disk cache: the same texts through a second load of the model with the on-disk probability
+  cache on (in a temporary directory): the first call fills it (the network runs, rows are
+  written), the second reads them as a new process would (the model does not run);
 * transformers pipeline: ``pipeline("text-classification", top_k=None, batch_size=..., truncation=True,
   max_length=...)`` on the same model and texts, the usual way to batch a classifier; its
   p_pos - p_neg is compared with `score` (max |difference|).
@@ -33,7 +36,7 @@ import torch
 
 from finfusion.data.simulate import SimulatorConfig, simulate_market
 from finfusion.text.cache import clear_cache
-from finfusion.text.sentiment import SentimentClassifier
+from finfusion.text.sentiment import SentimentClassifier, proba_cache
 
 HASHTAGS = ("#stocks", "#earnings", "#investing", "#markets", "#trading", "#finance", "#bullish", "#bearish")
 
@@ -112,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    os.environ[proba_cache.CACHE_ENV] = "off"  # the model timings below run the network
     with tempfile.TemporaryDirectory() as tmp:
-        clf = SentimentClassifier.load(args.model or untrained_model(Path(tmp)))
+        model_dir = args.model or untrained_model(Path(tmp))
+        clf = SentimentClassifier.load(model_dir)
         if args.texts:
             texts = [t for t in args.texts.read_text(encoding="utf-8").splitlines() if t.strip()]
         else:
@@ -134,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"score, cold        : {n / t_cold:9,.0f} texts/s ({t_cold:.3f} s)")
         print(f"score, warm tokens : {n / t_warm:9,.0f} texts/s ({t_warm:.3f} s)")
+        os.environ[proba_cache.CACHE_ENV] = str(Path(tmp) / "cache")
+        cached = SentimentClassifier.load(model_dir)
+        t_fill = best_time(lambda: cached.score(texts, bs), 1, before=clear_cache)
+        t_hit = best_time(lambda: cached.score(texts, bs), args.repeats, before=proba_cache._cache.cache_clear)
+        same = np.array_equal(cached.score(texts, bs), ours)
+        print(f"disk cache, fill   : {n / t_fill:9,.0f} texts/s ({t_fill:.3f} s)")
+        print(f"disk cache, read   : {n / t_hit:9,.0f} texts/s ({t_hit:.3f} s); scores equal to the model's: {same}")
         if not args.no_pipeline:
             run, to_scores = pipeline_scores(clf, warmup, bs)
             run()  # warm-up

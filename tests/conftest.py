@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+# Tests never read or write the user's on-disk caches; the cache tests turn theirs on in tmp dirs.
+os.environ["FINFUSION_CACHE_DIR"] = "off"
 
 WORDS = (
     "the a stock shares price rises falls surges slumps after before strong weak earnings profit loss "

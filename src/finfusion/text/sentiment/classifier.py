@@ -44,6 +44,7 @@ from finfusion import __version__
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import write_json
 from finfusion.text.sentiment.data import ALIASES, NEGATIVE, POSITIVE
+from finfusion.text.sentiment.proba_cache import cache_root, directory_hash, module_state, proba_cache, text_keys
 from finfusion.text.tokens import ALLOW_DOWNLOAD_ENV, Backbone, pad_ids, token_ids, unique_texts
 
 MANIFEST_NAME = "finfusion_sentiment.json"
@@ -99,6 +100,8 @@ class SentimentClassifier:
         self.tokenizer = tokenizer
         key = tokens_key or (_tokenizer_key(self.path) if self.path else f"sentiment-tokenizer:{uuid.uuid4().hex}")
         self._tokens = Backbone(key=key, name=self.name, tokenizer=tokenizer, model=self.model)
+        self._model_hash: str | None = None  # set by `load`: the on-disk probability cache's key
+        self._model_state: tuple = ()
 
     # -- loading and saving ------------------------------------------------------------------
 
@@ -126,7 +129,7 @@ class SentimentClassifier:
         if (where / MANIFEST_NAME).is_file():
             manifest = _read_manifest(where)
             tokenizer, model = _load_hf(str(where), local=True)
-            return cls(
+            return _with_disk_cache(where, cls(
                 model,
                 tokenizer,
                 manifest["labels"],
@@ -135,14 +138,14 @@ class SentimentClassifier:
                 info=manifest,
                 path=where,
                 device=device,
-            )
+            ))
         if not (where / "config.json").is_file():
             raise DataError(
                 f"{where}: not a sentiment model directory: it has neither {MANIFEST_NAME} (finfusion) nor "
                 "config.json (Hugging Face); train one with `finfusion sentiment train`"
             )
         tokenizer, model = _load_hf(str(where), local=True)
-        return cls(
+        return _with_disk_cache(where, cls(
             model,
             tokenizer,
             _config_labels(model, str(where)),
@@ -151,7 +154,7 @@ class SentimentClassifier:
             info={"source": str(where)},
             path=where,
             device=device,
-        )
+        ))
 
     @classmethod
     def _from_hub(cls, name: str, device) -> SentimentClassifier:
@@ -218,10 +221,24 @@ class SentimentClassifier:
         uniques, ids = unique_texts(items)
         out = np.full((len(uniques), len(self.labels)), 1.0 / len(self.labels))
         todo = np.asarray([i for i, t in enumerate(uniques) if t.strip()], dtype=np.int64)
+        cache = self._disk_cache() if todo.size else None
+        if cache is not None:
+            keys = text_keys([uniques[i] for i in todo])
+            known, found = cache.lookup(keys)
+            out[todo[found]] = known[found]
+            todo, keys = todo[~found], [k for k, hit in zip(keys, found) if not hit]
         if todo.size:
             for rows, probs in self._batches([uniques[i] for i in todo], batch_size, show_progress):
                 out[todo[rows]] = probs
+            if cache is not None:
+                cache.add(keys, out[todo])
         return out[ids]
+
+    def _disk_cache(self):
+        """The on-disk probability cache of a loaded model whose weights are unchanged, else None."""
+        if self._model_hash is None or module_state(self.model) != self._model_state:
+            return None
+        return proba_cache(self._model_hash, self.max_length, len(self.labels))
 
     def _batches(
         self, texts: list[str], batch_size: int, show_progress: bool
@@ -290,6 +307,13 @@ class SentimentClassifier:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _with_disk_cache(directory: Path, clf: SentimentClassifier) -> SentimentClassifier:
+    """Key `clf`'s on-disk probability cache by the files it was loaded from (unless the cache is off)."""
+    if cache_root() is not None:
+        clf._model_hash, clf._model_state = directory_hash(directory), module_state(clf.model)
+    return clf
 
 
 def as_text_list(texts: str | Sequence[str]) -> list[str]:
