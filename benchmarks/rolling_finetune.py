@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--literal-from", type=Path,
                         help="reuse the literal predictions and timing of an earlier --out DIR (same settings)")
     args = parser.parse_args(argv)
+    os.environ["FINFUSION_CACHE_DIR"] = "off"  # time the encoding, not the on-disk cache
     if args.quick:
         args.windows, args.n_days, args.pad_repeats = 10, 240, 5
 

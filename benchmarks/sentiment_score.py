@@ -35,8 +35,9 @@ import numpy as np
 import torch
 
 from finfusion.data.simulate import SimulatorConfig, simulate_market
+from finfusion.text import disk_cache
 from finfusion.text.cache import clear_cache
-from finfusion.text.sentiment import SentimentClassifier, proba_cache
+from finfusion.text.sentiment import SentimentClassifier
 
 HASHTAGS = ("#stocks", "#earnings", "#investing", "#markets", "#trading", "#finance", "#bullish", "#bearish")
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    os.environ[proba_cache.CACHE_ENV] = "off"  # the model timings below run the network
+    os.environ[disk_cache.CACHE_ENV] = "off"  # the model timings below run the network
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model or untrained_model(Path(tmp))
         clf = SentimentClassifier.load(model_dir)
@@ -139,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"score, cold        : {n / t_cold:9,.0f} texts/s ({t_cold:.3f} s)")
         print(f"score, warm tokens : {n / t_warm:9,.0f} texts/s ({t_warm:.3f} s)")
-        os.environ[proba_cache.CACHE_ENV] = str(Path(tmp) / "cache")
+        os.environ[disk_cache.CACHE_ENV] = str(Path(tmp) / "cache")
         cached = SentimentClassifier.load(model_dir)
         t_fill = best_time(lambda: cached.score(texts, bs), 1, before=clear_cache)
-        t_hit = best_time(lambda: cached.score(texts, bs), args.repeats, before=proba_cache._cache.cache_clear)
+        t_hit = best_time(lambda: cached.score(texts, bs), args.repeats, before=disk_cache._cache.cache_clear)
         same = np.array_equal(cached.score(texts, bs), ours)
         print(f"disk cache, fill   : {n / t_fill:9,.0f} texts/s ({t_fill:.3f} s)")
         print(f"disk cache, read   : {n / t_hit:9,.0f} texts/s ({t_hit:.3f} s); scores equal to the model's: {same}")

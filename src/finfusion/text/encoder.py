@@ -26,7 +26,9 @@ weights are either not part of the module (frozen mode, the lower layers of top_
 requires_grad=False (lora). `trainable_state_dict()` holds only what tuning trains, so
 checkpoints stay small; the rest is reloaded from `model`.
 
-All caches are process-wide and bounded (see `finfusion.text.cache`).
+All caches are process-wide and bounded (see `finfusion.text.cache`). In frozen mode the pooled
+vectors of a local model also go to the on-disk cache of `finfusion.text.disk_cache`, so a later
+process reads them instead of running the model (FINFUSION_CACHE_DIR=off turns it off).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from torch import Tensor, nn
 
 from finfusion.errors import ConfigError
 from finfusion.text.cache import STORE, state_dtype
+from finfusion.text.disk_cache import RowCache, row_cache, text_keys
 from finfusion.text.tokens import Backbone, default_model_path, load_backbone, pad_ids, token_ids, unique_texts
 
 __all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path", "pretraining_info", "pool"]
@@ -297,6 +300,14 @@ class TextEncoder(nn.Module):
         namespace = self._namespace(self.pooling)
         found = STORE.get_many(namespace, texts)
         missing = [i for i, v in enumerate(found) if v is None]
+        disk = self._disk_cache() if missing else None
+        if disk is not None:
+            keys = text_keys([texts[i] for i in missing])
+            rows, hit = disk.lookup(keys)
+            for j in np.flatnonzero(hit):
+                found[missing[j]] = rows[j]
+            STORE.put_many(namespace, [texts[missing[j]] for j in np.flatnonzero(hit)], [r for r in rows if r is not None])
+            missing, keys = [missing[j] for j in np.flatnonzero(~hit)], [keys[j] for j in np.flatnonzero(~hit)]
         if missing:
             computed = self._encode([tokens[i] for i in missing])
             for i, pos in enumerate(missing):
@@ -304,7 +315,16 @@ class TextEncoder(nn.Module):
             for key, values in computed.items():
                 ns = namespace if key == "states" else self._namespace(key)
                 STORE.put_many(ns, [texts[i] for i in missing], values)
+            if disk is not None:
+                disk.add(keys, np.stack(computed[self.pooling]))
         return found  # type: ignore[return-value]
+
+    def _disk_cache(self) -> RowCache | None:
+        """The on-disk cache of this pooling's frozen vectors (frozen tuning of a local model with
+        caches on), else None. Lower-layer states (top_k) stay in memory only."""
+        model_hash = self._backbone.content_hash() if self.tuning == "frozen" else None
+        return row_cache("encoder", model_hash, f"L{self.max_length}-{self.pooling}-{self.encode_dtype}",
+                         self.hidden_size, "float32")
 
     def _encode(self, tokens: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         """Run the frozen network on token arrays: {"cls": [...], "mean": [...]} pooled float32

@@ -43,8 +43,8 @@ import torch
 from finfusion import __version__
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import write_json
+from finfusion.text.disk_cache import cache_root, directory_hash, module_state, row_cache, text_keys
 from finfusion.text.sentiment.data import ALIASES, NEGATIVE, POSITIVE
-from finfusion.text.sentiment.proba_cache import cache_root, directory_hash, module_state, proba_cache, text_keys
 from finfusion.text.tokens import ALLOW_DOWNLOAD_ENV, Backbone, pad_ids, token_ids, unique_texts
 
 MANIFEST_NAME = "finfusion_sentiment.json"
@@ -225,7 +225,8 @@ class SentimentClassifier:
         if cache is not None:
             keys = text_keys([uniques[i] for i in todo])
             known, found = cache.lookup(keys)
-            out[todo[found]] = known[found]
+            if found.any():
+                out[todo[found]] = np.stack([row for row in known if row is not None])
             todo, keys = todo[~found], [k for k, hit in zip(keys, found) if not hit]
         if todo.size:
             for rows, probs in self._batches([uniques[i] for i in todo], batch_size, show_progress):
@@ -238,7 +239,7 @@ class SentimentClassifier:
         """The on-disk probability cache of a loaded model whose weights are unchanged, else None."""
         if self._model_hash is None or module_state(self.model) != self._model_state:
             return None
-        return proba_cache(self._model_hash, self.max_length, len(self.labels))
+        return row_cache("sentiment", self._model_hash, f"L{self.max_length}", len(self.labels), "float64")
 
     def _batches(
         self, texts: list[str], batch_size: int, show_progress: bool

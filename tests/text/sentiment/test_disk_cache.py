@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from finfusion.text.sentiment import SentimentClassifier, proba_cache
-from finfusion.text.sentiment.proba_cache import CACHE_ENV, cache_root
+from finfusion.text import disk_cache
+from finfusion.text.disk_cache import CACHE_ENV, cache_root
+from finfusion.text.sentiment import SentimentClassifier
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def _parts(root):
-    return sorted(root.glob("sentiment/*/part-*.parquet"))
+    return sorted(root.glob("sentiment/*/part-*.npz"))
 
 
 def _model_must_not_run(clf, monkeypatch):
@@ -43,7 +44,7 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
 def test_a_second_load_reads_the_cache_and_gives_the_same_probabilities(random_dir, word_texts, cache_dir, monkeypatch):
     first = SentimentClassifier.load(random_dir).predict_proba(word_texts)
     assert len(_parts(cache_dir)) == 1
-    proba_cache._cache.cache_clear()  # as a new process: read the rows from disk
+    disk_cache._cache.cache_clear()  # as a new process: read the rows from disk
     again = SentimentClassifier.load(random_dir)
     _model_must_not_run(again, monkeypatch)
     np.testing.assert_array_equal(again.predict_proba(word_texts[::-1] + [""]), np.vstack([first[::-1], np.full(3, 1 / 3)]))
@@ -96,8 +97,8 @@ def test_weights_changed_after_loading_bypass_the_cache(random_dir, word_texts, 
 
 def test_a_damaged_part_is_reported_and_recomputed(random_dir, word_texts, cache_dir):
     fresh = SentimentClassifier.load(random_dir).predict_proba(word_texts)
-    _parts(cache_dir)[0].write_bytes(b"not parquet")
-    proba_cache._cache.cache_clear()  # as a new process
+    _parts(cache_dir)[0].write_bytes(b"not an npz file")
+    disk_cache._cache.cache_clear()  # as a new process
     with pytest.warns(UserWarning, match="skipping unreadable"):
         again = SentimentClassifier.load(random_dir).predict_proba(word_texts)
     np.testing.assert_allclose(again, fresh, rtol=0, atol=1e-12)

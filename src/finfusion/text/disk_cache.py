@@ -1,0 +1,131 @@
+"""On-disk caches of what a frozen model computes per text, so a text runs through a given model
+once per machine, not once per run: a sentiment classifier's class probabilities and the text
+encoder's pooled frozen vectors.
+
+    <root>/<kind>/<model hash>-<settings>/part-*.npz     keys (n,) and rows (n, width)
+
+The model hash is a SHA-256 of every file of the model directory (weights, tokenizer, config),
+so a model retrained into the same directory starts a new cache; the settings name whatever
+else the values depend on (truncation length, pooling, precision). A row's key is a BLAKE2b hash
+of the text. A model whose weights change after loading (an in-place update, a swapped tensor)
+stops using the cache. Cached values are those computed the first time (same model and settings;
+bit-identical on the machine that computed them, with the torch of that time).
+
+<root> is $FINFUSION_CACHE_DIR, else $XDG_CACHE_HOME/finfusion, else ~/.cache/finfusion;
+FINFUSION_CACHE_DIR=off turns the caches off. A part that cannot be read, or a directory that
+cannot be written, is reported with a warning and bypassed: values are then computed, never
+guessed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+CACHE_ENV = "FINFUSION_CACHE_DIR"
+OFF = "off"
+
+
+def cache_root() -> Path | None:
+    """The cache root, or None when FINFUSION_CACHE_DIR=off."""
+    value = os.environ.get(CACHE_ENV, "").strip()
+    if value.lower() == OFF:
+        return None
+    if value:
+        return Path(value).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg:
+        return Path(xdg) / "finfusion"
+    try:
+        return Path.home() / ".cache" / "finfusion"
+    except RuntimeError:  # no home directory to be found
+        warnings.warn(f"finfusion cache: no home directory; set {CACHE_ENV} to cache model outputs on disk",
+                      stacklevel=2)
+        return None
+
+
+def directory_hash(directory: str | Path) -> str:
+    """SHA-256 over the names and contents of the regular files directly in `directory`."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(directory).iterdir() if p.is_file()):
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def text_keys(texts: list[str]) -> list[str]:
+    return [hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest() for t in texts]
+
+
+def module_state(model) -> tuple:
+    """Identity and in-place version of every parameter and buffer: changes when the weights do."""
+    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+
+
+class RowCache:
+    """Rows of `width` values of dtype `dtype` keyed by text, in the part files of `directory`."""
+
+    def __init__(self, directory: Path, width: int, dtype: str) -> None:
+        self.directory, self.width, self.dtype = Path(directory), int(width), np.dtype(dtype)
+        self._rows: dict[str, np.ndarray] | None = None
+        self.broken = False
+
+    def _load(self) -> dict[str, np.ndarray]:
+        if self._rows is None:
+            self._rows = {}
+            for part in sorted(self.directory.glob("part-*.npz")):
+                try:
+                    with np.load(part, allow_pickle=False) as data:
+                        keys, rows = data["keys"].astype(str), data["rows"]
+                    if rows.shape != (len(keys), self.width) or rows.dtype != self.dtype:
+                        raise ValueError(f"rows {rows.shape} {rows.dtype}, expected (n, {self.width}) {self.dtype}")
+                except Exception as error:  # a damaged part: say so, recompute its texts
+                    warnings.warn(f"finfusion cache: skipping unreadable {part} ({error})", stacklevel=4)
+                    continue
+                self._rows.update(zip(keys.tolist(), rows))
+        return self._rows
+
+    def lookup(self, keys: list[str]) -> tuple[list[np.ndarray | None], np.ndarray]:
+        """The row of each key (None where unknown) and the (n,) bool mask of known keys."""
+        rows = self._load()
+        found = [rows.get(key) for key in keys]
+        return found, np.fromiter((row is not None for row in found), dtype=bool, count=len(keys))
+
+    def add(self, keys: list[str], rows) -> None:
+        """Store new rows as one more part (written to a temporary name, then renamed)."""
+        if not keys or self.broken:
+            return
+        rows = np.asarray(rows, dtype=self.dtype).reshape(len(keys), self.width)
+        name = f"part-{uuid.uuid4().hex}.npz"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.directory / f".{name}.tmp"
+            with tmp.open("wb") as handle:
+                np.savez(handle, keys=np.array(keys, dtype="S32"), rows=rows)
+            os.replace(tmp, self.directory / name)
+        except OSError as error:
+            self.broken = True
+            warnings.warn(f"finfusion cache: cannot write to {self.directory} ({error}); values are not "
+                          f"cached (set {CACHE_ENV} to a writable directory, or to 'off')", stacklevel=4)
+            return
+        self._load().update(zip(keys, rows))
+
+
+@functools.lru_cache(maxsize=32)
+def _cache(directory: str, width: int, dtype: str) -> RowCache:
+    return RowCache(Path(directory), width, dtype)
+
+
+def row_cache(kind: str, model_hash: str | None, settings: str, width: int, dtype: str) -> RowCache | None:
+    """The process-wide cache of one (kind, model, settings), or None (no hash, or caches off)."""
+    root = cache_root()
+    if model_hash is None or root is None:
+        return None
+    return _cache(str(root / kind / f"{model_hash[:32]}-{settings}"), int(width), str(np.dtype(dtype)))
