@@ -4,6 +4,8 @@ encoder's pooled frozen vectors.
 
     <root>/<kind>/<model hash>-<settings>/part-*.npz     keys (n,) and rows (n, width)
 
+Each call that computes new rows adds a part; a process that finds more than 16 parts merges them.
+
 The model hash is a SHA-256 of every file of the model directory (weights, tokenizer, config),
 so a model retrained into the same directory starts a new cache; the settings name whatever
 else the values depend on (truncation length, pooling, precision). A row's key is a BLAKE2b hash
@@ -30,6 +32,7 @@ import numpy as np
 
 CACHE_ENV = "FINFUSION_CACHE_DIR"
 OFF = "off"
+MAX_PARTS = 16  # more part files than this are merged into one when a process first reads them
 
 
 def cache_root() -> Path | None:
@@ -79,17 +82,23 @@ class RowCache:
 
     def _load(self) -> dict[str, np.ndarray]:
         if self._rows is None:
-            self._rows = {}
+            self._rows, read = {}, []
             for part in sorted(self.directory.glob("part-*.npz")):
                 try:
                     with np.load(part, allow_pickle=False) as data:
                         keys, rows = data["keys"].astype(str), data["rows"]
                     if rows.shape != (len(keys), self.width) or rows.dtype != self.dtype:
                         raise ValueError(f"rows {rows.shape} {rows.dtype}, expected (n, {self.width}) {self.dtype}")
+                except FileNotFoundError:  # merged away by another process meanwhile
+                    continue
                 except Exception as error:  # a damaged part: say so, recompute its texts
                     warnings.warn(f"finfusion cache: skipping unreadable {part} ({error})", stacklevel=4)
                     continue
                 self._rows.update(zip(keys.tolist(), rows))
+                read.append(part)
+            if len(read) > MAX_PARTS and self._write(list(self._rows), np.stack(list(self._rows.values()))):
+                for part in read:  # their rows are all in the part just written
+                    part.unlink(missing_ok=True)
         return self._rows
 
     def lookup(self, keys: list[str]) -> tuple[list[np.ndarray | None], np.ndarray]:
@@ -99,10 +108,16 @@ class RowCache:
         return found, np.fromiter((row is not None for row in found), dtype=bool, count=len(keys))
 
     def add(self, keys: list[str], rows) -> None:
-        """Store new rows as one more part (written to a temporary name, then renamed)."""
+        """Store new rows as one more part."""
         if not keys or self.broken:
             return
         rows = np.asarray(rows, dtype=self.dtype).reshape(len(keys), self.width)
+        known = self._load()
+        if self._write(keys, rows):
+            known.update(zip(keys, rows))
+
+    def _write(self, keys: list[str], rows: np.ndarray) -> bool:
+        """Write one part (to a temporary name, then renamed); False, with a warning, if it cannot."""
         name = f"part-{uuid.uuid4().hex}.npz"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -113,9 +128,9 @@ class RowCache:
         except OSError as error:
             self.broken = True
             warnings.warn(f"finfusion cache: cannot write to {self.directory} ({error}); values are not "
-                          f"cached (set {CACHE_ENV} to a writable directory, or to 'off')", stacklevel=4)
-            return
-        self._load().update(zip(keys, rows))
+                          f"cached (set {CACHE_ENV} to a writable directory, or to 'off')", stacklevel=5)
+            return False
+        return True
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,0 +1,27 @@
+"""`RowCache`, the storage of the on-disk caches: rows come back as written, parts are merged."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from finfusion.text.disk_cache import MAX_PARTS, RowCache, text_keys
+
+
+def test_rows_come_back_from_a_new_reader_and_many_parts_are_merged(tmp_path):
+    writer = RowCache(tmp_path, 3, "float32")
+    texts = [f"text {i}" for i in range(MAX_PARTS + 2)]
+    keys = text_keys(texts)
+    for i, key in enumerate(keys):
+        writer.add([key], np.full((1, 3), i, dtype=np.float32))
+    assert len(list(tmp_path.glob("part-*.npz"))) == MAX_PARTS + 2
+    rows, found = RowCache(tmp_path, 3, "float32").lookup(keys + text_keys(["never stored"]))
+    assert found.tolist() == [True] * len(keys) + [False]
+    assert [float(r[0]) for r in rows[:-1]] == list(range(len(keys))) and rows[-1] is None
+    assert len(list(tmp_path.glob("part-*.npz"))) == 1  # merged on that first read
+    rows, found = RowCache(tmp_path, 3, "float32").lookup(keys)
+    assert found.all() and [float(r[2]) for r in rows] == list(range(len(keys)))
+
+
+def test_text_keys_differ_per_text_and_are_stable():
+    assert text_keys(["a", "b", "a"]) == [text_keys(["a"])[0], text_keys(["b"])[0], text_keys(["a"])[0]]
+    assert len(set(text_keys(["a", "a ", "A"]))) == 3
