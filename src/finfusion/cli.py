@@ -73,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     recipes = sub.add_parser("recipes", help="list the packaged recipes")
     recipes.set_defaults(func=_cmd_recipes)
 
+    cache = sub.add_parser("cache", help="show or clear the on-disk cache of frozen model outputs",
+                           description="Frozen encoder vectors and sentiment probabilities are kept under "
+                           "$FINFUSION_CACHE_DIR (default ~/.cache/finfusion; 'off' disables), one directory "
+                           "per model and settings.")
+    csub = cache.add_subparsers(metavar="ACTION")
+    csub.add_parser("info", help="where the cache is, and its size per model").set_defaults(func=_cmd_cache_info)
+    clear = csub.add_parser("clear", help="delete the cached values (they are recomputed when needed)")
+    clear.add_argument("--kind", choices=("encoder", "sentiment"), default=None, help="only this kind")
+    clear.set_defaults(func=_cmd_cache_clear)
+
     from finfusion.cli_sentiment import add_sentiment_parser
 
     add_sentiment_parser(sub)
@@ -200,6 +210,33 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
     for name in available_recipes():
         first = recipe_path(name).read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
         print(f"{name}: {first}")
+    return 0
+
+
+def _cmd_cache_info(args: argparse.Namespace) -> int:
+    from finfusion.text.disk_cache import CACHE_ENV, cache_entries, cache_root
+
+    root = cache_root()
+    if root is None:
+        print(f"on-disk cache: off ({CACHE_ENV}=off)")
+        return 0
+    entries = cache_entries(root)
+    total = sum(e["bytes"] for e in entries)
+    print(f"on-disk cache: {root} ({len(entries)} model caches, {total / 2**20:.1f} MiB)")
+    for e in entries:
+        print(f"  {e['kind']}/{e['name']}: {e['parts']} part(s), {e['bytes'] / 2**20:.1f} MiB")
+    return 0
+
+
+def _cmd_cache_clear(args: argparse.Namespace) -> int:
+    from finfusion.text.disk_cache import CACHE_ENV, cache_root, clear_caches
+
+    root = cache_root()
+    if root is None:
+        print(f"on-disk cache: off ({CACHE_ENV}=off); nothing to clear")
+        return 0
+    n, freed = clear_caches(root, args.kind)
+    print(f"removed {n} model cache(s) under {root}, {freed / 2**20:.1f} MiB")
     return 0
 
 

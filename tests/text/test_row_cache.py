@@ -25,3 +25,20 @@ def test_rows_come_back_from_a_new_reader_and_many_parts_are_merged(tmp_path):
 def test_text_keys_differ_per_text_and_are_stable():
     assert text_keys(["a", "b", "a"]) == [text_keys(["a"])[0], text_keys(["b"])[0], text_keys(["a"])[0]]
     assert len(set(text_keys(["a", "a ", "A"]))) == 3
+
+
+def test_cache_info_and_clear_commands(tmp_path, monkeypatch, capsys):
+    from finfusion.cli import main
+    from finfusion.text.disk_cache import CACHE_ENV, row_cache
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    row_cache("encoder", "ab" * 32, "L128-cls-float32", 2, "float32").add(text_keys(["x"]), np.ones((1, 2)))
+    row_cache("sentiment", "cd" * 32, "L128", 3, "float64").add(text_keys(["x"]), np.ones((1, 3)) / 3)
+    assert main(["cache", "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path} (2 model caches" in out and f"encoder/{'ab' * 16}-L128-cls-float32: 1 part(s)" in out
+    assert main(["cache", "clear", "--kind", "sentiment"]) == 0
+    assert "removed 1 model cache(s)" in capsys.readouterr().out
+    assert [p.parent.parent.name for p in tmp_path.glob("*/*/part-*")] == ["encoder"]
+    monkeypatch.setenv(CACHE_ENV, "off")
+    assert main(["cache", "info"]) == 0 and "off" in capsys.readouterr().out

@@ -144,3 +144,24 @@ def row_cache(kind: str, model_hash: str | None, settings: str, width: int, dtyp
     if model_hash is None or root is None:
         return None
     return _cache(str(root / kind / f"{model_hash[:32]}-{settings}"), int(width), str(np.dtype(dtype)))
+
+
+def cache_entries(root: Path) -> list[dict]:
+    """One dict per cache directory under `root`: kind, name, parts, bytes (sorted by kind, name)."""
+    entries = []
+    for directory in sorted(p for p in Path(root).glob("*/*") if p.is_dir()):
+        parts = list(directory.glob("part-*.npz"))
+        entries.append({"kind": directory.parent.name, "name": directory.name, "parts": len(parts),
+                        "bytes": sum(p.stat().st_size for p in parts)})
+    return entries
+
+
+def clear_caches(root: Path, kind: str | None = None) -> tuple[int, int]:
+    """Delete the cache directories under `root` (of one `kind`, or all); (directories, bytes) freed."""
+    import shutil
+
+    freed = [e for e in cache_entries(root) if kind is None or e["kind"] == kind]
+    for entry in freed:
+        shutil.rmtree(Path(root) / entry["kind"] / entry["name"], ignore_errors=True)
+    _cache.cache_clear()
+    return len(freed), sum(e["bytes"] for e in freed)
