@@ -78,10 +78,10 @@ def _parser() -> argparse.ArgumentParser:
                            "$FINFUSION_CACHE_DIR (default ~/.cache/finfusion; 'off' disables), one directory "
                            "per model and settings.")
     csub = cache.add_subparsers(metavar="ACTION")
-    csub.add_parser("info", help="where the cache is, and its size per model").set_defaults(func=_cmd_cache_info)
+    csub.add_parser("info", help="where the cache is, and its size per model").set_defaults(func=_cmd_cache, action="info")
     clear = csub.add_parser("clear", help="delete the cached values (they are recomputed when needed)")
     clear.add_argument("--kind", choices=("encoder", "sentiment"), default=None, help="only this kind")
-    clear.set_defaults(func=_cmd_cache_clear)
+    clear.set_defaults(func=_cmd_cache, action="clear")
 
     from finfusion.cli_sentiment import add_sentiment_parser
 
@@ -213,30 +213,20 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_cache_info(args: argparse.Namespace) -> int:
-    from finfusion.text.disk_cache import CACHE_ENV, cache_entries, cache_root
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from finfusion.text.disk_cache import CACHE_ENV, cache_entries, cache_root, clear_caches
 
     root = cache_root()
     if root is None:
         print(f"on-disk cache: off ({CACHE_ENV}=off)")
-        return 0
-    entries = cache_entries(root)
-    total = sum(e["bytes"] for e in entries)
-    print(f"on-disk cache: {root} ({len(entries)} model caches, {total / 2**20:.1f} MiB)")
-    for e in entries:
-        print(f"  {e['kind']}/{e['name']}: {e['parts']} part(s), {e['bytes'] / 2**20:.1f} MiB")
-    return 0
-
-
-def _cmd_cache_clear(args: argparse.Namespace) -> int:
-    from finfusion.text.disk_cache import CACHE_ENV, cache_root, clear_caches
-
-    root = cache_root()
-    if root is None:
-        print(f"on-disk cache: off ({CACHE_ENV}=off); nothing to clear")
-        return 0
-    n, freed = clear_caches(root, args.kind)
-    print(f"removed {n} model cache(s) under {root}, {freed / 2**20:.1f} MiB")
+    elif args.action == "clear":
+        n, freed = clear_caches(root, args.kind)
+        print(f"removed {n} model cache(s) under {root}, {freed / 2**20:.1f} MiB")
+    else:
+        entries = cache_entries(root)
+        print(f"on-disk cache: {root} ({len(entries)} model caches, {sum(e['bytes'] for e in entries) / 2**20:.1f} MiB)")
+        for e in entries:
+            print(f"  {e['kind']}/{e['name']}: {e['parts']} part(s), {e['bytes'] / 2**20:.1f} MiB")
     return 0
 
 
