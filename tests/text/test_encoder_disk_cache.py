@@ -45,7 +45,7 @@ def _refuse_encoding(monkeypatch):
 def test_pooled_vectors_come_back_from_disk_equal(tiny_bert, cache_dir, monkeypatch):
     fresh = vectors(TextEncoder(tiny_bert), TEXTS)
     assert fresh.shape == (3, 32)
-    assert [p.parent.name.split("-", 1)[1] for p in cache_dir.glob("encoder/*/part-*.npz")] == ["L128-cls-float32"]
+    assert [p.parent.name.split("-", 1)[1] for p in cache_dir.glob("encoder/*/part-*.keys.npy")] == ["L128-cls-float32"]
     _as_new_process()
     _refuse_encoding(monkeypatch)
     assert torch.equal(vectors(TextEncoder(tiny_bert), TEXTS), fresh)
@@ -91,4 +91,4 @@ def test_each_pooling_has_its_own_cache(tiny_bert, cache_dir):
     _as_new_process()
     mean = vectors(TextEncoder(tiny_bert, pooling="mean"), TEXTS)
     assert not torch.allclose(mean, cls)
-    assert len({p.parent for p in cache_dir.glob("encoder/*/part-*.npz")}) == 2
+    assert len({p.parent for p in cache_dir.glob("encoder/*/part-*.keys.npy")}) == 2

@@ -2,9 +2,12 @@
 once per machine, not once per run: a sentiment classifier's class probabilities and the text
 encoder's pooled frozen vectors.
 
-    <root>/<kind>/<model hash>-<settings>/part-*.npz     keys (n,) and rows (n, width)
+    <root>/<kind>/<model hash>-<settings>/part-<id>.rows.npy   (n, width) values
+                                          part-<id>.keys.npy   (n,) text keys, written last
 
 Each call that computes new rows adds a part; a process that finds more than 16 parts merges them.
+Rows are memory-mapped, so a large cache costs page cache, not process memory; the keys (about
+100 bytes per text) are held in memory.
 
 The model hash is a SHA-256 of every file of the model directory (weights, tokenizer, config),
 so a model retrained into the same directory starts a new cache; the settings name whatever
@@ -32,7 +35,8 @@ import numpy as np
 
 CACHE_ENV = "FINFUSION_CACHE_DIR"
 OFF = "off"
-MAX_PARTS = 16  # more part files than this are merged into one when a process first reads them
+MAX_PARTS = 16  # more parts than this are merged into one when a process first reads them
+KEYS, ROWS = ".keys.npy", ".rows.npy"
 
 
 def cache_root() -> Path | None:
@@ -83,10 +87,10 @@ class RowCache:
     def _load(self) -> dict[str, np.ndarray]:
         if self._rows is None:
             self._rows, read = {}, []
-            for part in sorted(self.directory.glob("part-*.npz")):
+            for part in sorted(self.directory.glob(f"part-*{KEYS}")):
                 try:
-                    with np.load(part, allow_pickle=False) as data:
-                        keys, rows = data["keys"].astype(str), data["rows"]
+                    keys = np.load(part, allow_pickle=False).astype(str)
+                    rows = np.load(_rows_file(part), mmap_mode="r", allow_pickle=False)
                     if rows.shape != (len(keys), self.width) or rows.dtype != self.dtype:
                         raise ValueError(f"rows {rows.shape} {rows.dtype}, expected (n, {self.width}) {self.dtype}")
                 except FileNotFoundError:  # merged away by another process meanwhile
@@ -99,6 +103,7 @@ class RowCache:
             if len(read) > MAX_PARTS and self._write(list(self._rows), np.stack(list(self._rows.values()))):
                 for part in read:  # their rows are all in the part just written
                     part.unlink(missing_ok=True)
+                    _rows_file(part).unlink(missing_ok=True)
         return self._rows
 
     def lookup(self, keys: list[str]) -> tuple[list[np.ndarray | None], np.ndarray]:
@@ -117,20 +122,26 @@ class RowCache:
             known.update(zip(keys, rows))
 
     def _write(self, keys: list[str], rows: np.ndarray) -> bool:
-        """Write one part (to a temporary name, then renamed); False, with a warning, if it cannot."""
-        name = f"part-{uuid.uuid4().hex}.npz"
+        """Write one part, rows then keys, each to a temporary name first; False, with a warning, if
+        it cannot."""
+        name = f"part-{uuid.uuid4().hex}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / f".{name}.tmp"
-            with tmp.open("wb") as handle:
-                np.savez(handle, keys=np.array(keys, dtype="S32"), rows=rows)
-            os.replace(tmp, self.directory / name)
+            for suffix, array in ((ROWS, rows), (KEYS, np.array(keys, dtype="S32"))):
+                tmp = self.directory / f".{name}{suffix}.tmp"
+                with tmp.open("wb") as handle:
+                    np.save(handle, array, allow_pickle=False)
+                os.replace(tmp, self.directory / f"{name}{suffix}")
         except OSError as error:
             self.broken = True
             warnings.warn(f"finfusion cache: cannot write to {self.directory} ({error}); values are not "
                           f"cached (set {CACHE_ENV} to a writable directory, or to 'off')", stacklevel=5)
             return False
         return True
+
+
+def _rows_file(keys_file: Path) -> Path:
+    return keys_file.with_name(keys_file.name[: -len(KEYS)] + ROWS)
 
 
 @functools.lru_cache(maxsize=32)
@@ -150,9 +161,9 @@ def cache_entries(root: Path) -> list[dict]:
     """One dict per cache directory under `root`: kind, name, parts, bytes (sorted by kind, name)."""
     entries = []
     for directory in sorted(p for p in Path(root).glob("*/*") if p.is_dir()):
-        parts = list(directory.glob("part-*.npz"))
-        entries.append({"kind": directory.parent.name, "name": directory.name, "parts": len(parts),
-                        "bytes": sum(p.stat().st_size for p in parts)})
+        files = list(directory.glob("part-*.npy"))
+        entries.append({"kind": directory.parent.name, "name": directory.name,
+                        "parts": sum(f.name.endswith(KEYS) for f in files), "bytes": sum(f.stat().st_size for f in files)})
     return entries
 
 

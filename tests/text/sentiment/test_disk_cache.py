@@ -21,7 +21,7 @@ def cache_dir(tmp_path, monkeypatch):
 
 
 def _parts(root):
-    return sorted(root.glob("sentiment/*/part-*.npz"))
+    return sorted(root.glob("sentiment/*/part-*.keys.npy"))
 
 
 def _model_must_not_run(clf, monkeypatch):
@@ -97,7 +97,7 @@ def test_weights_changed_after_loading_bypass_the_cache(random_dir, word_texts, 
 
 def test_a_damaged_part_is_reported_and_recomputed(random_dir, word_texts, cache_dir):
     fresh = SentimentClassifier.load(random_dir).predict_proba(word_texts)
-    _parts(cache_dir)[0].write_bytes(b"not an npz file")
+    _parts(cache_dir)[0].write_bytes(b"not a numpy file")
     disk_cache._cache.cache_clear()  # as a new process
     with pytest.warns(UserWarning, match="skipping unreadable"):
         again = SentimentClassifier.load(random_dir).predict_proba(word_texts)
