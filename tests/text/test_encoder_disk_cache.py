@@ -79,11 +79,11 @@ def test_top_k_states_and_changed_weights_are_not_cached(tiny_bert, cache_dir):
     try:
         with torch.no_grad():
             next(backbone.model.parameters()).add_(0.0)  # an in-place update, even a no-op one
-        assert backbone.content_hash() is None
+        assert backbone.disk_key.current() is None
         enc.inputs(TEXTS)
         assert not list(cache_dir.glob("encoder/*/part-*"))
     finally:
-        backbone._loaded_state = disk_cache.module_state(backbone.model)  # the shared backbone of later tests
+        backbone.disk_key._state = disk_cache.module_state(backbone.model)  # the shared backbone of later tests
 
 
 def test_each_pooling_has_its_own_cache(tiny_bert, cache_dir):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import uuid
 import warnings
 from pathlib import Path
@@ -74,6 +75,25 @@ def text_keys(texts: list[str]) -> list[str]:
 def module_state(model) -> tuple:
     """Identity and in-place version of every parameter and buffer: changes when the weights do."""
     return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+
+
+class ModelKey:
+    """The key of a model's on-disk caches: a hash of the files of the directory it was loaded from
+    (taken at load when the caches are on, else when first needed), valid while its weights stay
+    as loaded."""
+
+    def __init__(self, directory: str | Path | None, model) -> None:
+        self._directory = Path(directory) if directory is not None and Path(directory).is_dir() else None
+        self._model, self._state, self._hash = model, module_state(model), None
+        self.current()
+
+    def current(self) -> str | None:
+        """The hash, or None (not a local directory, caches off, or the weights changed)."""
+        if self._directory is None or cache_root() is None or module_state(self._model) != self._state:
+            return None
+        if self._hash is None:
+            self._hash = directory_hash(self._directory)
+        return self._hash
 
 
 class RowCache:
@@ -169,8 +189,6 @@ def cache_entries(root: Path) -> list[dict]:
 
 def clear_caches(root: Path, kind: str | None = None) -> tuple[int, int]:
     """Delete the cache directories under `root` (of one `kind`, or all); (directories, bytes) freed."""
-    import shutil
-
     freed = [e for e in cache_entries(root) if kind is None or e["kind"] == kind]
     for entry in freed:
         shutil.rmtree(Path(root) / entry["kind"] / entry["name"], ignore_errors=True)

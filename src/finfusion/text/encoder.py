@@ -322,7 +322,7 @@ class TextEncoder(nn.Module):
     def _disk_cache(self) -> RowCache | None:
         """The on-disk cache of this pooling's frozen vectors (frozen tuning of a local model with
         caches on), else None. Lower-layer states (top_k) stay in memory only."""
-        model_hash = self._backbone.content_hash() if self.tuning == "frozen" else None
+        model_hash = self._backbone.disk_key.current() if self.tuning == "frozen" else None
         return row_cache("encoder", model_hash, f"L{self.max_length}-{self.pooling}-{self.encode_dtype}",
                          self.hidden_size, "float32")
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from finfusion.errors import DataError
 from finfusion.text.cache import STORE
-from finfusion.text.disk_cache import cache_root, directory_hash, module_state
+from finfusion.text.disk_cache import ModelKey
 
 __all__ = ["Backbone", "default_model_path", "load_backbone", "token_ids", "unique_texts", "pad_ids"]
 
@@ -71,20 +71,9 @@ class Backbone:
     model: nn.Module
     _on_device: dict[str, nn.Module] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _hash: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self._loaded_state = module_state(self.model)
-
-    def content_hash(self) -> str | None:
-        """SHA-256 of the model directory's files (the key of the on-disk caches of
-        `finfusion.text.disk_cache`) while the weights are as loaded; None for a hub model, when
-        the caches are off, or after the reference weights were changed."""
-        if cache_root() is None or not Path(self.key).is_dir() or module_state(self.model) != self._loaded_state:
-            return None
-        if self._hash is None:
-            self._hash = directory_hash(self.key)
-        return self._hash
+        self.disk_key = ModelKey(self.key, self.model)  # of the on-disk caches (finfusion.text.disk_cache)
 
     @property
     def config(self):

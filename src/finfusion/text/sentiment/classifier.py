@@ -43,7 +43,7 @@ import torch
 from finfusion import __version__
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import write_json
-from finfusion.text.disk_cache import cache_root, directory_hash, module_state, row_cache, text_keys
+from finfusion.text.disk_cache import ModelKey, row_cache, text_keys
 from finfusion.text.sentiment.data import ALIASES, NEGATIVE, POSITIVE
 from finfusion.text.tokens import ALLOW_DOWNLOAD_ENV, Backbone, pad_ids, token_ids, unique_texts
 
@@ -100,8 +100,7 @@ class SentimentClassifier:
         self.tokenizer = tokenizer
         key = tokens_key or (_tokenizer_key(self.path) if self.path else f"sentiment-tokenizer:{uuid.uuid4().hex}")
         self._tokens = Backbone(key=key, name=self.name, tokenizer=tokenizer, model=self.model)
-        self._model_hash: str | None = None  # set by `load`: the on-disk probability cache's key
-        self._model_state: tuple = ()
+        self._disk_key = ModelKey(None, self.model)  # `load` keys it by the model directory
 
     # -- loading and saving ------------------------------------------------------------------
 
@@ -129,7 +128,7 @@ class SentimentClassifier:
         if (where / MANIFEST_NAME).is_file():
             manifest = _read_manifest(where)
             tokenizer, model = _load_hf(str(where), local=True)
-            return _with_disk_cache(where, cls(
+            return _keyed_by(where, cls(
                 model,
                 tokenizer,
                 manifest["labels"],
@@ -145,7 +144,7 @@ class SentimentClassifier:
                 "config.json (Hugging Face); train one with `finfusion sentiment train`"
             )
         tokenizer, model = _load_hf(str(where), local=True)
-        return _with_disk_cache(where, cls(
+        return _keyed_by(where, cls(
             model,
             tokenizer,
             _config_labels(model, str(where)),
@@ -237,9 +236,7 @@ class SentimentClassifier:
 
     def _disk_cache(self):
         """The on-disk probability cache of a loaded model whose weights are unchanged, else None."""
-        if self._model_hash is None or module_state(self.model) != self._model_state:
-            return None
-        return row_cache("sentiment", self._model_hash, f"L{self.max_length}", len(self.labels), "float64")
+        return row_cache("sentiment", self._disk_key.current(), f"L{self.max_length}", len(self.labels), "float64")
 
     def _batches(
         self, texts: list[str], batch_size: int, show_progress: bool
@@ -310,10 +307,9 @@ class SentimentClassifier:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _with_disk_cache(directory: Path, clf: SentimentClassifier) -> SentimentClassifier:
-    """Key `clf`'s on-disk probability cache by the files it was loaded from (unless the cache is off)."""
-    if cache_root() is not None:
-        clf._model_hash, clf._model_state = directory_hash(directory), module_state(clf.model)
+def _keyed_by(directory: Path, clf: SentimentClassifier) -> SentimentClassifier:
+    """Key `clf`'s on-disk probability cache by the files it was just loaded from."""
+    clf._disk_key = ModelKey(directory, clf.model)
     return clf
 
 
