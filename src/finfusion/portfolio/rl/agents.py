@@ -26,12 +26,14 @@ Training: one epoch = every copy passes once over the training period (`learn(to
 episode length x n_envs)`), then the deterministic policy (the Gaussian's mean) runs once on the
 validation env; the policy weights of the best validation final value are kept and restored at
 the end; training stops after `patience` epochs without a new best, or after `epochs`.
+
+Saving: `TrainedAgent.save` / `load` write and read safetensors weights + agent.json, never a pickle
+(agent_files.py; SB3's own save / load cloudpickles and is not used).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,6 +52,16 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from finfusion.errors import ConfigError
+from finfusion.portfolio.rl.agent_files import (
+    CURVE_FILE,
+    META_FILE,
+    SpacesEnv,
+    load_policy_weights,
+    read_agent_meta,
+    spaces_from_json,
+    spaces_to_json,
+    write_agent_files,
+)
 from finfusion.portfolio.rl.data import MarketWindow, Standardizer
 from finfusion.portfolio.rl.env import EnvSettings, PortfolioEnv, run_policy
 from finfusion.portfolio.rl.extractors import EXTRACTORS
@@ -138,6 +150,15 @@ class AssetwisePolicy(MultiInputActorCriticPolicy):
 
 def build_model(variant: Variant, env: PortfolioEnv, *, config: AgentConfig, seed: int) -> A2C:
     """An untrained SB3 A2C for `variant` on `config.n_envs` copies of `env` (silent logger, seeded)."""
+    copies = [env] + [copy.deepcopy(env) for _ in range(config.n_envs - 1)]
+    vec = DummyVecEnv([lambda e=e: e for e in copies])
+    n_steps = config.rollout_steps if variant.actor_critic else env.episode_length
+    return _new_a2c(variant, vec, config=config, n_steps=n_steps, seed=seed, device=config.device)
+
+
+def _new_a2c(variant: Variant, vec: DummyVecEnv, *, config: AgentConfig, n_steps: int, seed: int | None,
+             device: str) -> A2C:
+    """The A2C of `variant` and `config` on `vec` (shared by `build_model` and `TrainedAgent.load`)."""
     common = {"optimizer_class": torch.optim.AdamW, "optimizer_kwargs": {"weight_decay": config.weight_decay},
               "log_std_init": config.log_std_init}
     if config.policy == "asset":
@@ -151,12 +172,8 @@ def build_model(variant: Variant, env: PortfolioEnv, *, config: AgentConfig, see
                          "features_extractor_kwargs": {"hidden": config.features_dim} if variant.extractor == "gated"
                          else {},
                          "net_arch": {"pi": list(config.net_arch), "vf": list(config.net_arch)}, **common}
-    copies = [env] + [copy.deepcopy(env) for _ in range(config.n_envs - 1)]
-    vec = DummyVecEnv([lambda e=e: e for e in copies])
-    n_steps = config.rollout_steps if variant.actor_critic else env.episode_length
     model = A2C(policy, vec, learning_rate=config.learning_rate, n_steps=n_steps, gamma=config.gamma,
-                gae_lambda=variant.gae_lambda, policy_kwargs=policy_kwargs, seed=seed, device=config.device,
-                verbose=0)
+                gae_lambda=variant.gae_lambda, policy_kwargs=policy_kwargs, seed=seed, device=device, verbose=0)
     model.set_logger(Logger(folder=None, output_formats=[]))
     return model
 
@@ -212,9 +229,10 @@ def deterministic_torch() -> Iterator[None]:
 class TrainedAgent:
     """A trained variant with the env settings and train-fit standardizer it needs to act.
 
-    curve  one row per epoch: epoch, timesteps, train_reward_mean, policy_loss, value_loss,
-           entropy_loss (means over the epoch's updates), valid_value (final validation value of
-           the deterministic policy), is_best.
+    curve   one row per epoch: epoch, timesteps, train_reward_mean, policy_loss, value_loss,
+            entropy_loss (means over the epoch's updates), valid_value (final validation value of
+            the deterministic policy), is_best.
+    config  the AgentConfig the model was built with (`load` rebuilds the policy from it).
     """
 
     variant: str
@@ -223,6 +241,7 @@ class TrainedAgent:
     settings: EnvSettings
     curve: pd.DataFrame
     best_epoch: int
+    config: AgentConfig
 
     def env(self, data: MarketWindow) -> PortfolioEnv:
         return self.settings.make(data, self.standardizer)
@@ -232,23 +251,47 @@ class TrainedAgent:
         return run_policy(self.model, data if isinstance(data, PortfolioEnv) else self.env(data))
 
     def save(self, directory: str | Path) -> Path:
-        """model.zip (SB3), agent.json (variant, settings, standardizer, best epoch), curve.csv."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        self.model.save(out / "model.zip")
-        meta = {"variant": self.variant, "settings": asdict(self.settings), "best_epoch": self.best_epoch,
-                "standardizer": self.standardizer.to_dict()}
-        (out / "agent.json").write_text(json.dumps(meta, indent=2))
-        self.curve.to_csv(out / "curve.csv", index=False)
-        return out
+        """agent.json (variant, AgentConfig, EnvSettings, standardizer, best epoch, spaces),
+        policy.safetensors (the policy weights), curve.csv; no pickle (agent_files.py)."""
+        meta = {"variant": self.variant, "config": asdict(self.config), "settings": asdict(self.settings),
+                "standardizer": self.standardizer.to_dict(), "best_epoch": int(self.best_epoch),
+                "n_steps": int(self.model.n_steps), "n_envs": int(self.model.n_envs),
+                "policy_class": type(self.model.policy).__name__,
+                **spaces_to_json(self.model.observation_space, self.model.action_space)}
+        return write_agent_files(directory, meta, self.model.policy, self.curve)
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str = "cpu") -> TrainedAgent:
+        """The agent `save` wrote to `directory`: its policy rebuilt from agent.json, the weights
+        read from policy.safetensors. Refuses an older version's pickled model.zip."""
         src = Path(directory)
-        meta = json.loads((src / "agent.json").read_text())
-        model = A2C.load(src / "model.zip", device=device)
-        return cls(meta["variant"], model, Standardizer.from_dict(meta["standardizer"]),
-                   EnvSettings(**meta["settings"]), pd.read_csv(src / "curve.csv"), int(meta["best_epoch"]))
+        meta = read_agent_meta(src)
+        variant, config, settings = _settings_from_json(meta, src / META_FILE)
+        model = _rebuild_model(variant, config, meta, src, device=device)
+        return cls(variant.name, model, Standardizer.from_dict(meta["standardizer"]), settings,
+                   pd.read_csv(src / CURVE_FILE), int(meta["best_epoch"]), config)
+
+
+def _settings_from_json(meta: dict, path: Path) -> tuple[Variant, AgentConfig, EnvSettings]:
+    try:
+        config = AgentConfig(**{**meta["config"], "net_arch": tuple(meta["config"]["net_arch"])})
+        return get_variant(meta["variant"]), config, EnvSettings(**meta["settings"])
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise ConfigError(f"{path}: variant / config / settings unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def _rebuild_model(variant: Variant, config: AgentConfig, meta: dict, directory: Path, *, device: str) -> A2C:
+    """An A2C of the saved architecture on stand-in envs of the saved spaces, holding the saved
+    weights. The global torch RNG is left as it was (building the policy draws initial weights)."""
+    observation_space, action_space = spaces_from_json(meta, directory / META_FILE)
+    vec = DummyVecEnv([partial(SpacesEnv, observation_space, action_space)] * int(meta["n_envs"]))
+    with torch.random.fork_rng(devices=[]):
+        model = _new_a2c(variant, vec, config=config, n_steps=int(meta["n_steps"]), seed=None, device=device)
+    if type(model.policy).__name__ != meta.get("policy_class"):
+        raise ConfigError(f"{directory / META_FILE}: policy_class {meta.get('policy_class')!r}, but its config "
+                          f"builds {type(model.policy).__name__}")
+    load_policy_weights(model.policy, directory, device=device)
+    return model
 
 
 def train_agent(variant: str, train: MarketWindow, valid: MarketWindow, *, epochs: int = 30,
@@ -268,7 +311,7 @@ def train_agent(variant: str, train: MarketWindow, valid: MarketWindow, *, epoch
         model = build_model(spec, train_env, config=config, seed=seed)
         curve, best_epoch = _fit(model, train_env, valid_env, epochs=epochs, patience=patience, progress=progress,
                                  n_envs=config.n_envs)
-    return TrainedAgent(spec.name, model, standardizer, settings, curve, best_epoch)
+    return TrainedAgent(spec.name, model, standardizer, settings, curve, best_epoch, config)
 
 
 def _fit(model: A2C, train_env: PortfolioEnv, valid_env: PortfolioEnv, *, epochs: int, patience: int,
