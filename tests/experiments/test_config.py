@@ -87,3 +87,42 @@ def test_scientific_notation_is_a_float_in_files_and_overrides(tmp_path: Path):
     path.write_text("models: [{name: mlp, params: {lr: 5e-4}}]\n")
     assert load_config(path).models[0].params["lr"] == 5e-4
     assert load_config(path, ["models.0.params.lr=1E-3"]).models[0].params["lr"] == 1e-3
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "param"),
+    [
+        ("mlp", {"epochs": "five"}, "epochs"),
+        ("mlp", {"epochs": 5.5}, "epochs"),
+        ("mlp", {"epochs": True}, "epochs"),
+        ("mlp", {"lr": float("nan")}, "lr"),
+        ("mlp", {"lr": float("inf")}, "lr"),
+        ("mlp", {"hidden": -16}, "hidden"),
+        ("xgboost", {"max_depth": -3}, "max_depth"),
+    ],
+)
+def test_bad_model_param_values_fail_when_the_config_is_parsed(model, params, param):
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, "models": [{"name": model, "params": params}]})
+    msg = str(err.value)
+    assert f"model {model!r} parameter {param!r}: got {next(iter(params.values()))!r}, expected" in msg
+
+
+def test_bad_model_param_from_a_yaml_file_and_an_override_fail_at_load(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text("models: [{name: mlp, params: {epochs: true, lr: .nan}}]\n")
+    with pytest.raises(ConfigError, match=r"(?s)parameter 'epochs': got True.*parameter 'lr': got nan"):
+        load_config(path)
+    (tmp_path / "ok.yaml").write_text("models: [{name: mlp}]\n")
+    with pytest.raises(ConfigError, match=r"parameter 'epochs': got 'ten', expected an integer >= 1"):
+        load_config(tmp_path / "ok.yaml", ["models.0.params.epochs=ten"])
+
+
+def test_bad_privacy_model_param_fails_when_the_config_is_parsed():
+    raw = {
+        **BASE,
+        "target": {"kind": "direction"},
+        "analysis": {"privacy": {"models": [{"name": "dp_mlp", "params": {"hidden": -16}}]}},
+    }
+    with pytest.raises(ConfigError, match=r"model 'dp_mlp' parameter 'hidden': got -16, expected an integer >= 1"):
+        parse_config(raw)

@@ -11,6 +11,7 @@ from safetensors import safe_open
 from sklearn.base import clone
 
 from finfusion.errors import ConfigError, DataError, NotFittedError
+from finfusion.models.params import describe, init_parameters, param_specs, validate_params
 from finfusion.models.registry import (
     available_predictors,
     get_predictor_class,
@@ -100,6 +101,25 @@ def test_unknown_param_is_named(case):
     name = case[0]
     with pytest.raises(ConfigError, match=rf"(?s){name}.*no_such_param.*allowed"):
         make_predictor(name, {"no_such_param": 1})
+
+
+@pytest.mark.parametrize("name", available_predictors())
+def test_init_params_have_annotations_the_validator_understands(name):
+    cls = get_predictor_class(name)
+    specs = param_specs(cls)
+    assert list(specs) == [p.name for p in init_parameters(cls)]
+    for spec in specs.values():
+        assert spec.expected == describe(spec.annotation) and spec.expected, spec.name
+
+
+@pytest.mark.parametrize("name", available_predictors())
+def test_defaults_validate_and_get_params_round_trips(name):
+    cls = get_predictor_class(name)
+    defaults = {p.name: p.default for p in init_parameters(cls)}
+    assert validate_params(cls, defaults, model=name) == defaults
+    params = make_predictor(name, {}).get_params()
+    assert make_predictor(name, params).get_params() == params
+    assert make_predictor(name, json.loads(json.dumps(params))).get_params() == params  # as saved in config.json
 
 
 def test_clone_keeps_params(case):

@@ -9,7 +9,7 @@ import torch
 
 from finfusion.data.samples import MarketData, SampleSpec, build_samples
 from finfusion.data.schema import validate_prices
-from finfusion.errors import DataError
+from finfusion.errors import ConfigError, DataError
 from finfusion.models.base import Samples
 from finfusion.models.lstm import LSTMPredictor, StackedLSTM
 from finfusion.models.registry import make_predictor
@@ -83,8 +83,11 @@ def test_a_2d_input_is_a_window_of_one_day():
     ],
 )
 def test_bad_params_are_named(params, message):
-    with pytest.raises(ValueError, match=message):
-        make_predictor("lstm", {"epochs": 1, **params}).fit(window_samples(n=20))
+    (param,) = params
+    with pytest.raises(ConfigError, match=f"model 'lstm' parameter '{param}'"):  # made from a config: refused at once
+        make_predictor("lstm", {"epochs": 1, **params})
+    with pytest.raises(ValueError, match=message):  # built directly: refused by fit
+        LSTMPredictor(epochs=1, **params).fit(window_samples(n=20))
 
 
 def test_close_target_with_minmax_scaling_comes_back_in_price_units():

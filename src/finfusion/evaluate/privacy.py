@@ -114,11 +114,14 @@ def membership_inference(model: Predictor, members: Samples, nonmembers: Samples
 
 
 def private_model(name: str, epsilon: float, params: Mapping[str, Any] | None = None) -> Predictor:
-    """Predictor `name` with its ε parameter set to `epsilon` (math.inf: the non-private fit)."""
+    """Predictor `name` with its ε parameter set to `epsilon` (math.inf: the non-private fit).
+
+    `params` are checked like any model's (`make_predictor`: the constructor's annotations), so a
+    bad value fails here, naming the model, the parameter and the value."""
     if name not in EPSILON_PARAMS:
         raise ConfigError(f"model {name!r} has no privacy budget; DP models: {sorted(EPSILON_PARAMS)}")
-    if not epsilon > 0:
-        raise ConfigError(f"epsilon must be > 0 (math.inf: no DP), got {epsilon!r}")
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)) or not epsilon > 0:
+        raise ConfigError(f"epsilon must be > 0, a number (math.inf: no DP), got {epsilon!r}")
     key = EPSILON_PARAMS[name]
     if params and key in params:
         raise ConfigError(f"set the privacy budget through epsilons=, not params[{key!r}]")

@@ -38,13 +38,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from torch import nn
 from torch.utils.data import Dataset
 
 from finfusion.errors import ConfigError
 from finfusion.models.base import Samples, store_params
+from finfusion.models.params import NonNegativeFloat, OpenUnit, PositiveFloat, PositiveInt, Probability, Seed
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import Prepare, TrainerConfig
@@ -111,18 +112,18 @@ class DPMLPPredictor(TorchPredictor):
     def __init__(
         self,
         *,
-        target_epsilon: float | None = None,
-        noise_multiplier: float | None = None,
-        delta: float | None = None,
-        max_grad_norm: float = 1.0,
-        accountant: str = "rdp",
-        hidden: int = 64,
-        dropout: float = 0.0,
-        epochs: int = 15,
-        batch_size: int = 64,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        seed: int = 0,
+        target_epsilon: PositiveFloat | None = None,
+        noise_multiplier: NonNegativeFloat | None = None,
+        delta: OpenUnit | None = None,
+        max_grad_norm: PositiveFloat = 1.0,
+        accountant: Literal["rdp", "prv"] = "rdp",
+        hidden: PositiveInt = 64,
+        dropout: Probability = 0.0,
+        epochs: PositiveInt = 15,
+        batch_size: PositiveInt = 64,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        seed: Seed = 0,
         show_progress: bool = False,
         device: str = "cpu",
     ) -> None:

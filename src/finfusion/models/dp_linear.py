@@ -47,6 +47,7 @@ from finfusion.errors import ConfigError, DataError
 from finfusion.io import read_json, write_json
 from finfusion.models.base import Predictor, Samples
 from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
+from finfusion.models.params import PositiveFloat, PositiveInt, Seed
 from finfusion.models.registry import register
 
 MODEL_FILE = "model.json"
@@ -101,13 +102,13 @@ class DPLogisticPredictor(FittedInputs, Predictor):
     def __init__(
         self,
         *,
-        epsilon: float | None = 1.0,
-        data_norm: float = 1.0,
-        C: float = 1.0,
+        epsilon: PositiveFloat | None = 1.0,
+        data_norm: PositiveFloat = 1.0,
+        C: PositiveFloat = 1.0,
         fit_intercept: bool = True,
-        max_iter: int = 100,
-        tol: float = 1e-4,
-        seed: int = 0,
+        max_iter: PositiveInt = 100,
+        tol: PositiveFloat = 1e-4,
+        seed: Seed = 0,
     ) -> None:
         self.epsilon = epsilon
         self.data_norm = data_norm

@@ -26,6 +26,15 @@ from torch.utils.data import Dataset
 
 from finfusion.errors import DataError
 from finfusion.models.base import Samples, store_params
+from finfusion.models.params import (
+    Names,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Seed,
+)
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import ArrayDataset
@@ -89,23 +98,23 @@ class LSTMPredictor(TorchPredictor):
     def __init__(
         self,
         *,
-        features: list[str] | None = None,
-        hidden: int = 50,
-        num_layers: int = 2,
-        dense: int = 25,
+        features: Names | None = None,
+        hidden: PositiveInt = 50,
+        num_layers: PositiveInt = 2,
+        dense: PositiveInt = 25,
         activation: Literal["linear", "relu"] = "linear",
-        dropout: float = 0.0,
-        epochs: int = 50,
-        batch_size: int = 32,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        l2: float = 0.0,
-        grad_clip: float | None = None,
-        early_stopping_patience: int | None = None,
-        seed: int = 0,
+        dropout: Probability = 0.0,
+        epochs: PositiveInt = 50,
+        batch_size: PositiveInt = 32,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.0,
+        l2: NonNegativeFloat = 0.0,
+        grad_clip: PositiveFloat | None = None,
+        early_stopping_patience: PositiveInt | None = None,
+        seed: Seed = 0,
         warm_start: bool = False,
-        warm_epochs: int | None = None,
-        warm_replay: int | None = None,
+        warm_epochs: PositiveInt | None = None,
+        warm_replay: NonNegativeInt | None = None,
         show_progress: bool = False,
         device: str = "cpu",
     ) -> None:

@@ -12,6 +12,7 @@ from torch import nn
 
 from finfusion.models.base import store_params
 from finfusion.models.layers import NumericEncoder, OutputHead
+from finfusion.models.params import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Seed
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
 
@@ -53,19 +54,19 @@ class MLPPredictor(TorchPredictor):
     def __init__(
         self,
         *,
-        hidden: int = 64,
-        dropout: float = 0.0,
-        epochs: int = 15,
-        batch_size: int = 16,
-        lr: float = 5e-4,
-        weight_decay: float = 1e-4,
-        l2: float = 0.0,
-        grad_clip: float | None = 1.0,
-        early_stopping_patience: int | None = None,
-        seed: int = 0,
+        hidden: PositiveInt = 64,
+        dropout: Probability = 0.0,
+        epochs: PositiveInt = 15,
+        batch_size: PositiveInt = 16,
+        lr: PositiveFloat = 5e-4,
+        weight_decay: NonNegativeFloat = 1e-4,
+        l2: NonNegativeFloat = 0.0,
+        grad_clip: PositiveFloat | None = 1.0,
+        early_stopping_patience: PositiveInt | None = None,
+        seed: Seed = 0,
         warm_start: bool = False,
-        warm_epochs: int | None = None,
-        warm_replay: int | None = None,
+        warm_epochs: PositiveInt | None = None,
+        warm_replay: NonNegativeInt | None = None,
         show_progress: bool = False,
         device: str = "cpu",
     ) -> None:

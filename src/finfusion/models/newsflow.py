@@ -36,7 +36,8 @@ inputs, weight decay 1e-4, 10 epochs.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import typing
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,18 @@ from torch.utils.data import DataLoader
 from finfusion.errors import ConfigError
 from finfusion.models.base import Samples, store_params
 from finfusion.models.inputs import flatten_features
+from finfusion.models.params import (
+    LrSchedule,
+    NonNegativeFloat,
+    NonNegativeInt,
+    Pooling,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Seed,
+    TokenLength,
+    Tuning,
+)
 from finfusion.models.newsflow_nets import (
     CombinationHead,
     FactorsNet,
@@ -62,9 +75,12 @@ from finfusion.models.text_models import ENCODER_PARAMS, TextPredictor
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import to_device
 
-NO_NEWS = ("embedding", "mask")
-NEWSFLOWS = ("items", "joined")
-MIXTURE_MODES = ("conventional", "decoupled")
+NoNews = Literal["embedding", "mask"]
+Newsflow = Literal["items", "joined"]
+MixtureMode = Literal["conventional", "decoupled"]
+NO_NEWS: tuple[str, ...] = typing.get_args(NoNews)
+NEWSFLOWS: tuple[str, ...] = typing.get_args(Newsflow)
+MIXTURE_MODES: tuple[str, ...] = typing.get_args(MixtureMode)
 
 
 # --------------------------------------------------------------------------- predictors
@@ -93,11 +109,12 @@ class FactorsPredictor(_LinearDecay, TorchPredictor):
     uses_text: ClassVar[bool] = False
     architecture_params = ("hidden",)
 
-    def __init__(self, *, hidden: int = 64, dropout: float = 0.3, lr_schedule: str = "linear", epochs: int = 10,
-                 batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 1e-4, l2: float = 0.0,
-                 grad_clip: float | None = 1.0, early_stopping_patience: int | None = None, seed: int = 0,
-                 warm_start: bool = False, warm_epochs: int | None = None, warm_replay: int | None = None,
-                 show_progress: bool = False, device: str = "cpu") -> None:
+    def __init__(self, *, hidden: PositiveInt = 64, dropout: Probability = 0.3, lr_schedule: LrSchedule = "linear",
+                 epochs: PositiveInt = 10, batch_size: PositiveInt = 32, lr: PositiveFloat = 1e-4,
+                 weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
+                 grad_clip: PositiveFloat | None = 1.0, early_stopping_patience: PositiveInt | None = None,
+                 seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
+                 warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
@@ -109,16 +126,18 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
 
     architecture_params = ("hidden", "no_news", *ENCODER_PARAMS)
 
-    def __init__(self, *, model: str | None = None, pooling: str = "mean", max_length: int = 128,
-                 tuning: str = "frozen", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
-                 lora_dropout: float = 0.0, encoder_dropout: float | None = None, encoder_lr: float = 1e-4,
-                 encoder_frozen_epochs: int = 0, hidden: int = 64, dropout: float = 0.3, no_news: str = "embedding",
-                 newsflow: str = "items", max_news_items: int | None = 32,
-                 lr_schedule: str = "linear", epochs: int = 10, batch_size: int = 32, lr: float = 1e-4,
-                 weight_decay: float = 1e-4, l2: float = 0.0, grad_clip: float | None = 1.0,
-                 early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
-                 warm_epochs: int | None = None, warm_replay: int | None = None, show_progress: bool = False,
-                 device: str = "cpu") -> None:
+    def __init__(self, *, model: str | None = None, pooling: Pooling = "mean", max_length: TokenLength = 128,
+                 tuning: Tuning = "frozen", top_k: PositiveInt = 2, lora_rank: PositiveInt = 4,
+                 lora_alpha: PositiveInt = 8, lora_dropout: Probability = 0.0,
+                 encoder_dropout: Probability | None = None, encoder_lr: PositiveFloat = 1e-4,
+                 encoder_frozen_epochs: NonNegativeInt = 0,
+                 hidden: PositiveInt = 64, dropout: Probability = 0.3, no_news: NoNews = "embedding",
+                 newsflow: Newsflow = "items", max_news_items: PositiveInt | None = 32,
+                 lr_schedule: LrSchedule = "linear", epochs: PositiveInt = 10, batch_size: PositiveInt = 32,
+                 lr: PositiveFloat = 1e-4, weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
+                 grad_clip: PositiveFloat | None = 1.0, early_stopping_patience: PositiveInt | None = None,
+                 seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
+                 warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
 
     def _learn_inputs(self, train: Samples) -> None:
@@ -225,16 +244,18 @@ class MixturePredictor(NewsflowPredictor):
 
     architecture_params = ("hidden", "no_news", "mode", *ENCODER_PARAMS)
 
-    def __init__(self, *, mode: str = "decoupled", tau: float = 1.0, model: str | None = None, pooling: str = "mean",
-                 max_length: int = 128, tuning: str = "frozen", top_k: int = 2, lora_rank: int = 4,
-                 lora_alpha: int = 8, lora_dropout: float = 0.0, encoder_dropout: float | None = None,
-                 encoder_lr: float = 1e-4, encoder_frozen_epochs: int = 0, hidden: int = 64, dropout: float = 0.3,
-                 no_news: str = "embedding", newsflow: str = "items", max_news_items: int | None = 32,
-                 lr_schedule: str = "linear", epochs: int = 10, batch_size: int = 32,
-                 lr: float = 1e-4, weight_decay: float = 1e-4, l2: float = 0.0, grad_clip: float | None = 1.0,
-                 early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
-                 warm_epochs: int | None = None, warm_replay: int | None = None, show_progress: bool = False,
-                 device: str = "cpu") -> None:
+    def __init__(self, *, mode: MixtureMode = "decoupled", tau: PositiveFloat = 1.0, model: str | None = None,
+                 pooling: Pooling = "mean", max_length: TokenLength = 128, tuning: Tuning = "frozen",
+                 top_k: PositiveInt = 2, lora_rank: PositiveInt = 4, lora_alpha: PositiveInt = 8,
+                 lora_dropout: Probability = 0.0, encoder_dropout: Probability | None = None,
+                 encoder_lr: PositiveFloat = 1e-4, encoder_frozen_epochs: NonNegativeInt = 0,
+                 hidden: PositiveInt = 64, dropout: Probability = 0.3, no_news: NoNews = "embedding",
+                 newsflow: Newsflow = "items", max_news_items: PositiveInt | None = 32,
+                 lr_schedule: LrSchedule = "linear", epochs: PositiveInt = 10, batch_size: PositiveInt = 32,
+                 lr: PositiveFloat = 1e-4, weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
+                 grad_clip: PositiveFloat | None = 1.0, early_stopping_patience: PositiveInt | None = None,
+                 seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
+                 warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
 
     def _learn_inputs(self, train: Samples) -> None:

@@ -3,7 +3,8 @@
     @register("mlp")
     class MLPPredictor(TorchPredictor): ...
 
-    make_predictor("mlp", {"hidden": 32})   # unknown keys fail, naming the model and the allowed keys
+    make_predictor("mlp", {"hidden": 32})   # unknown keys and bad values fail, naming the model and
+                                            # each parameter (the constructor's annotations are the spec)
     load_predictor("runs/x/model")          # reads config.json, builds the named model, loads it
 
 The built-in models are imported at the bottom of this module, so importing it is enough to
@@ -15,13 +16,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 from pathlib import Path
 from typing import Any, TypeVar
 
 from finfusion.errors import ConfigError
 from finfusion.io import read_json, write_json
 from finfusion.models.base import Predictor
+from finfusion.models.params import init_parameters, validate_params
 
 CONFIG_FILE = "config.json"
 FORMAT = "finfusion.predictor"
@@ -63,22 +64,15 @@ def get_predictor_class(name: str) -> type[Predictor]:
 
 def predictor_params(name: str) -> list[str]:
     """The keyword parameters of the predictor registered as `name` (its __init__ signature)."""
-    cls = get_predictor_class(name)
-    sig = inspect.signature(cls.__init__)
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return [p.name for p in list(sig.parameters.values())[1:] if p.kind in kinds]
+    return [p.name for p in init_parameters(get_predictor_class(name))]
 
 
 def make_predictor(name: str, params: dict[str, Any] | None = None) -> Predictor:
-    """A new, unfitted predictor `name` with `params`; unknown parameter names raise ConfigError."""
-    params = dict(params or {})
-    allowed = predictor_params(name)
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, allowed, n=1) for k in unknown}
-        suggest = "".join(f"; {k!r}: did you mean {h[0]!r}?" for k, h in hints.items() if h)
-        raise ConfigError(f"model {name!r} got unknown parameter(s) {unknown}{suggest}; allowed: {sorted(allowed)}")
-    return get_predictor_class(name)(**params)
+    """A new, unfitted predictor `name` with `params` checked against its constructor's annotations
+    (`finfusion.models.params`): unknown names and bad values raise one ConfigError listing them all;
+    the constructor receives the validated values."""
+    cls = get_predictor_class(name)
+    return cls(**validate_params(cls, dict(params or {}), model=name))
 
 
 def write_config(directory: str | Path, predictor: Predictor, **sections: Any) -> Path:

@@ -23,6 +23,17 @@ from torch.utils.data import DataLoader
 
 from finfusion.models.base import Samples, store_params
 from finfusion.models.layers import NumericEncoder, OutputHead
+from finfusion.models.params import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    Pooling,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    Seed,
+    TokenLength,
+    Tuning,
+)
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import ArrayDataset, TrainerConfig, to_device
@@ -206,16 +217,17 @@ class FusionPredictor(TextPredictor):
 
     architecture_params = ("hidden", "heads", *ENCODER_PARAMS)
 
-    def __init__(self, *, model: str | None = None, pooling: str = "mean", max_length: int = 128,
-                 tuning: str = "full", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
-                 lora_dropout: float = 0.0, encoder_dropout: float | None = None, encoder_lr: float = 2e-5,
-                 encoder_frozen_epochs: int = 0,
-                 hidden: int = 64, heads: int = 4,
-                 dropout: float = 0.0, epochs: int = 15, batch_size: int = 16, lr: float = 5e-4,
-                 weight_decay: float = 1e-4, l2: float = 0.0, grad_clip: float | None = 1.0,
-                 early_stopping_patience: int | None = None, seed: int = 0, warm_start: bool = False,
-                 warm_epochs: int | None = None, warm_replay: int | None = None, show_progress: bool = False,
-                 device: str = "cpu") -> None:
+    def __init__(self, *, model: str | None = None, pooling: Pooling = "mean", max_length: TokenLength = 128,
+                 tuning: Tuning = "full", top_k: PositiveInt = 2, lora_rank: PositiveInt = 4,
+                 lora_alpha: PositiveInt = 8, lora_dropout: Probability = 0.0,
+                 encoder_dropout: Probability | None = None, encoder_lr: PositiveFloat = 2e-5,
+                 encoder_frozen_epochs: NonNegativeInt = 0,
+                 hidden: PositiveInt = 64, heads: PositiveInt = 4,
+                 dropout: Probability = 0.0, epochs: PositiveInt = 15, batch_size: PositiveInt = 16,
+                 lr: PositiveFloat = 5e-4, weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
+                 grad_clip: PositiveFloat | None = 1.0, early_stopping_patience: PositiveInt | None = None,
+                 seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
+                 warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
@@ -252,15 +264,17 @@ class TextOnlyPredictor(TextPredictor):
     uses_numeric: ClassVar[bool] = False
     architecture_params = ("hidden", *ENCODER_PARAMS)
 
-    def __init__(self, *, model: str | None = None, pooling: str = "mean", max_length: int = 128,
-                 tuning: str = "full", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
-                 lora_dropout: float = 0.0, encoder_dropout: float | None = None, encoder_lr: float = 2e-5,
-                 encoder_frozen_epochs: int = 0,
-                 hidden: int = 64, dropout: float = 0.0,
-                 epochs: int = 15, batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 1e-4,
-                 l2: float = 0.0, grad_clip: float | None = 1.0, early_stopping_patience: int | None = None,
-                 seed: int = 0, warm_start: bool = False, warm_epochs: int | None = None,
-                 warm_replay: int | None = None, show_progress: bool = False, device: str = "cpu") -> None:
+    def __init__(self, *, model: str | None = None, pooling: Pooling = "mean", max_length: TokenLength = 128,
+                 tuning: Tuning = "full", top_k: PositiveInt = 2, lora_rank: PositiveInt = 4,
+                 lora_alpha: PositiveInt = 8, lora_dropout: Probability = 0.0,
+                 encoder_dropout: Probability | None = None, encoder_lr: PositiveFloat = 2e-5,
+                 encoder_frozen_epochs: NonNegativeInt = 0,
+                 hidden: PositiveInt = 64, dropout: Probability = 0.0,
+                 epochs: PositiveInt = 15, batch_size: PositiveInt = 16, lr: PositiveFloat = 5e-4,
+                 weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
+                 grad_clip: PositiveFloat | None = 1.0, early_stopping_patience: PositiveInt | None = None,
+                 seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
+                 warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:

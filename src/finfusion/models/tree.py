@@ -10,7 +10,7 @@ Saved as XGBoost's native JSON model (`model.json`) + `config.json`; no pickle.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xgboost as xgb
@@ -19,6 +19,7 @@ from finfusion.errors import DataError
 from finfusion.io import write_bytes
 from finfusion.models.base import Predictor, Samples
 from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
+from finfusion.models.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, Seed
 from finfusion.models.registry import register
 
 MODEL_FILE = "model.json"
@@ -45,19 +46,19 @@ class XGBoostPredictor(FittedInputs, Predictor):
     def __init__(
         self,
         *,
-        max_depth: int = 6,
-        learning_rate: float = 0.05,
-        n_estimators: int = 300,
-        subsample: float = 0.8,
-        colsample_bytree: float = 0.8,
-        min_child_weight: float = 1.0,
-        reg_lambda: float = 1.0,
-        reg_alpha: float = 0.0,
-        early_stopping_rounds: int | None = None,
-        seed: int = 0,
-        n_jobs: int = 1,
+        max_depth: NonNegativeInt = 6,
+        learning_rate: Fraction = 0.05,
+        n_estimators: PositiveInt = 300,
+        subsample: Fraction = 0.8,
+        colsample_bytree: Fraction = 0.8,
+        min_child_weight: NonNegativeFloat = 1.0,
+        reg_lambda: NonNegativeFloat = 1.0,
+        reg_alpha: NonNegativeFloat = 0.0,
+        early_stopping_rounds: PositiveInt | None = None,
+        seed: Seed = 0,
+        n_jobs: PositiveInt | Literal[-1] = 1,
         warm_start: bool = False,
-        warm_estimators: int | None = None,
+        warm_estimators: PositiveInt | None = None,
     ) -> None:
         self.max_depth = max_depth
         self.learning_rate = learning_rate
