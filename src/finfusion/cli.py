@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=None, help="run directory (default: runs/demo-<time>)")
     demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override a demo config value, e.g. --set protocol.refit_every=10")
+    demo.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (a previous "
+                      "run there is replaced; other files are left alone)")
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="run a config file or a packaged recipe and write a run directory")
@@ -46,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run directory (default: <output.dir>/<name>-<time>)")
     run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                      help="continue an interrupted run from its last finished window")
+    run.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (a previous "
+                     "run there is replaced; other files are left alone)")
+    run.add_argument("--force", action="store_true", help="with --resume: continue although the inputs changed "
+                     "since the run started (recorded in the report)")
     run.add_argument("--quick", action="store_true", help="the recipe's small version that finishes in minutes")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=_cmd_run)
@@ -53,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write a simulated market (prices + texts) in the input format")
     sim.add_argument("--out", type=Path, required=True, help="output directory")
     sim.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    sim.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (files of the "
+                     "same names are replaced)")
     sim.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="simulator parameter, e.g. --set n_days=1000 --set d=8 --set preset=paper")
     sim.set_defaults(func=_cmd_simulate)
@@ -65,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--close-time", default="16:00", help="market close, HH:MM (default 16:00)")
     check.add_argument("--timezone", default="America/New_York", help="time zone of the close")
     check.add_argument("--default-tz", default=None, help="time zone for timestamps given without one")
+    check.add_argument("--date-format", default=None, metavar="FMT",
+                       help="strftime format of the prices' dates, e.g. %%d/%%m/%%Y (default: ISO 8601 only)")
+    check.add_argument("--timestamp-format", default=None, metavar="FMT",
+                       help="strftime format of the texts' timestamps (default: ISO 8601 only)")
+    check.add_argument("--text-lookback-days", type=int, default=1, metavar="N",
+                       help="sessions of texts per day (text.lookback_days of a run): older texts are counted as dropped")
     check.add_argument("--drop-invalid", action="store_true", help="drop invalid rows (counted) instead of failing")
     check.set_defaults(func=_cmd_data_check)
 
@@ -95,7 +109,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     config = load_config(recipe_path("demo"), args.overrides, base=Path.cwd())
     print("finfusion demo: simulated market with headlines; Fusion vs Num-only MLP vs Text-only, rolling window W=90")
-    return _execute(config, args.out, resume=False)
+    return _execute(config, args.out, resume=False, overwrite=args.overwrite)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -103,11 +117,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from finfusion.experiments.recipes import available_recipes, recipe_path
 
     if args.resume is not None:
-        if args.config or args.overrides:
-            print("finfusion: error: --resume takes the config saved in the run directory; "
-                  "give no CONFIG or --set", file=sys.stderr)
+        if args.config or args.overrides or args.out or args.overwrite or args.quick:
+            print("finfusion: error: --resume takes the config and directory saved in the run directory; "
+                  "give no CONFIG, --set, --out, --overwrite or --quick", file=sys.stderr)
             return 2
-        return _execute(None, args.resume, resume=True, progress=False if args.quiet else None)
+        return _execute(None, args.resume, resume=True, progress=False if args.quiet else None, force=args.force)
+    if args.force:
+        print("finfusion: error: --force only applies to --resume", file=sys.stderr)
+        return 2
     if not args.config:
         print("finfusion: error: run needs CONFIG (a YAML file or a recipe name) or --resume RUN_DIR", file=sys.stderr)
         return 2
@@ -118,60 +135,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
         config = load_config(recipe_path(args.config), args.overrides, base=Path.cwd(), quick=args.quick)
     else:
         raise FileNotFoundError(f"{args.config} is neither a file nor a recipe ({', '.join(available_recipes())})")
-    return _execute(config, args.out, resume=False, progress=False if args.quiet else None)
+    return _execute(config, args.out, resume=False, progress=False if args.quiet else None, overwrite=args.overwrite)
 
 
-def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | None = None) -> int:
+def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | None = None, overwrite: bool = False,
+             force: bool = False) -> int:
     from finfusion.evaluate.tables import to_markdown
     from finfusion.experiments.outputs import summary_table
+    from finfusion.experiments.rundir import load_run_config
     from finfusion.experiments.runner import run
 
     started = time.perf_counter()
-    if _is_rl(config, run_dir if resume else None):
+    if getattr(config if not resume else load_run_config(run_dir), "kind", None) == "rl":
         from finfusion.experiments.rl_runner import run_rl
 
-        result = run_rl(config, run_dir=run_dir, resume=resume, progress=progress)
+        result = run_rl(config, run_dir=run_dir, resume=resume, progress=progress, overwrite=overwrite, force=force)
         print(to_markdown(result.summary["tables"]["overall"]))
-        print(f"run directory: {result.run_dir}")
-        print(f"report: {result.run_dir / 'report.html'}")
-        print(f"finished in {time.perf_counter() - started:.1f} s")
+        _print_where(result.run_dir, started)
         return 0
-    result = run(config, run_dir=run_dir, resume=resume, progress=progress)
+    result = run(config, run_dir=run_dir, resume=resume, progress=progress, overwrite=overwrite, force=force)
     task = "classification" if "accuracy" in result.metrics.columns else "regression"
     print(to_markdown(summary_table(result.metrics, task).round(6)))
     if "mse_ratio" in result.metrics.columns:
         print("mse_ratio = MSE / noise floor (the irreducible MSE of each simulated market); 1 is the limit")
     if "corr_text" in result.metrics.columns:
         print("corr_text = correlation of the prediction with the simulated text (sentiment) term")
-    print(f"run directory: {result.run_dir}")
-    print(f"report: {result.run_dir / 'report.html'}")
-    print(f"finished in {time.perf_counter() - started:.1f} s")
+    _print_where(result.run_dir, started)
     return 0
 
 
-def _is_rl(config, resume_dir: Path | None) -> bool:
-    """Whether the config (or the one saved in the run directory to resume) is an RL experiment."""
-    if resume_dir is not None:
-        from finfusion.experiments.runner import load_run_config
+def _print_where(run_dir: Path, started: float) -> None:
+    """The run directory, the report when the run wrote one, any recorded warning, and the wall time."""
+    from finfusion.experiments.rundir import recorded_warnings
 
-        config = load_run_config(resume_dir)
-    return getattr(config, "kind", None) == "rl"
+    print(f"run directory: {run_dir}")
+    if (run_dir / "report.html").is_file():
+        print(f"report: {run_dir / 'report.html'}")
+    for warning in recorded_warnings(run_dir):
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"finished in {time.perf_counter() - started:.1f} s")
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from finfusion.data.simulate import SimulatorConfig, simulate_market, write_market
-    from finfusion.errors import ConfigError
-    from finfusion.experiments.config import apply_overrides
+    from finfusion.experiments.config import apply_overrides, validate
+    from finfusion.io import output_dir
 
-    raw = apply_overrides({}, args.overrides)
-    try:
-        config = SimulatorConfig.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(f"invalid simulator parameters:\n{err}") from None
+    config = validate(SimulatorConfig, apply_overrides({}, args.overrides), source="the simulator parameters (--set)")
+    output_dir(args.out, overwrite=args.overwrite, what="simulate output directory")  # before the work
     market = simulate_market(config)
-    write_market(market, args.out, fmt=args.format)
+    write_market(market, args.out, fmt=args.format, overwrite=True)
     summary = market.summary()
     print(f"wrote {len(market.prices)} price rows and {len(market.texts)} texts to {args.out}")
     for key in ("noise_floor", "variance_shares"):
@@ -184,7 +197,9 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     from finfusion.data.check import check_data, format_check
 
     summary = check_data(args.prices, args.texts, close_time=args.close_time, timezone=args.timezone,
-                         default_tz=args.default_tz, on_invalid="drop" if args.drop_invalid else "raise")
+                         default_tz=args.default_tz, date_format=args.date_format,
+                         timestamp_format=args.timestamp_format, text_lookback_days=args.text_lookback_days,
+                         on_invalid="drop" if args.drop_invalid else "raise")
     print(format_check(summary))
     return 0
 

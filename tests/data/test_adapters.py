@@ -45,10 +45,25 @@ def test_stocknet_alignment_on_fixture():
     assert by_text["$ aapl sunday outlook"] == "01-06"            # weekend file
     assert by_text["$ aapl late sunday"] == "01-06"
     assert by_text["$ aapl wednesday close"] == "01-08"
-    assert report.dropped[0].count == 1 and "2014-01-08" in report.dropped[0].reason  # after the last close
+    # the tweet of 31 Dec 22:59 New York is before the close of Wed 1 Jan: with a weekday calendar
+    # before the data it belongs to 1 Jan, outside the 1-session text look-back of 2 Jan
+    early, late = report.dropped
+    assert early.count == 1 and early.examples == ("AAPL 2014-01-01T03:59:03+00:00",)
+    assert "the close of 2014-01-01" in early.reason
+    assert late.count == 1 and "2014-01-08" in late.reason  # after the last close
     nf = build_newsflow(aligned, prices)
     assert nf.set_index(nf["date"].dt.strftime("%m-%d"))["n_texts"].to_dict() == {
-        "01-02": 3, "01-03": 2, "01-06": 4, "01-07": 0, "01-08": 1}
+        "01-02": 2, "01-03": 2, "01-06": 4, "01-07": 0, "01-08": 1}
+
+
+def test_stocknet_tweet_before_the_data_kept_with_the_exchange_calendar():
+    pytest.importorskip("exchange_calendars")
+    _, texts = read_stocknet(STOCKNET, tickers=["AAPL"])
+    # XNYS knows 1 Jan is a holiday: the session before 2 Jan is 31 Dec, and the tweet of 31 Dec
+    # 22:59 New York (after its close) belongs to 2 Jan
+    xnys = TradingCalendar.from_exchange("XNYS", "2014-01-02", "2014-01-08")
+    aligned = align_texts(texts, xnys, report=CleaningReport())
+    assert "rt AT_USER summary of yesterday's webcast featuring $ aapl URL" in aligned["text"].tolist()
 
 
 def test_stocknet_filters_and_errors(tmp_path):

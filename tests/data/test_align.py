@@ -61,13 +61,47 @@ def test_custom_close_and_zone():
                          timezone="Europe/London") == ["2014-01-02", "2014-01-03"]
 
 
-def test_before_first_kept_after_last_dropped_and_counted():
+def test_before_first_session_within_lookback_kept_after_last_dropped_and_counted():
     report = CleaningReport()
-    stamps = ["2013-12-25T12:00:00Z", "2014-07-02T20:00:00Z", "2014-07-02T20:00:01Z"]
+    # 1 Jan 2014 (a weekday) after 16:00 New York: after the previous weekday's close -> first session
+    stamps = ["2014-01-01T21:00:01Z", "2014-07-02T20:00:00Z", "2014-07-02T20:00:01Z"]
     out = align_texts(texts(stamps), CAL, report=report)
     assert out["date"].dt.strftime("%Y-%m-%d").tolist() == ["2014-01-02", "2014-07-02"]
     (record,) = report.dropped
     assert record.count == 1 and "last session 2014-07-02" in record.reason
+
+
+def test_texts_older_than_the_first_sessions_lookback_dropped_and_counted():
+    # prices from 2 Jan 2014: a 1990 text, one at the previous weekday's close (1 Jan 16:00 New York)
+    # and one the weekend before belong to sessions before the data
+    stamps = ["1990-05-01T12:00:00Z", "2014-01-01T21:00:00Z", "2013-12-28T12:00:00Z", "2014-01-01T21:00:01Z"]
+    report = CleaningReport()
+    out = align_texts(texts(stamps), CAL, report=report)
+    assert out["text"].tolist() == ["t3"] and out["date"].tolist() == [pd.Timestamp("2014-01-02")]
+    (record,) = report.dropped
+    assert record.count == 3 and record.step == "align_texts"
+    assert "2014-01-01" in record.reason and "lookback_days=1" in record.reason
+    assert "before the first session 2014-01-02" in record.reason
+    assert record.examples[0] == "A 1990-05-01T12:00:00+00:00"
+    # 3 sessions (2 Jan + the weekdays 1 Jan, 31 Dec) cover texts after the close of Mon 30 Dec;
+    # 4 sessions reach back to the close of Fri 27 Dec, so the weekend text comes in
+    out3 = align_texts(texts(stamps), CAL, lookback_days=3, report=CleaningReport())
+    assert sorted(out3["text"]) == ["t1", "t3"]
+    out4 = align_texts(texts(stamps), CAL, lookback_days=4, report=CleaningReport())
+    assert sorted(out4["text"]) == ["t1", "t2", "t3"] and set(out4["date"]) == {pd.Timestamp("2014-01-02")}
+    with pytest.raises(ConfigError, match="lookback_days"):
+        align_texts(texts(stamps), CAL, lookback_days=0)
+
+
+def test_texts_before_the_data_use_the_exchange_calendar_when_given():
+    pytest.importorskip("exchange_calendars")
+    cal = TradingCalendar.from_exchange("XNYS", "2014-01-02", "2014-01-10")
+    # XNYS: 1 Jan 2014 is a holiday, the session before 2 Jan is Tue 31 Dec 2013
+    assert cal.sessions_before(2).strftime("%Y-%m-%d").tolist() == ["2013-12-30", "2013-12-31"]
+    assert CAL.sessions_before(2).strftime("%Y-%m-%d").tolist() == ["2013-12-31", "2014-01-01"]  # weekdays
+    stamps = ["2013-12-31T21:00:01Z", "2013-12-31T20:59:00Z"]  # after / before the 31 Dec close
+    out = align_texts(texts(stamps), cal, report=CleaningReport())
+    assert out["text"].tolist() == ["t0"]
 
 
 def test_unknown_tickers_dropped_and_counted():
@@ -169,3 +203,16 @@ def test_newsflow_arguments_checked():
         build_newsflow(newsflow_frame(), panel(), order="random")
     with pytest.raises(DataError, match="date"):
         build_newsflow(newsflow_frame().drop(columns="date"), panel())
+
+
+def test_tickers_differing_only_in_case_are_named_in_the_reason():
+    report = CleaningReport()
+    frame = texts(["2014-01-02T12:00:00Z"] * 4, tickers=["aapl", "AAPL", "ZZ", "aapl"])
+    out = align_texts(frame, CAL, tickers=["AAPL", "MSFT"], report=report)
+    assert out["ticker"].tolist() == ["AAPL"]
+    reasons = {d.reason: d.count for d in report.dropped}
+    assert reasons == {
+        "ticker not among the given tickers": 1,
+        "ticker differs from a price ticker only in case ('aapl' in the texts, 'AAPL' in the prices): "
+        "tickers are matched exactly, case included": 2,
+    }

@@ -50,3 +50,31 @@ def test_check_raise_and_drop(tmp_path):
     summary = check_data(prices, texts, on_invalid="drop")
     assert any("column 'close'" in d["reason"] for d in summary["dropped"])
     assert pd.Timestamp(summary["date_end"]) == pd.Timestamp("2014-01-06")
+
+
+def test_check_prices_only(tmp_path):
+    prices, _ = write_files(tmp_path)
+    summary = check_data(prices, None)
+    assert summary["texts_path"] is None and summary["texts_read"] is None and summary["texts_aligned"] is None
+    assert summary["tickers"] == 2 and summary["sessions"] == 3 and summary["price_rows"] == 6
+    json.dumps(summary)
+    text = format_check(summary)
+    assert "texts  : none given (prices only)" in text and "3 sessions" in text and "per session" not in text
+
+
+def test_check_header_only_prices_file_is_named(tmp_path):
+    prices = tmp_path / "prices.csv"
+    prices.write_text("date,ticker,open,high,low,close,volume\n")
+    with pytest.raises(DataError, match=r"prices\.csv: no data rows \(only a header"):
+        check_data(prices, None)
+
+
+def test_check_text_lookback_keeps_older_texts_before_the_first_session(tmp_path):
+    prices, texts = write_files(tmp_path)
+    with texts.open("a") as fh:  # Tue 31 Dec 2013, 12:00 New York: two weekdays before the first session
+        fh.write(json.dumps({"timestamp": "2013-12-31T17:00:00Z", "ticker": "A", "text": "old"}) + "\n")
+    reasons = [d["reason"] for d in check_data(prices, texts)["dropped"]]
+    assert any("older than the text look-back" in r for r in reasons)
+    summary = check_data(prices, texts, text_lookback_days=3)
+    assert summary["texts_aligned"] == 4
+    assert not any("older than" in d["reason"] for d in summary["dropped"])

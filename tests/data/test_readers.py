@@ -19,12 +19,14 @@ SUFFIXES = ["csv", "csv.gz", "parquet", "pq", "jsonl", "ndjson"]
 def prices() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     n = 6
+    open_, close = rng.uniform(1, 100, n), rng.uniform(1, 100, n) / 3.0
     return pd.DataFrame(
         {
             "date": list(pd.bdate_range("2014-01-02", periods=3)) * 2,
             "ticker": ["NA"] * 3 + ["TRUE"] * 3,  # tickers that naive readers turn into NaN / bool
-            "open": rng.uniform(1, 100, n), "high": rng.uniform(1, 100, n), "low": rng.uniform(1, 100, n),
-            "close": rng.uniform(1, 100, n) / 3.0, "volume": rng.integers(0, 10**9, n).astype(float),
+            "open": open_, "high": np.maximum(open_, close) * rng.uniform(1, 1.1, n),
+            "low": np.minimum(open_, close) * rng.uniform(0.9, 1, n),
+            "close": close, "volume": rng.integers(0, 10**9, n).astype(float),
             "adj_close": rng.uniform(1, 100, n), "momentum_20": [0.1 / 3, np.nan, -1e-300, 5.0, 2.0, 1 / 7],
         }
     )
@@ -96,3 +98,54 @@ def test_naive_csv_texts_with_default_tz(tmp_path):
         read_texts(path)
     out = read_texts(path, default_tz="America/New_York")
     assert out["timestamp"].iloc[0] == pd.Timestamp("2014-01-02 21:00", tz="UTC")
+
+
+LATIN1 = '{"timestamp": "2014-01-02T10:00:00Z", "ticker": "A", "text": "caf\xe9"}\n'.encode("latin-1")
+GOOD = b'{"timestamp": "2014-01-02T11:00:00Z", "ticker": "A", "text": "ok"}\n'
+
+
+def test_non_utf8_jsonl_names_file_line_and_offset(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(GOOD + LATIN1 + GOOD)
+    with pytest.raises(DataError) as info:
+        read_texts(path)
+    msg = str(info.value)
+    assert f"{path}: line 2 is not valid UTF-8" in msg and f"byte offset {len(GOOD) + 65}" in msg
+    assert "b'\\xe9'" in msg
+
+
+def test_non_utf8_jsonl_line_dropped_and_counted(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(GOOD + LATIN1 + GOOD)
+    report = CleaningReport()
+    out = read_texts(path, on_invalid="drop", report=report)
+    assert len(out) == 2
+    (record,) = report.dropped
+    assert record.count == 1 and "not valid UTF-8" in record.reason and record.examples[0].startswith("line 2")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "csv.gz"])
+def test_non_utf8_csv_names_file_line_and_offset(tmp_path, suffix):
+    data = b"timestamp,ticker,text\n2014-01-02T10:00:00Z,A,ok\n2014-01-02T11:00:00Z,A,caf\xe9\n"
+    path = tmp_path / f"t.{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix == "csv.gz" else data)
+    for mode in ("raise", "drop"):
+        with pytest.raises(DataError) as info:
+            read_texts(path, on_invalid=mode)
+        msg = str(info.value)
+        assert f"{path}: line 3 is not valid UTF-8" in msg and "byte offset 74" in msg and "iconv" in msg
+
+
+def test_header_only_prices_file_is_refused(tmp_path):
+    for suffix, header in (("csv", "date,ticker,open,high,low,close,volume\n"), ("jsonl", "")):
+        path = tmp_path / f"p.{suffix}"
+        path.write_text(header)
+        with pytest.raises(DataError, match=rf"p\.{suffix}: no data rows"):
+            read_prices(path)
+
+
+def test_prices_file_with_every_row_dropped_is_refused(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("date,ticker,open,high,low,close,volume\n2014-01-02,A,1,1,1,-1,5\n")
+    with pytest.raises(DataError, match=r"p\.csv: none of the 1 data row\(s\) is valid"):
+        read_prices(path, on_invalid="drop", report=CleaningReport())

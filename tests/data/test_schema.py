@@ -170,3 +170,70 @@ def test_texts_column_order_and_extra_columns_kept():
     frame = raw_texts()[["Text", "Source", "Ticker", "Timestamp"]].assign(user_id=["1", "2", "3"])
     out = validate_texts(frame)
     assert list(out.columns) == ["timestamp", "ticker", "text", "source", "user_id"]
+
+
+# ------------------------------------------------------------------ OHLC consistency and magnitudes
+
+
+def ohlc(rows: list[tuple]) -> pd.DataFrame:
+    """rows of (open, high, low, close), one day each, ticker A."""
+    return pd.DataFrame({"date": pd.bdate_range("2014-01-02", periods=len(rows)).strftime("%Y-%m-%d"),
+                         "ticker": "A", "open": [float(r[0]) for r in rows], "high": [float(r[1]) for r in rows],
+                         "low": [float(r[2]) for r in rows], "close": [float(r[3]) for r in rows], "volume": 100.0})
+
+
+def test_inconsistent_ohlc_rows_are_refused_naming_the_values():
+    frame = ohlc([(10, 11, 9, 10.5), (10, 9, 11, 10), (10, 11, 9, 11.5), (10, 11, 9, 8.5), (12, 11, 9, 10)])
+    with pytest.raises(DataError) as info:
+        validate_prices(frame, source="p.csv")
+    msg = str(info.value)
+    assert "4 problem(s)" in msg and "row 1" not in msg
+    assert "row 2, column 'high': got high=9.0 < low=11.0, expected high >= low" in msg
+    assert "row 3, column 'close': got close=11.5 outside [low=9.0, high=11.0], expected low <= close <= high" in msg
+    assert "row 4, column 'close': got close=8.5" in msg
+    assert "row 5, column 'open': got open=12.0 outside [low=9.0, high=11.0], expected low <= open <= high" in msg
+
+
+def test_inconsistent_ohlc_rows_dropped_and_counted():
+    frame = ohlc([(10, 11, 9, 10.5), (10, 9, 11, 10), (10, 11, 9, 11.5), (12, 11, 9, 10)])
+    report = CleaningReport()
+    out = validate_prices(frame, source="p.csv", on_invalid="drop", report=report)
+    assert len(out) == 1 and report.total == 3
+    reasons = {d.reason: d.count for d in report.dropped}
+    assert reasons == {"p.csv: column 'high': expected high >= low": 1,
+                       "p.csv: column 'close': expected low <= close <= high": 1,
+                       "p.csv: column 'open': expected low <= open <= high": 1}
+
+
+def test_ohlc_equal_prices_written_with_different_digits_pass():
+    # 0.1 + 0.2 != 0.3 in binary: the same price computed two ways must not be refused
+    frame = ohlc([(0.3, 0.1 + 0.2, 0.3, 0.3), (0.1 + 0.2, 0.3, 0.3, 0.1 + 0.2), (5.0, 5.0, 5.0, 5.0)])
+    assert len(validate_prices(frame)) == 3
+    text = pd.DataFrame({"date": ["2014-01-02"], "ticker": ["A"], "open": ["100.10"], "high": ["100.1000000000001"],
+                         "low": ["100.1"], "close": ["100.10000000000002"], "volume": ["5"]})
+    assert len(validate_prices(text)) == 1
+
+
+def test_huge_magnitudes_refused_with_their_bounds():
+    frame = ohlc([(10, 11, 9, 10.5)] * 4)
+    frame.loc[0, ["high", "close"]] = 1e300
+    frame.loc[1, "volume"] = 1e19
+    frame["x1"] = [0.0, 0.0, 1e16, -1e16]
+    with pytest.raises(DataError) as info:
+        validate_prices(frame, source="p.csv")
+    msg = str(info.value)
+    assert "row 1, column 'close': got 1e+300, expected a price <= 1e+12" in msg
+    assert "row 2, column 'volume': got 1e+19, expected a volume <= 1e+18" in msg
+    assert "row 3, column 'x1': got 1e+16, expected |value| <= 1e+15" in msg and "row 4, column 'x1'" in msg
+    assert "float32" in msg
+    report = CleaningReport()
+    assert len(validate_prices(frame, on_invalid="drop", report=report)) == 0 and report.total == 4
+
+
+def test_bounds_themselves_and_infinite_extras():
+    frame = ohlc([(1e12, 1e12, 1e12, 1e12)])
+    frame["volume"] = 1e18
+    frame["x1"] = [-1e15]
+    assert len(validate_prices(frame)) == 1
+    with pytest.raises(DataError, match="column 'x1': got inf"):
+        validate_prices(frame.assign(x1=[np.inf]))

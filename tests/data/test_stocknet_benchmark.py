@@ -270,7 +270,7 @@ def test_a_run_on_the_benchmark_source_trains_on_train_and_tests_on_dev(root: Pa
            "target": {"kind": "direction"},
            "models": [{"name": "factors", "params": {"epochs": 2}},
                       {"name": "news", "params": {"epochs": 2, "model": str(tiny_bert), "max_length": 16}}],
-           "protocol": {"kind": "chronological", "train": 0.9, "valid": 0.0, "test": 0.1, "test_start": "2015-08-01"},
+           "protocol": {"kind": "chronological", "test_start": "2015-08-01"},
            "output": {"plots": False}, "progress": False}
     result = runner.run(parse_config(raw), run_dir=tmp_path / "run")
     test_dates = pd.to_datetime(result.predictions["date"])
@@ -286,7 +286,7 @@ def test_a_rule_sweep_records_the_sample_counts_of_every_rule(root: Path, tmp_pa
 
     raw = {"name": "sn", "data": {"source": "stocknet_benchmark", "stocknet_root": str(root)},
            "target": {"kind": "direction"}, "models": [{"name": "factors", "params": {"epochs": 1}}],
-           "protocol": {"kind": "chronological", "train": 0.9, "valid": 0.0, "test": 0.1, "test_start": "2015-08-01"},
+           "protocol": {"kind": "chronological", "test_start": "2015-08-01"},
            "sweep": {"params": {"data.benchmark.rule": ["paper", "any_tweet"]}},
            "output": {"plots": False}, "progress": False}
     result = runner.run(parse_config(raw), run_dir=tmp_path / "run")
@@ -308,7 +308,7 @@ def test_a_run_predicts_the_unlabelled_dev_days_for_the_backtest_but_scores_only
     (root / "price" / "preprocessed" / "BBB.txt").write_text("\n".join(lines) + "\n")
     raw = {"name": "sn", "data": {"source": "stocknet_benchmark", "stocknet_root": str(root)},
            "target": {"kind": "direction"}, "models": [{"name": "factors", "params": {"epochs": 2}}],
-           "protocol": {"kind": "chronological", "train": 0.9, "valid": 0.0, "test": 0.1, "test_start": "2015-08-01"},
+           "protocol": {"kind": "chronological", "test_start": "2015-08-01"},
            "analysis": {"portfolio": {"n_groups": 2, "holding_period": 1, "returns": "truth_movement"}},
            "output": {"plots": False}, "progress": False}
     runs = {}

@@ -12,6 +12,7 @@ from finfusion.features.build import (
     drop_warmup,
     resolve_feature,
     select_features,
+    warmup_cause,
 )
 
 
@@ -142,6 +143,41 @@ def test_drop_warmup_counts_per_reason():
     kept = drop_warmup(out, report)
     # mom_5 warm-up: 5 rows per ticker -> 10 ; plus the one NaN x1 row
     assert len(kept) == 60 - 11
-    counts = {d.reason: d.count for d in report.dropped}
+    counts = {d.reason.split(":")[0]: d.count for d in report.dropped}
     assert counts == {"warm-up": 10, "missing x1 after warm-up": 1}
     assert not kept.isna().any().any()
+
+
+def test_warmup_reason_names_the_longest_feature_and_how_to_shorten_it():
+    prices = make_prices(n=30)
+    prices.loc[prices["ticker"] == "BBB", "x1"] = [np.nan] * 12 + [0.5] * 18  # x1 starts late in BBB
+    report = CleaningReport()
+    drop_warmup(build_features(prices, ["mom_5", "ma_10", "ret_1", "x1"]), report)
+    (record,) = report.dropped
+    assert record.count == 9 + 12
+    cause = warmup_cause(report)
+    assert record.reason == "warm-up: " + cause
+    assert cause.startswith("first 9-12 rows per ticker; the longest (12 rows) set by x1 (")
+    assert "extra column x1 of the prices is missing" in cause
+    report = CleaningReport()
+    drop_warmup(build_features(make_prices(n=30), ["mom_5", "ma_10", "vol_5"]), report)
+    cause = warmup_cause(report)
+    assert cause.startswith("first 9 rows per ticker, set by ma_10 (")
+    assert "ma_<n>" in cause and "n=10" in cause and "smaller n" in cause
+
+
+def test_warmup_reason_for_garch_and_ties_and_short_tickers():
+    report = CleaningReport()
+    prices = make_prices(n=300, tickers=("AAA",), extra=False)
+    drop_warmup(build_features(prices, ["garch_vol", "ret_1"]), report)
+    cause = warmup_cause(report)
+    assert cause.startswith("first 251 rows per ticker, set by garch_vol (")
+    assert "min_obs=250" in cause and "leave out garch_vol" in cause
+    report = CleaningReport()
+    prices = pd.concat([make_prices(n=30, tickers=("AAA",)), make_prices(n=4, tickers=("BBB",))], ignore_index=True)
+    drop_warmup(build_features(prices, ["mom_5", "vol_5"]), report)
+    cause = warmup_cause(report)
+    assert cause.startswith("first 5 rows per ticker, set by mom_5, vol_5 (")
+    assert "; 1 ticker(s) lost all their rows: BBB (4 rows; mom_5, vol_5 undefined) (mom_5 (k=5)" in cause
+    assert report.dropped[0].count == 5 + 4
+    assert warmup_cause(CleaningReport()) is None

@@ -91,15 +91,16 @@ def test_changing_later_texts_leaves_every_earlier_feature_unchanged():
     """No look-ahead: texts published after the close of day k never change samples up to k."""
     rng = np.random.default_rng(0)
     dates = pd.bdate_range("2014-01-02", periods=30)
+    close = 10 + rng.normal(size=30).cumsum() * 0.1 + 5
     prices = validate_prices(
         pd.DataFrame(
             {
                 "date": dates,
                 "ticker": "A",
-                "open": 10.0,
-                "high": 11.0,
-                "low": 9.0,
-                "close": 10 + rng.normal(size=30).cumsum() * 0.1 + 5,
+                "open": close,
+                "high": close + 1,
+                "low": close - 1,
+                "close": close,
                 "volume": 1e6,
             }
         )

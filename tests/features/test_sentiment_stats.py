@@ -174,5 +174,6 @@ def test_ffill_rows_before_the_first_text_are_dropped_and_counted():
     samples = build_samples(MarketData(prices, texts), spec, report=report)
     assert samples.feature_names == ("sent_mean", "sent_staleness")
     assert samples.index["date"].iloc[0] == dates[4] and samples.X[:, 1].tolist() == list(range(len(samples)))
-    warmup = [r for r in report.to_records() if r["reason"] == "warm-up"]
+    warmup = [r for r in report.to_records() if r["reason"].startswith("warm-up")]
     assert warmup and warmup[0]["count"] == 4
+    assert "set by sent_mean" in warmup[0]["reason"] and "first text" in warmup[0]["reason"]

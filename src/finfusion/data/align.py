@@ -6,9 +6,21 @@ The rule: **a feature of day t uses only texts published at or before the close 
 the text's timestamp. The close of session d is ``d + close_time`` local time in ``timezone``
 (default 16:00 America/New_York, DST handled by the zone). So a text published exactly at the
 close belongs to that day, one second later to the next session; weekend and holiday texts
-roll forward to the next session; texts before the first session belong to the first session
-(they were available at its close); texts after the last session's close are dropped and
+roll forward to the next session; texts after the last session's close are dropped and
 counted. Early closes (half days) are not modelled: every session closes at ``close_time``.
+
+Texts published before the first session's close belong to sessions before the data: the
+calendar is extended backwards (weekdays, or the exchange's sessions for a calendar from
+`TradingCalendar.from_exchange`), and such a text is kept - aligned to the first session - only
+if the first session's newsflow reaches back to its session, i.e. if it was published after the
+close of the ``lookback_days``-th session before the first one (lookback_days = 1: only texts
+after the previous weekday's close). Older texts (e.g. a 1990 text for 2020 prices) are dropped
+and counted. With lookback_days > 1 a kept pre-data text counts as a text of the first session
+in `build_newsflow` (so it may stay in the windows of the first lookback_days sessions).
+
+Tickers are matched exactly, case included: with `tickers=` (the price tickers), the texts of
+other tickers are dropped and counted, and a ticker that matches a price ticker only up to case
+('aapl' vs 'AAPL') is named in its own report record.
 
 `build_newsflow` then joins, for every (date t, ticker) row of a panel, the texts aligned to
 the last ``lookback_days`` sessions up to and including t - so it never sees a text published
@@ -56,19 +68,25 @@ def align_texts(
     close_time: str = "16:00",
     timezone: str = "America/New_York",
     tickers: Iterable[str] | None = None,
+    lookback_days: int = 1,
     report: CleaningReport | None = None,
 ) -> pd.DataFrame:
     """Add column `date` (datetime64[ns], a session) to a validated texts frame; see the module rule.
 
     texts     validated texts frame (tz-aware `timestamp`, `ticker`, `text`, ...), n rows
     calendar  the sessions to align to
-    tickers   optional set of tickers to keep; texts of other tickers are dropped and counted
-    report    receives the counts of dropped texts (unknown ticker, after the last close)
+    tickers   optional set of tickers to keep (exact match); texts of other tickers are dropped
+              and counted (case-only mismatches in their own record)
+    lookback_days  the newsflow look-back in sessions (>= 1): how far before the first session a
+              text may have been published and still be kept
+    report    receives the counts of dropped texts (unknown ticker, before the first session's
+              look-back, after the last close)
     Returns the kept rows (order kept, fresh index) with the extra column `date`.
     """
     _require_columns(texts, ("timestamp", "ticker", "text"), "align_texts: texts")
+    _check_newsflow_args(lookback_days, None, None, None, "oldest_first")
     if not len(calendar):
-        raise DataError("align_texts: the trading calendar has no sessions")
+        raise DataError("align_texts: the trading calendar has no sessions (no price rows?)")
     stamps = pd.DatetimeIndex(texts["timestamp"])
     if stamps.tz is None:
         raise DataError(
@@ -80,23 +98,68 @@ def align_texts(
     report = report if report is not None else CleaningReport()
     keep = np.ones(len(texts), dtype=bool)
     if tickers is not None:
-        allowed = {str(t) for t in tickers}
-        known = texts["ticker"].isin(allowed).to_numpy()
-        unknown = pd.unique(texts["ticker"].to_numpy()[~known])
-        report.add(STEP, "ticker not among the given tickers", int((~known).sum()), tuple(map(str, unknown[:3])))
-        keep &= known
+        keep &= _known_tickers(texts["ticker"], tickers, report)
+    utc = stamps.tz_convert("UTC").as_unit("ns").asi8
     closes = session_closes(calendar, close_time=close_time, timezone=timezone)
-    pos = np.searchsorted(closes.asi8, stamps.tz_convert("UTC").as_unit("ns").asi8, side="left")
+    if (keep & (utc <= closes[0].value)).any():  # texts before the first close: from sessions before the data?
+        keep &= ~_before_lookback(texts, stamps, utc, keep, calendar, lookback_days, close_time, timezone, report)
+    pos = np.searchsorted(closes.asi8, utc, side="left")
     late = keep & (pos >= len(closes))
     if late.any():
         last = calendar.sessions[-1].date()
-        examples = tuple(f"{t} {s.isoformat()}" for t, s in zip(texts["ticker"][late][:3], stamps[late][:3]))
         reason = f"published after the close of the last session {last} ({closes[-1].isoformat()})"
-        report.add(STEP, reason, int(late.sum()), examples)
+        report.add(STEP, reason, int(late.sum()), _text_examples(texts, stamps, late))
     keep &= ~late
     out = texts.loc[keep].copy()
     out["date"] = calendar.sessions.values[pos[keep]]
     return out.reset_index(drop=True)
+
+
+def _known_tickers(ticker: pd.Series, tickers: Iterable[str], report: CleaningReport) -> np.ndarray:
+    """Mask of texts whose ticker is in `tickers` (exact match); the others are counted, those
+    matching a given ticker only up to case in their own record naming both spellings."""
+    allowed = {str(t) for t in tickers}
+    known = ticker.isin(allowed).to_numpy()
+    by_lower = {}
+    for t in sorted(allowed):
+        by_lower.setdefault(t.lower(), t)
+    names = ticker.astype(str).to_numpy(dtype=object)
+    folded = ticker.astype(str).str.lower().isin(set(by_lower)).to_numpy() & ~known
+    other = ~known & ~folded
+    unknown = tuple(map(str, pd.unique(names[other])[:3]))
+    report.add(STEP, "ticker not among the given tickers", int(other.sum()), unknown)
+    if folded.any():
+        pairs = [f"{t!r} in the texts, {by_lower[t.lower()]!r} in the prices" for t in pd.unique(names[folded])]
+        shown = "; ".join(pairs[:3]) + (f"; and {len(pairs) - 3} more" if len(pairs) > 3 else "")
+        reason = (f"ticker differs from a price ticker only in case ({shown}): "
+                  "tickers are matched exactly, case included")
+        report.add(STEP, reason, int(folded.sum()), tuple(map(str, pd.unique(names[folded])[:3])))
+    return known
+
+
+def _before_lookback(
+    texts: pd.DataFrame, stamps: pd.DatetimeIndex, utc: np.ndarray, keep: np.ndarray, calendar: TradingCalendar,
+    lookback_days: int, close_time: str, timezone: str, report: CleaningReport,
+) -> np.ndarray:
+    """Mask of texts published at or before the close of the `lookback_days`-th session before
+    the first one (outside the first session's newsflow); counted in `report`."""
+    prior = TradingCalendar(calendar.sessions_before(lookback_days)[:1])
+    limit = session_closes(prior, close_time=close_time, timezone=timezone)[0]
+    old = keep & (utc <= limit.value)
+    if old.any():
+        kind = f"exchange {calendar.exchange}" if calendar.exchange else "weekdays"
+        reason = (
+            f"published at or before {limit.isoformat()}, the close of {prior.first.date()} ({lookback_days} "
+            f"session(s) before the first session {calendar.first.date()}, {kind}): older than the text "
+            f"look-back of the first session (lookback_days={lookback_days}); texts before the price data "
+            "cannot enter any newsflow"
+        )
+        report.add(STEP, reason, int(old.sum()), _text_examples(texts, stamps, old))
+    return old
+
+
+def _text_examples(texts: pd.DataFrame, stamps: pd.DatetimeIndex, mask: np.ndarray) -> tuple[str, ...]:
+    return tuple(f"{t} {s.isoformat()}" for t, s in zip(texts["ticker"][mask][:3], stamps[mask][:3]))
 
 
 def build_newsflow(

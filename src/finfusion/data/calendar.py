@@ -19,9 +19,12 @@ class TradingCalendar:
     official calendar (`from_exchange`, needs the optional package ``exchange_calendars``).
     Session closes are not stored: alignment puts each session's close at a fixed local time
     (``align_texts(close_time=..., timezone=...)``); early closes (half days) are not modelled.
+    `exchange` is the exchange_calendars name of a calendar built by `from_exchange` (None for
+    one built from dates); `sessions_before` uses it to extend the calendar backwards.
     """
 
     sessions: pd.DatetimeIndex
+    exchange: str | None = None
 
     def __post_init__(self) -> None:
         s = pd.DatetimeIndex(self.sessions)
@@ -88,7 +91,29 @@ class TradingCalendar:
         sessions = pd.DatetimeIndex(cal.sessions)
         if sessions.tz is not None:
             sessions = sessions.tz_localize(None)
-        return cls(sessions.normalize())
+        return cls(sessions.normalize(), exchange=name)
+
+    def sessions_before(self, n: int) -> pd.DatetimeIndex:
+        """The `n` sessions just before the first one, oldest first: (n,) tz-naive midnights.
+
+        They are the exchange's sessions when the calendar came from `from_exchange`, else
+        weekdays (Monday to Friday: holidays before the data are not known). Used to place
+        texts published before the first session (see `finfusion.data.align.align_texts`).
+        """
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise DataError(f"sessions_before: n={n!r}; expected an integer >= 1")
+        first = self.first
+        if self.exchange is None:
+            return pd.bdate_range(end=first - pd.Timedelta(days=1), periods=int(n)).as_unit("ns").rename("date")
+        start = first - pd.Timedelta(days=int(n) * 2 + 14)  # enough calendar days for n sessions
+        earlier = TradingCalendar.from_exchange(self.exchange, start, first).sessions
+        earlier = earlier[earlier < first]
+        if len(earlier) < n:
+            raise DataError(
+                f"exchange calendar {self.exchange!r} has only {len(earlier)} session(s) between "
+                f"{start.date()} and {first.date()}; expected {n} before the first session"
+            )
+        return earlier[-int(n):]
 
     def session_on_or_after(self, dates: pd.DatetimeIndex | pd.Series | list) -> pd.DatetimeIndex:
         """For each date (its calendar day; time of day ignored), the first session on or after it.

@@ -1,4 +1,5 @@
-"""`finfusion check`-style data check: read, validate and align two files, summarise what is there."""
+"""`finfusion data check`: read and validate a prices file (and optionally a texts file), align the
+texts to the price sessions, and summarise what is there."""
 
 from __future__ import annotations
 
@@ -16,15 +17,21 @@ from finfusion.data.schema import OnInvalid
 
 def check_data(
     prices_path: str | Path,
-    texts_path: str | Path,
+    texts_path: str | Path | None = None,
     *,
     close_time: str = "16:00",
     timezone: str = "America/New_York",
     default_tz: str | None = None,
+    date_format: str | None = None,
+    timestamp_format: str | None = None,
+    text_lookback_days: int = 1,
     on_invalid: OnInvalid = "raise",
 ) -> dict[str, Any]:
-    """Read + validate both files, align texts to the price sessions, and summarise (JSON-able dict).
+    """Read + validate the files, align texts to the price sessions, and summarise (JSON-able dict).
 
+    texts_path None: prices only (the text keys are then None). date_format / timestamp_format
+    declare non-ISO formats (see `read_prices` / `read_texts`); text_lookback_days (sessions, as
+    the run's text.lookback_days) sets how far before the first session texts are still kept.
     Keys: prices_path, texts_path, tickers (count), ticker_list, date_start, date_end (ISO dates),
     sessions, price_rows, texts_read (valid texts), texts_aligned, texts_per_session
     {mean, median, max} over all sessions (all tickers together, zeros included),
@@ -33,24 +40,42 @@ def check_data(
     on_invalid="raise".
     """
     report = CleaningReport()
-    prices = read_prices(prices_path, on_invalid=on_invalid, report=report)
-    texts = read_texts(texts_path, default_tz=default_tz, on_invalid=on_invalid, report=report)
+    prices = read_prices(prices_path, date_format=date_format, on_invalid=on_invalid, report=report)
     calendar = TradingCalendar.from_prices(prices)
     tickers = sorted(prices["ticker"].unique().tolist())
-    aligned = align_texts(texts, calendar, close_time=close_time, timezone=timezone, tickers=tickers, report=report)
-    per_session = aligned.groupby("date").size().reindex(calendar.sessions, fill_value=0)
-    with_text = pd.MultiIndex.from_frame(aligned[["ticker", "date"]].drop_duplicates())
-    panel = pd.MultiIndex.from_frame(prices[["ticker", "date"]])
-    share = float(panel.isin(with_text).mean()) if len(panel) else 0.0
-    return {
+    summary: dict[str, Any] = {
         "prices_path": str(prices_path),
-        "texts_path": str(texts_path),
+        "texts_path": None if texts_path is None else str(texts_path),
         "tickers": len(tickers),
         "ticker_list": tickers,
         "date_start": _iso(calendar.sessions.min()),
         "date_end": _iso(calendar.sessions.max()),
         "sessions": len(calendar),
         "price_rows": len(prices),
+        "texts_read": None,
+        "texts_aligned": None,
+        "texts_per_session": None,
+        "share_ticker_days_with_text": None,
+        "close_time": close_time,
+        "timezone": timezone,
+    }
+    if texts_path is not None:
+        texts = read_texts(texts_path, default_tz=default_tz, timestamp_format=timestamp_format,
+                           on_invalid=on_invalid, report=report)
+        aligned = align_texts(texts, calendar, close_time=close_time, timezone=timezone, tickers=tickers,
+                              lookback_days=text_lookback_days, report=report)
+        summary.update(_text_summary(prices, calendar, texts, aligned))
+    summary["dropped"] = report.to_records()
+    return summary
+
+
+def _text_summary(prices: pd.DataFrame, calendar: TradingCalendar, texts: pd.DataFrame,
+                  aligned: pd.DataFrame) -> dict[str, Any]:
+    per_session = aligned.groupby("date").size().reindex(calendar.sessions, fill_value=0)
+    with_text = pd.MultiIndex.from_frame(aligned[["ticker", "date"]].drop_duplicates())
+    panel = pd.MultiIndex.from_frame(prices[["ticker", "date"]])
+    share = float(panel.isin(with_text).mean()) if len(panel) else 0.0
+    return {
         "texts_read": len(texts),
         "texts_aligned": len(aligned),
         "texts_per_session": {
@@ -59,28 +84,28 @@ def check_data(
             "max": int(per_session.max()) if len(per_session) else 0,
         },
         "share_ticker_days_with_text": share,
-        "close_time": close_time,
-        "timezone": timezone,
-        "dropped": report.to_records(),
     }
 
 
 def format_check(summary: dict[str, Any]) -> str:
     """A short human-readable report of `check_data`'s summary (for the CLI)."""
-    tps = summary["texts_per_session"]
     names = summary["ticker_list"]
     shown = ", ".join(names[:10]) + (f", ... ({len(names) - 10} more)" if len(names) > 10 else "")
     lines = [
         f"prices : {summary['prices_path']}",
-        f"texts  : {summary['texts_path']}",
+        f"texts  : {summary['texts_path'] if summary['texts_path'] is not None else 'none given (prices only)'}",
         f"tickers: {summary['tickers']} ({shown})",
         f"dates  : {summary['date_start']} .. {summary['date_end']} ({summary['sessions']} sessions, "
         f"{summary['price_rows']} price rows)",
-        f"texts  : {summary['texts_read']} read, {summary['texts_aligned']} aligned "
-        f"(close {summary['close_time']} {summary['timezone']})",
-        f"per session: mean {tps['mean']:.2f}, median {tps['median']:g}, max {tps['max']}",
-        f"(ticker, day) with any text: {100 * summary['share_ticker_days_with_text']:.1f} %",
     ]
+    if summary["texts_path"] is not None:
+        tps = summary["texts_per_session"]
+        lines += [
+            f"texts  : {summary['texts_read']} read, {summary['texts_aligned']} aligned "
+            f"(close {summary['close_time']} {summary['timezone']})",
+            f"per session: mean {tps['mean']:.2f}, median {tps['median']:g}, max {tps['max']}",
+            f"(ticker, day) with any text: {100 * summary['share_ticker_days_with_text']:.1f} %",
+        ]
     dropped = summary["dropped"]
     if not dropped:
         lines.append("dropped: nothing")

@@ -14,8 +14,13 @@ Texts frame (one row per text):
     text       str, non-empty
     source     str (optional)
 
+Dates and timestamps are read as ISO 8601 unless a strftime format is declared
+(`finfusion.data.dates`); prices must satisfy low <= open, close <= high.
+
 Aligned texts add `date`: the trading day whose close is the first one at or after the
-text's timestamp (post-close, weekend and holiday texts roll forward).
+text's timestamp (post-close, weekend and holiday texts roll forward); texts of tickers
+without prices, older than the first session's text look-back or after the last close are
+dropped and counted (`finfusion.data.align`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from finfusion.data.frames import CleaningReport
+from finfusion.data.frames import PRICE_REQUIRED, CleaningReport
 from finfusion.data.schema import OnInvalid, validate_prices, validate_texts
 from finfusion.errors import DataError
 from finfusion.io import atomic_write
@@ -46,27 +46,63 @@ def file_format(path: str | Path) -> Format:
 
 
 def read_prices(
-    path: str | Path, *, on_invalid: OnInvalid = "raise", report: CleaningReport | None = None
+    path: str | Path,
+    *,
+    date_format: str | None = None,
+    on_invalid: OnInvalid = "raise",
+    report: CleaningReport | None = None,
 ) -> pd.DataFrame:
-    """Read a prices file and return the validated frame (see `validate_prices`)."""
-    raw = read_table(path)
-    return validate_prices(raw, source=str(path), on_invalid=on_invalid, report=report)
+    """Read a prices file and return the validated frame (see `validate_prices`; `date_format`
+    declares a non-ISO date format such as "%d/%m/%Y").
+
+    A file without data rows (only a header, or empty) raises DataError naming it; so does a
+    file none of whose rows is valid under on_invalid="drop" (with the reasons).
+    """
+    raw = read_table(path, on_invalid=on_invalid, report=report)
+    if not len(raw):
+        raise DataError(
+            f"{path}: no data rows (only a header line, or an empty file); expected at least one row "
+            f"with the columns {list(PRICE_REQUIRED)}"
+        )
+    local = CleaningReport()
+    out = validate_prices(raw, source=str(path), date_format=date_format, on_invalid=on_invalid, report=local)
+    if report is not None:
+        report.extend(local)
+    if not len(out):
+        raise DataError(
+            f"{path}: none of the {len(raw)} data row(s) is valid; all were dropped:\n{local.summary()}"
+        )
+    return out
 
 
 def read_texts(
     path: str | Path,
     *,
     default_tz: str | None = None,
+    timestamp_format: str | None = None,
     on_invalid: OnInvalid = "raise",
     report: CleaningReport | None = None,
 ) -> pd.DataFrame:
-    """Read a texts file and return the validated frame (timestamps in UTC; see `validate_texts`)."""
-    raw = read_table(path)
-    return validate_texts(raw, source=str(path), default_tz=default_tz, on_invalid=on_invalid, report=report)
+    """Read a texts file and return the validated frame (timestamps in UTC; see `validate_texts`;
+    `timestamp_format` declares a non-ISO timestamp format such as "%d/%m/%Y %H:%M %z").
+
+    With on_invalid="drop" a JSON-lines line that is not valid UTF-8 is dropped and counted
+    (step "read_jsonl"); a CSV file that is not UTF-8 always raises, naming the line.
+    """
+    raw = read_table(path, on_invalid=on_invalid, report=report)
+    return validate_texts(raw, source=str(path), default_tz=default_tz, timestamp_format=timestamp_format,
+                          on_invalid=on_invalid, report=report)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read any accepted file into an unvalidated frame (CSV / JSONL cells stay as written)."""
+def read_table(
+    path: str | Path, *, on_invalid: OnInvalid = "raise", report: CleaningReport | None = None
+) -> pd.DataFrame:
+    """Read any accepted file into an unvalidated frame (CSV / JSONL cells stay as written).
+
+    Text files must be UTF-8: a CSV that is not raises DataError naming the line and byte
+    offset; so does a JSON-lines line, unless on_invalid="drop" (then it is dropped and counted
+    in `report`).
+    """
     fmt = file_format(path)
     path = Path(path)
     if not path.is_file():
@@ -79,15 +115,53 @@ def read_table(path: str | Path) -> pd.DataFrame:
             )
         if fmt == "parquet":
             return pd.read_parquet(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(_csv_not_utf8(path, fmt)) from exc
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: cannot be read as {fmt}: {exc}") from exc
-    return _read_jsonl(path)
+    return _read_jsonl(path, on_invalid=on_invalid, report=report)
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) of each non-blank line; a bad line raises naming the file and its number."""
-    with Path(path).open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
+NOT_UTF8 = "expected UTF-8 text; re-encode the file (e.g. iconv -f latin1 -t utf-8)"
+
+
+def _csv_not_utf8(path: Path, fmt: Format) -> str:
+    """The message for a CSV file that is not UTF-8: the line and byte offset of the first bad byte."""
+    data = path.read_bytes()
+    if fmt == "csv.gz":
+        data = gzip.decompress(data)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        where = "of the decompressed text " if fmt == "csv.gz" else ""
+        return (f"{path}: line {line} is not valid UTF-8 (byte offset {exc.start} {where}is "
+                f"{data[exc.start:exc.start + 1]!r}); {NOT_UTF8}")
+    return f"{path}: is not valid UTF-8; {NOT_UTF8}"
+
+
+def iter_jsonl(
+    path: Path, *, on_invalid: OnInvalid = "raise", report: CleaningReport | None = None
+) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line; a bad line raises naming the file and its number.
+
+    A line that is not UTF-8 raises naming its number and byte offset, or with on_invalid="drop"
+    is skipped and counted in `report` (step "read_jsonl").
+    """
+    skipped: list[str] = []
+    offset = 0
+    with Path(path).open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            start, offset = offset, offset + len(raw)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad = f"line {number} (byte offset {start + exc.start}: {raw[exc.start:exc.start + 1]!r})"
+                if on_invalid != "drop":
+                    raise DataError(f"{path}: line {number} is not valid UTF-8 (byte offset "
+                                    f"{start + exc.start} is {raw[exc.start:exc.start + 1]!r}); {NOT_UTF8}") from exc
+                skipped.append(bad)
+                continue
             if not line.strip():
                 continue
             try:
@@ -97,11 +171,14 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             if not isinstance(obj, dict):
                 raise DataError(f"{path}: line {number}: expected a JSON object, got {type(obj).__name__}")
             yield number, obj
+    if skipped and report is not None:
+        report.add("read_jsonl", f"{path}: line is not valid UTF-8 (dropped)", len(skipped), tuple(skipped))
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _read_jsonl(path: Path, *, on_invalid: OnInvalid, report: CleaningReport | None) -> pd.DataFrame:
     """One JSON object per line; blank lines are skipped; a bad line raises naming its number."""
-    frame = pd.DataFrame.from_records([obj for _, obj in iter_jsonl(path)])
+    report = report if report is not None else CleaningReport()
+    frame = pd.DataFrame.from_records([obj for _, obj in iter_jsonl(path, on_invalid=on_invalid, report=report)])
     for col in frame.columns:  # keep strings as strings; numbers are converted by validation
         if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, str) or v is None).all():
             frame[col] = frame[col].astype("str")

@@ -5,8 +5,10 @@
     prices ─ make_targets ──────────────┼─ inner join on (date, ticker) ─ look-back stacking ─ Samples
     texts ─ align ─ newsflow ───────────┘
 
-Every row removed on the way (feature warm-up, missing target, neutral band, look-back
-warm-up) is counted in the `CleaningReport`. Features of day t use only data up to the
+Every row removed on the way (texts of tickers without prices or from before the first
+session's text look-back, feature warm-up, missing target, neutral band, look-back warm-up) is
+counted in the `CleaningReport`; the feature warm-up record names its cause
+(`finfusion.features.build.warmup_cause`). Features of day t use only data up to the
 close of t; the target of day t is realised `horizon` trading days later.
 """
 
@@ -22,7 +24,15 @@ from finfusion.data.calendar import TradingCalendar
 from finfusion.data.frames import CleaningReport
 from finfusion.data.targets import make_targets
 from finfusion.errors import DataError
-from finfusion.features.build import build_features, drop_warmup, extra_columns, resolve_feature
+from finfusion.features.build import (
+    WARMUP,
+    build_features,
+    drop_warmup,
+    extra_columns,
+    resolve_feature,
+    warmup_mask,
+    warmup_reason,
+)
 from finfusion.features.sentiment import (
     SENTIMENT_GROUP,
     SentimentIndexSpec,
@@ -97,7 +107,8 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
         feats = data.prices[["date", "ticker"]].sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
     feature_groups = _price_groups(data.prices, [c for c in feats.columns if c not in ("date", "ticker")])
     needs_texts = bool(sentiment_names) or spec.use_text
-    aligned, calendar = _aligned_texts(data, spec, report) if needs_texts and data.texts is not None else (None, None)
+    aligned, calendar = (_aligned_texts(data, spec, report, sentiment=bool(sentiment_names))
+                         if needs_texts and data.texts is not None else (None, None))
     if sentiment_names:
         if aligned is None:
             raise DataError("the 'sentiment' feature group needs texts, but the data have none (data.texts)")
@@ -174,26 +185,46 @@ def sentiment_panel(data: MarketData, spec: SampleSpec, *, report: CleaningRepor
     if data.texts is None:
         raise DataError("sentiment_panel: the data have no texts")
     specs = as_specs(spec.sentiment)
-    aligned, _ = _aligned_texts(data, spec, report if report is not None else CleaningReport())
+    aligned, _ = _aligned_texts(data, spec, report if report is not None else CleaningReport(), sentiment=True)
     panel = data.prices[["date", "ticker"]].reset_index(drop=True)
     out, _ = _add_sentiment(panel, aligned, specs, [n for one in specs for n in one.feature_names], spec)
     return out
 
 
-def _aligned_texts(data: MarketData, spec: SampleSpec, report: CleaningReport) -> tuple[pd.DataFrame, TradingCalendar]:
-    """The texts aligned to trading days (once per build, for the newsflow and the sentiment index)."""
+def _aligned_texts(
+    data: MarketData, spec: SampleSpec, report: CleaningReport, *, sentiment: bool = False
+) -> tuple[pd.DataFrame, TradingCalendar]:
+    """The texts aligned to trading days (once per build, for the newsflow and the sentiment index).
+
+    Only texts of the price tickers are kept (exact match, case included) and only those within
+    the text look-back (`spec.text_lookback_days` sessions) of the first session; every dropped
+    text is counted in `report`. With `sentiment` (sentiment features requested), no text left
+    raises DataError listing why the texts were dropped.
+    """
     if spec.calendar:
         dates = data.prices["date"]
         calendar = TradingCalendar.from_exchange(spec.calendar, dates.min(), dates.max())
     else:
         calendar = TradingCalendar.from_prices(data.prices)
+    dropped = CleaningReport()
     aligned = align_texts(
         data.texts,
         calendar,
         close_time=spec.close_time,
         timezone=spec.timezone,
-        report=report,
+        tickers=pd.unique(data.prices["ticker"].astype(str)),
+        lookback_days=spec.text_lookback_days,
+        report=dropped,
     )
+    report.extend(dropped)
+    if sentiment and not len(aligned):
+        reasons = "".join(f"\n  {d.count} - {d.reason}" for d in dropped.dropped)
+        raise DataError(
+            f"the 'sentiment' features need texts, but none of the {len(data.texts)} texts remain after "
+            f"aligning them to the price sessions {calendar.first.date()}..{calendar.last.date()} of the "
+            f"tickers {sorted(pd.unique(data.prices['ticker'].astype(str)))[:10]}:"
+            + (reasons or "\n  (the data have no texts)")
+        )
     return aligned, calendar
 
 
@@ -218,7 +249,11 @@ def _newsflow(
 
 
 def _stack_lookback(feats: pd.DataFrame, names: list[str], lookback: int, report: CleaningReport) -> pd.DataFrame:
-    """Add column `_x`: for each row, the (lookback, d) features of the last `lookback` rows of its ticker."""
+    """Add column `_x`: for each row, the (lookback, d) features of the last `lookback` rows of its ticker.
+
+    Rows without such a window of complete features are dropped and counted: the feature warm-up
+    (as `drop_warmup` records it, naming its cause) and the rest of the look-back.
+    """
     out = []
     for _, group in feats.groupby("ticker", sort=False):
         values = group[names].to_numpy(np.float32)
@@ -230,7 +265,12 @@ def _stack_lookback(feats: pd.DataFrame, names: list[str], lookback: int, report
         part["_x"] = list(windows[keep])
         out.append(part)
     stacked = pd.concat(out, ignore_index=True) if out else feats.iloc[:0].assign(_x=[])
-    report.add("features", f"warm-up rows without a full {lookback}-day look-back of features", len(feats) - len(stacked))
+    nan = feats[names].isna().to_numpy()
+    warmup = warmup_mask(feats, nan.any(axis=1))
+    if warmup.any():
+        report.add("features", WARMUP + warmup_reason(feats, names, nan, warmup), int(warmup.sum()))
+    report.add("features", f"look-back: rows without a full {lookback}-day look-back of complete features "
+               "(after the feature warm-up)", len(feats) - len(stacked) - int(warmup.sum()))
     return stacked
 
 

@@ -11,7 +11,6 @@ row of a file (the line after a CSV header, the first line of a JSON-lines file)
 
 from __future__ import annotations
 
-import warnings
 import zoneinfo
 from collections.abc import Sequence
 from typing import Literal
@@ -19,6 +18,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from finfusion.data.dates import (
+    check_format,
+    date_expected,
+    iso_hint,
+    parse_dates,
+    parse_timestamps,
+    timestamp_expected,
+)
 from finfusion.data.frames import (
     PRICE_OPTIONAL,
     PRICE_REQUIRED,
@@ -32,12 +39,20 @@ OnInvalid = Literal["raise", "drop"]
 PRICE_POSITIVE = ("open", "high", "low", "close", "adj_close")
 MAX_LISTED = 20  # problems listed in one error message before "... and N more"
 ROW_NOTE = "row = 1-based data row, header line not counted"
+# Magnitude bounds: far above any real price / volume / feature, and low enough that a value, its
+# square and price x volume stay finite in the float32 feature arrays (float32 max 3.4e38).
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e18
+MAX_EXTRA = 1e15
+BOUNDS_NOTE = "(larger values cannot be real and overflow the float32 features, max 3.4e38)"
+REL_TOL = 1e-9  # OHLC comparisons: prices equal up to float rounding count as equal
 
 
 def validate_prices(
     df: pd.DataFrame,
     *,
     source: str = "<frame>",
+    date_format: str | None = None,
     on_invalid: OnInvalid = "raise",
     report: CleaningReport | None = None,
 ) -> pd.DataFrame:
@@ -49,26 +64,32 @@ def validate_prices(
     further column as float64 extra features (NaN allowed there). A mostly non-numeric extra
     column is an error whatever `on_invalid` says.
 
-    Row problems: unparsable/missing date, missing ticker, price not a finite number > 0,
-    volume not a finite number >= 0, a non-numeric cell in an extra column, duplicate
+    Dates: ISO 8601 (YYYY-MM-DD, optionally with a time and offset), YYYYMMDD (text or
+    integer) and datetime-typed columns are read by default; any other text (e.g. 08/01/2020,
+    day or month first?) is refused unless `date_format` (strftime, e.g. "%d/%m/%Y") declares
+    it, and then every text cell must match that format (see `finfusion.data.dates`).
+
+    Row problems: unparsable/missing date, missing ticker, price not a finite number > 0 or
+    above 1e12, volume not a finite number >= 0 or above 1e18, an extra-column cell that is
+    not a number or has |value| > 1e15 (these bounds keep the float32 features finite), OHLC
+    not consistent (high >= low, low <= open <= high, low <= close <= high, compared with a
+    relative tolerance of 1e-9 so equal prices written with different digits pass), duplicate
     (date, ticker). With "drop", duplicates keep their first occurrence and `report` (created
     if None, so pass one to see it) receives one record per reason with counts and examples.
     """
     _check_on_invalid(on_invalid)
+    check_format(date_format, what="date_format")
     frame = _normalise_columns(df, source)
     _require_columns(frame, PRICE_REQUIRED, source, what="prices")
     issues = _Issues(source, len(frame))
     out = pd.DataFrame(index=frame.index)
-    out["date"] = _parse_dates(frame["date"])
-    issues.add(out["date"].isna(), "date", frame["date"], "a date such as 2014-01-02 (years 1678-2261)")
+    out["date"] = parse_dates(frame["date"], date_format=date_format)
+    issues.add(out["date"].isna(), "date", frame["date"], date_expected(date_format),
+               hint=None if date_format is not None else iso_hint("date"))
     out["ticker"] = _clean_strings(frame["ticker"])
     issues.add(out["ticker"].isna(), "ticker", frame["ticker"], "a non-empty ticker")
-    for col in [c for c in PRICE_REQUIRED[2:] + PRICE_OPTIONAL if c in frame.columns]:
-        num = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-        positive = col in PRICE_POSITIVE
-        ok = np.isfinite(num) & ((num > 0) if positive else (num >= 0))
-        issues.add(~ok, col, frame[col], "a finite number > 0" if positive else "a finite number >= 0")
-        out[col] = num
+    _price_columns(frame, out, issues)
+    _check_ohlc(out, issues)
     for col in [c for c in frame.columns if c not in PRICE_REQUIRED + PRICE_OPTIONAL]:
         out[col] = _extra_numeric(frame[col], col, source, issues)
     keys_ok = out["date"].notna() & out["ticker"].notna()
@@ -79,25 +100,71 @@ def validate_prices(
     return out
 
 
+def _price_columns(frame: pd.DataFrame, out: pd.DataFrame, issues: _Issues) -> None:
+    """Prices (> 0, <= MAX_PRICE) and volume (>= 0, <= MAX_VOLUME) into `out` as float64."""
+    for col in [c for c in PRICE_REQUIRED[2:] + PRICE_OPTIONAL if c in frame.columns]:
+        num = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        positive = col in PRICE_POSITIVE
+        ok = np.isfinite(num) & ((num > 0) if positive else (num >= 0))
+        issues.add(~ok, col, frame[col], "a finite number > 0" if positive else "a finite number >= 0")
+        limit, what = (MAX_PRICE, "price") if positive else (MAX_VOLUME, "volume")
+        issues.add(ok & (num > limit), col, frame[col], f"a {what} <= {limit:g} {BOUNDS_NOTE}")
+        out[col] = num
+
+
+def _check_ohlc(out: pd.DataFrame, issues: _Issues) -> None:
+    """high >= low and open, close within [low, high] (relative tolerance REL_TOL), on the rows
+    whose four prices are otherwise valid."""
+    o, h, lo, c = (out[k].to_numpy() for k in ("open", "high", "low", "close"))
+    valid = np.ones(len(out), dtype=bool)
+    for v in (o, h, lo, c):
+        valid &= np.isfinite(v) & (v > 0) & (v <= MAX_PRICE)
+
+    def below(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a < b - REL_TOL * np.maximum(np.abs(a), np.abs(b))
+
+    crossed = valid & below(h, lo)
+    shown = _shown(crossed, lambda i: f"high={float(h[i])!r} < low={float(lo[i])!r}")
+    issues.add(crossed, "high", shown, "high >= low")
+    for name, v in (("close", c), ("open", o)):
+        outside = valid & ~crossed & (below(v, lo) | below(h, v))
+        shown = _shown(outside, lambda i, v=v, name=name:
+                       f"{name}={float(v[i])!r} outside [low={float(lo[i])!r}, high={float(h[i])!r}]")
+        issues.add(outside, name, shown, f"low <= {name} <= high")
+
+
+def _shown(mask: np.ndarray, describe) -> pd.Series:
+    """Values shown in messages: describe(i) for the rows of `mask`, else missing."""
+    shown = pd.Series(np.nan, index=range(len(mask)), dtype="object")
+    for i in np.flatnonzero(mask):
+        shown.iat[i] = _Raw(describe(int(i)))
+    return shown
+
+
 def validate_texts(
     df: pd.DataFrame,
     *,
     source: str = "<frame>",
     default_tz: str | None = None,
+    timestamp_format: str | None = None,
     on_invalid: OnInvalid = "raise",
     report: CleaningReport | None = None,
 ) -> pd.DataFrame:
     """Check and normalise a texts frame; return it sorted by (ticker, timestamp), fresh index.
 
     Columns timestamp, ticker, text (+ optional source; further columns are kept unchanged).
-    Timestamps may be strings with an offset ("2014-01-02 15:59:00-05:00", "...Z") or
-    datetimes. Naive timestamps are an error unless `default_tz` (an IANA name such as "UTC" or
-    "America/New_York") is given; they are then read as local times in that zone (a local time
-    that does not exist or is ambiguous at a DST change is a row problem).
+    Timestamps are ISO 8601 strings ("2014-01-02T15:59:00-05:00", "...Z",
+    "2014-01-02 15:59:00+00:00") or datetimes; any other text is refused unless
+    `timestamp_format` (strftime, e.g. "%d/%m/%Y %H:%M %z") declares it, and then every text
+    cell must match it (see `finfusion.data.dates`). Naive timestamps (no offset) are an error
+    unless `default_tz` (an IANA name such as "UTC" or "America/New_York") is given; they are
+    then read as local times in that zone (a local time that does not exist or is ambiguous at
+    a DST change is a row problem).
     The output `timestamp` is always converted to UTC: datetime64[ns, UTC].
     Row problems: unparsable/naive timestamp, missing ticker, missing or blank text.
     """
-    return _validate_texts(df, source=source, default_tz=default_tz, on_invalid=on_invalid, report=report)
+    return _validate_texts(df, source=source, default_tz=default_tz, timestamp_format=timestamp_format,
+                           on_invalid=on_invalid, report=report)
 
 
 def _validate_texts(
@@ -108,19 +175,23 @@ def _validate_texts(
     on_invalid: OnInvalid,
     report: CleaningReport | None,
     where: Sequence[str] | None = None,
+    timestamp_format: str | None = None,
 ) -> pd.DataFrame:
     """`validate_texts`, with optional per-row location labels (`where[i]` names row i)."""
     _check_on_invalid(on_invalid)
     if default_tz is not None:
         check_timezone(default_tz, what="default_tz")
+    check_format(timestamp_format, what="timestamp_format")
     frame = _normalise_columns(df, source)
     _require_columns(frame, TEXT_REQUIRED, source, what="texts")
     issues = _Issues(source, len(frame), where=where)
     out = frame.copy()
-    stamps, naive, local_bad = _parse_timestamps(frame["timestamp"], default_tz=default_tz)
+    stamps, naive, local_bad = parse_timestamps(frame["timestamp"], timestamp_format=timestamp_format,
+                                                default_tz=default_tz)
     out["timestamp"] = stamps
     unparsable = stamps.isna() & ~naive & ~local_bad
-    issues.add(unparsable, "timestamp", frame["timestamp"], "a timestamp such as 2014-01-02T15:59:00-05:00")
+    issues.add(unparsable, "timestamp", frame["timestamp"], timestamp_expected(timestamp_format),
+               hint=None if timestamp_format is not None else iso_hint("timestamp"))
     issues.add(naive, "timestamp", frame["timestamp"],
                "a time zone in the timestamp (e.g. +00:00), or pass default_tz= for naive times")
     issues.add(local_bad, "timestamp", frame["timestamp"],
@@ -216,6 +287,8 @@ def _extra_numeric(raw: pd.Series, col: str, source: str, issues: _Issues) -> pd
             "extra price columns must be numeric features - remove or encode it"
         )
     issues.add(failed, col, raw, "a number (extra feature column; empty/NaN allowed)")
+    huge = np.abs(num.to_numpy()) > MAX_EXTRA
+    issues.add(huge, col, raw, f"|value| <= {MAX_EXTRA:g} (extra feature column) {BOUNDS_NOTE}")
     return num
 
 
@@ -239,116 +312,6 @@ def _fmt_key(v: object) -> str:
     if isinstance(v, pd.Timestamp):
         return v.strftime("%Y-%m-%d") if v == v.normalize() else v.isoformat()
     return str(v)
-
-
-# ---------------------------------------------------------------------------------------------
-# dates and timestamps
-
-
-def _parse_dates(raw: pd.Series) -> pd.Series:
-    """Dates -> datetime64[ns] tz-naive midnight; NaT where missing or unparsable."""
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        s = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
-        return _to_ns(s.dt.normalize())
-    vals = raw.astype("object")
-    if pd.api.types.is_numeric_dtype(raw):  # 20140102 means a date, not nanoseconds since 1970
-        vals = vals.where(vals.isna(), vals.map(lambda v: str(int(v)) if float(v).is_integer() else str(v)))
-    try:
-        s = _quiet_to_datetime(vals)
-        if getattr(s.dt, "tz", None) is not None:
-            s = s.dt.tz_localize(None)
-        s = _to_ns(s)
-    except (ValueError, TypeError):  # e.g. mixed offsets
-        s = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-    retry = s.isna() & vals.notna()
-    if retry.any():
-        s.loc[retry] = [_one_date(v) for v in vals[retry]]
-    return s.dt.normalize().astype("datetime64[ns]")
-
-
-def _quiet_to_datetime(vals: pd.Series) -> pd.Series:
-    """Vectorised parse (NaT where it fails), without pandas' 'could not infer format' warning."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return pd.to_datetime(vals, errors="coerce")
-
-
-def _one_date(v: object) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(str(v).strip()) if isinstance(v, str) else pd.Timestamp(v)
-    except (ValueError, TypeError, OverflowError):
-        return pd.NaT
-    if ts is pd.NaT or not (_NS_MIN <= ts.replace(tzinfo=None) <= _NS_MAX):
-        return pd.NaT
-    return ts.tz_localize(None) if ts.tzinfo is not None else ts
-
-
-_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
-
-
-def _to_ns(s: pd.Series) -> pd.Series:
-    """Cast a datetime Series to nanosecond resolution; values outside 1677..2262 become NaT."""
-    tz = getattr(s.dt, "tz", None)
-    lo, hi = (_NS_MIN, _NS_MAX) if tz is None else (_NS_MIN.tz_localize("UTC"), _NS_MAX.tz_localize("UTC"))
-    s = s.where((s >= lo) & (s <= hi))
-    return s.astype("datetime64[ns]" if tz is None else f"datetime64[ns, {tz}]")
-
-
-def _parse_timestamps(raw: pd.Series, *, default_tz: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Timestamps -> (datetime64[ns, UTC] with NaT where bad, naive-without-zone mask, bad-local-time mask).
-
-    Fast path: one vectorised `pd.to_datetime`; values it cannot handle (mixed offsets, mixed
-    naive/aware, odd formats) are parsed one by one.
-    """
-    idx = raw.index
-    aware = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
-    naive = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns]")
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        if getattr(raw.dt, "tz", None) is not None:
-            aware = _to_ns(raw.dt.tz_convert("UTC"))
-        else:
-            naive = _to_ns(raw)
-    else:
-        vals = raw.astype("object")
-        fast = None
-        if not pd.api.types.is_numeric_dtype(raw):
-            try:
-                fast = _quiet_to_datetime(vals)
-            except (ValueError, TypeError):
-                fast = None
-        if fast is not None and getattr(fast.dt, "tz", None) is not None:
-            aware = _to_ns(fast.dt.tz_convert("UTC"))
-        elif fast is not None:
-            naive = _to_ns(fast)
-        retry = aware.isna() & naive.isna() & vals.notna()
-        for i, v in vals[retry].items():
-            ts = _one_timestamp(v)
-            if ts is pd.NaT:
-                continue
-            if ts.tzinfo is None:
-                naive.at[i] = ts
-            else:
-                aware.at[i] = ts.tz_convert("UTC")
-    is_naive = naive.notna()
-    local_bad = pd.Series(False, index=idx)
-    if default_tz is not None and is_naive.any():
-        local = naive[is_naive].dt.tz_localize(default_tz, ambiguous="NaT", nonexistent="NaT")
-        aware.loc[is_naive] = local.dt.tz_convert("UTC")
-        local_bad.loc[is_naive] = local.isna().to_numpy()
-        is_naive = pd.Series(False, index=idx)
-    return aware, is_naive, local_bad
-
-
-def _one_timestamp(v: object) -> pd.Timestamp:
-    if not isinstance(v, (str, pd.Timestamp)) and not hasattr(v, "tzinfo"):
-        return pd.NaT  # a bare number is not a timestamp (units unknown)
-    try:
-        ts = pd.Timestamp(v.strip() if isinstance(v, str) else v)
-    except (ValueError, TypeError, OverflowError):
-        return pd.NaT
-    if ts is pd.NaT or not (_NS_MIN <= ts.replace(tzinfo=None) <= _NS_MAX):
-        return pd.NaT
-    return ts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,12 +342,16 @@ class _Issues:
         self.source = source
         self.n = n
         self.where = where
-        self.items: list[tuple[np.ndarray, str, pd.Series, str]] = []
+        self.items: list[tuple[np.ndarray, str, pd.Series, str, str | None]] = []
 
-    def add(self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, expected: str) -> None:
+    def add(
+        self, mask: pd.Series | np.ndarray, column: str, values: pd.Series, expected: str, *, hint: str | None = None
+    ) -> None:
+        """Record a problem: rows `mask` of `column` (shown as `values`) are not `expected`;
+        `hint` (how to fix it) is said once at the end of the error and in the report reason."""
         m = np.asarray(mask, dtype=bool)
         if m.any():
-            self.items.append((m, column, values, expected))
+            self.items.append((m, column, values, expected, hint))
 
     def any_mask(self) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)
@@ -396,7 +363,7 @@ class _Issues:
         return self.where[pos] if self.where is not None else f"row {pos + 1}"
 
     def _line(self, pos: int, item: int) -> str:
-        _, column, values, expected = self.items[item]
+        _, column, values, expected, _ = self.items[item]
         return f"{self.source}: {self._loc(pos)}, column {column!r}: got {_show(values.iloc[pos])}, expected {expected}"
 
     def message(self) -> str:
@@ -409,6 +376,8 @@ class _Issues:
         lines += ["  " + self._line(int(rows[o]), int(which[o])) for o in order[:MAX_LISTED]]
         if total > MAX_LISTED:
             lines.append(f"  ... and {total - MAX_LISTED} more")
+        hints = dict.fromkeys(h for *_, h in self.items if h)
+        lines += [f"  hint: {h}" for h in hints]
         return "\n".join(lines)
 
     def resolve(
@@ -421,9 +390,10 @@ class _Issues:
             raise DataError(self.message())
         report = report if report is not None else CleaningReport()
         taken = np.zeros(self.n, dtype=bool)  # each dropped row is counted once, under its first problem
-        for m, column, values, expected in self.items:
+        for m, column, values, expected, hint in self.items:
             pos = np.flatnonzero(m & ~taken)
             taken |= m
             examples = tuple(f"{self._loc(int(p))}: {_show(values.iloc[int(p)])}" for p in pos[:3])
-            report.add(step, f"{self.source}: column {column!r}: expected {expected}", len(pos), examples)
+            reason = f"{self.source}: column {column!r}: expected {expected}" + (f"; {hint}" if hint else "")
+            report.add(step, reason, len(pos), examples)
         return out.loc[~self.any_mask()]

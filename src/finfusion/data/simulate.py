@@ -47,7 +47,7 @@ from scipy.signal import lfilter
 
 from finfusion.data import simtext
 from finfusion.errors import ConfigError
-from finfusion.io import atomic_write, write_json, write_parquet, write_text
+from finfusion.io import atomic_write, output_dir, write_json, write_parquet, write_text
 from finfusion.seeding import derive_seed
 
 __all__ = [
@@ -415,8 +415,9 @@ def _texts_jsonl(texts: pd.DataFrame) -> str:
 
 
 def write_market(market: SimulatedMarket, out_dir: str | Path, *,
-                 fmt: Literal["csv", "parquet"] = "csv") -> dict[str, Path]:
-    """Write prices, texts, truth and meta.json under `out_dir`, each file atomically.
+                 fmt: Literal["csv", "parquet"] = "csv", overwrite: bool = False) -> dict[str, Path]:
+    """Write prices, texts, truth and meta.json under `out_dir`, each file atomically. `out_dir`
+    must be new or empty unless `overwrite` (files of the same names are then replaced).
 
     csv: prices.csv / truth.csv (date as YYYY-MM-DD) and texts.jsonl (timestamp ISO 8601 with
     UTC offset); parquet: prices.parquet, texts.parquet, truth.parquet. meta.json (written last)
@@ -425,7 +426,7 @@ def write_market(market: SimulatedMarket, out_dir: str | Path, *,
     """
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"fmt={fmt!r}; expected 'csv' or 'parquet'")
-    out = Path(out_dir)
+    out = output_dir(out_dir, overwrite=overwrite, what="simulate output directory")
     paths: dict[str, Path] = {}
     if fmt == "csv":
         for name, frame in (("prices", market.prices), ("truth", market.truth)):

@@ -256,3 +256,10 @@ figcaption { color: var(--muted); font-size: 0.9em; margin-top: 4px; }
 .warning p { margin: 4px 0; }
 footer { margin-top: 40px; padding-top: 8px; border-top: 1px solid var(--rule); color: var(--muted); font-size: 0.85em; }
 """
+
+
+def warning_sections(warnings: list[str]) -> list[Section]:
+    """A "Warnings" section first in the report when the run recorded any (e.g. a forced resume)."""
+    if not warnings:
+        return []
+    return [Section("Warnings", [WarningBox(w, title="Read the results with care") for w in warnings])]

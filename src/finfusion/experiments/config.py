@@ -8,15 +8,13 @@ config are resolved relative to the config file.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from finfusion.data.simulate import SimulatorConfig
 from finfusion.errors import ConfigError
@@ -29,25 +27,24 @@ from finfusion.experiments.analysis_config import (  # noqa: F401 - re-exported 
     ShapConfig,
     SignificanceConfig,
 )
+from finfusion.experiments.overrides import apply_overrides, set_path  # noqa: F401 - re-exported
 from finfusion.experiments.strict import _Strict
+from finfusion.experiments.yaml_loader import load_yaml, shorten
 from finfusion.features.sentiment import DEFAULT_STATS, SentimentIndexSpec, as_specs
 from finfusion.features.sentiment_stats import STATS
+from finfusion.protocols.splitters import check_split_dates
 
 
-class _YamlLoader(yaml.SafeLoader):
-    """The safe loader, also reading 1e-5 (no decimal point) as a float, as YAML 1.2 does."""
+def _plain_name(value: str) -> str:
+    """A run name becomes a directory name under output.dir: no path separators, no leading dot."""
+    if not _RUN_NAME.match(value):
+        raise ValueError(f"name {value!r} must be a plain directory name: letters, digits and _ . = , + -, "
+                         "starting with a letter or digit (no '/', no '..'), at most 100 characters")
+    return value
 
 
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def load_yaml(text: str) -> Any:
-    """Parse YAML safely (no Python objects); scientific notation such as 5e-5 is a float."""
-    return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]{0,99}$")
+RunName = Annotated[str, AfterValidator(_plain_name)]
 
 
 class MarketConfig(_Strict):
@@ -82,18 +79,36 @@ class DataConfig(_Strict):
     texts: Path | None = Field(None, description="texts file for source=files (optional)")
     stocknet_root: Path | None = Field(None, description="root of the StockNet dataset for source=stocknet")
     tickers: list[str] | None = None
-    start: str | None = None
-    end: str | None = None
+    start: date | None = Field(None, description="first price date used (inclusive)")
+    end: date | None = Field(None, description="last price date used (inclusive)")
     default_tz: str | None = Field(None, description="time zone for timestamps given without one")
+    date_format: str | None = Field(None, description="strftime format of the prices' dates, e.g. '%d/%m/%Y' "
+                                    "(default: ISO 8601 only, YYYY-MM-DD; anything else is refused)")
+    timestamp_format: str | None = Field(None, description="strftime format of the texts' timestamps "
+                                         "(default: ISO 8601 only, e.g. 2014-01-02T15:59:00-05:00)")
     on_invalid: Literal["raise", "drop"] = "raise"
 
-    @field_validator("start", "end", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _iso_date(cls, value: Any) -> Any:
-        return value.isoformat() if isinstance(value, date) else value  # YAML reads 2014-01-01 as a date
+    def _infer_source(cls, raw: Any) -> Any:
+        """Without `source:`, file paths mean source files (never a silent simulation)."""
+        if isinstance(raw, dict) and "source" not in raw:
+            if raw.get("prices") is not None or raw.get("texts") is not None:
+                return {**raw, "source": "files"}
+            if raw.get("stocknet_root") is not None:
+                raise ValueError("data.stocknet_root needs data.source: stocknet (prices and tweets) or "
+                                 "stocknet_benchmark (the benchmark's samples)")
+        return raw
 
     @model_validator(mode="after")
     def _check_source(self) -> DataConfig:
+        given = {"prices": self.prices, "texts": self.texts, "stocknet_root": self.stocknet_root,
+                 "simulate": None if self.simulate == SimulatorConfig() else self.simulate}
+        allowed = {"simulate": {"simulate"}, "files": {"prices", "texts"}}.get(self.source, {"stocknet_root"})
+        foreign = [k for k, v in given.items() if v is not None and k not in allowed]
+        if foreign:
+            raise ValueError(f"data.source {self.source!r} contradicts data.{foreign[0]} (a {self.source} source "
+                             f"reads only {', '.join(f'data.{k}' for k in sorted(allowed))}); remove one of them")
         if self.source == "files" and self.prices is None:
             raise ValueError("data.source 'files' needs data.prices")
         if self.source in ("stocknet", "stocknet_benchmark") and self.stocknet_root is None:
@@ -197,12 +212,27 @@ class ModelSpec(_Strict):
 
 
 class ChronologicalConfig(_Strict):
+    """One split, by date ratios or by boundary dates (train < valid_start <= valid < test_start <= test)."""
+
     kind: Literal["chronological"]
-    train: float = 0.8
-    valid: float = 0.1
-    test: float = 0.1
-    valid_start: str | None = None
-    test_start: str | None = None
+    train: float = Field(0.8, ge=0.0, le=1.0)
+    valid: float = Field(0.1, ge=0.0, le=1.0)
+    test: float = Field(0.1, gt=0.0, le=1.0)
+    valid_start: date | None = Field(None, description="first validation date (needs test_start)")
+    test_start: date | None = Field(None, description="first test date; train (and valid) come before it")
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> ChronologicalConfig:
+        check_split_dates(self.valid_start, self.test_start)
+        defaults = {k: type(self).model_fields[k].default for k in ("train", "valid", "test")}
+        ratios = [k for k, v in defaults.items() if getattr(self, k) != v]  # a saved config repeats the defaults
+        if self.test_start is not None and ratios:
+            raise ValueError(f"protocol: give boundary dates (valid_start, test_start) or ratios ({', '.join(ratios)}), "
+                             "not both")
+        if self.test_start is None and abs(self.train + self.valid + self.test - 1.0) > 1e-9:
+            raise ValueError(f"protocol: the ratios train + valid + test must sum to 1, got {self.train} + "
+                             f"{self.valid} + {self.test}")
+        return self
 
 
 class RollingConfig(_Strict):
@@ -258,7 +288,7 @@ class OutputConfig(_Strict):
 
 
 class RunConfig(_Strict):
-    name: str = "run"
+    name: RunName = "run"
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
@@ -281,8 +311,11 @@ class RunConfig(_Strict):
         labels = [m.display for m in self.models]
         if len(set(labels)) != len(labels):
             raise ValueError(f"models need distinct labels, got {labels}")
-        for spec in self.models:
-            make_predictor(spec.name, spec.params)
+        for i, spec in enumerate(self.models):
+            try:
+                make_predictor(spec.name, spec.params)  # checks every param against the model's signature
+            except ConfigError as err:
+                raise ValueError(f"models.{i} ({spec.display}):\n    " + str(err).replace("\n", "\n    ")) from None
         a = self.analysis
         if (a.pnl or a.regimes or a.privacy) and self.target.task != "classification":
             raise ValueError("analysis.pnl, .regimes and .privacy need a direction target (target.kind: direction)")
@@ -311,6 +344,12 @@ def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:
         from finfusion.experiments.rl_config import RlConfig
 
         model = RlConfig
+    return validate(model, raw, source=source)
+
+
+def validate(model: type[BaseModel], raw: Any, *, source: str) -> Any:
+    """`model.model_validate(raw)`, or ConfigError listing every problem with its key path and the
+    value received (cut to a few hundred characters)."""
     try:
         return model.model_validate(raw)
     except ValidationError as err:
@@ -318,8 +357,8 @@ def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:
         for e in _union_errors_of_the_given_shape(err.errors()):
             path = ".".join(str(p) for p in e["loc"] if not _UNION_TAG.match(str(p))) or "(top level)"
             got = e.get("input")
-            shown = "" if isinstance(got, dict) else f" (got {got!r})"
-            lines.append(f"  {path}: {e['msg']}{shown}")
+            shown = "" if isinstance(got, dict) else f" (got {shorten(got)})"
+            lines.append(f"  {path}: {e['msg'].removeprefix('Value error, ')}{shown}")
         raise ConfigError(f"invalid configuration in {source}:\n" + "\n".join(lines)) from None
     except (ValueError, TypeError) as err:
         raise ConfigError(f"invalid configuration in {source}: {err}") from None
@@ -349,7 +388,11 @@ def load_config(
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    raw = load_yaml(path.read_text(encoding="utf-8")) or {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}); a config is a YAML text file") from None
+    raw = load_yaml(text, source=str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
     shrink = raw.pop("quick", None) or {}
@@ -360,46 +403,6 @@ def load_config(
     quick_sets = [f"{k}={json.dumps(v)}" for k, v in shrink.items()] if quick else []
     raw = apply_overrides(raw, quick_sets + (overrides or []))
     return resolve_paths(parse_config(raw, source=str(path)), path.parent if base is None else base)
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """A copy of `raw` with each 'a.b.0.c=value' set (value parsed as YAML)."""
-    raw = copy.deepcopy(raw)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        set_path(raw, key.strip(), load_yaml(value))
-    return raw
-
-
-def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set `raw[a][b][0][c] = value` for dotted 'a.b.0.c', creating mappings on the way."""
-    parts = dotted.split(".")
-    node: Any = raw
-    for i, part in enumerate(parts[:-1]):
-        node = _child(node, part, dotted, create=not parts[i + 1].isdigit())
-    last = parts[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ConfigError(f"--set {dotted}: {last!r} is not an index of a list of {len(node)}")
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
-def _child(node: Any, part: str, dotted: str, *, create: bool) -> Any:
-    if isinstance(node, list):
-        if not part.isdigit() or int(part) >= len(node):
-            raise ConfigError(f"--set {dotted}: {part!r} is not an index of a list of {len(node)}")
-        return node[int(part)]
-    if not isinstance(node, dict):
-        raise ConfigError(f"--set {dotted}: cannot descend into {part!r}, its parent is not a mapping")
-    if part not in node or node[part] is None:
-        if not create:
-            raise ConfigError(f"--set {dotted}: {part!r} must already be a list")
-        node[part] = {}
-    return node[part]
 
 
 def resolve_paths(config: RunConfig, base: Path) -> RunConfig:

@@ -18,10 +18,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +36,7 @@ from finfusion.evaluate.plots import (
     plot_violin,
     save_figure,
 )
-from finfusion.evaluate.report import Code, Section, WarningBox, render_report, write_report
+from finfusion.evaluate.report import Code, Section, WarningBox, render_report, warning_sections, write_report
 from finfusion.evaluate.significance import significance_table
 from finfusion.evaluate.tables import mean_std_table, to_markdown
 from finfusion.experiments.analysis_outputs import (
@@ -51,36 +47,16 @@ from finfusion.experiments.analysis_outputs import (
     shap_plots,
 )
 from finfusion.experiments.config import RunConfig, config_to_dict
+from finfusion.experiments.rundir import environment, recorded_warnings
 from finfusion.experiments.runner import sweep_points as _sweep_points
-from finfusion.experiments.sources import frame_fingerprint
+from finfusion.fingerprint import frame_fingerprint
 
-PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft")
 PRICE_TOLERANCE = 1e-6  # relative: predicted and realised price changes smaller than this are no change
 SIGNIFICANCE_METRICS = ("accuracy", "f1", "roc_auc")  # seed 003 tests AUC and F1 across test periods
 MIN_FOLD_ROWS = 20  # smaller test folds (e.g. one-step rolling windows) give no meaningful per-fold metric
 MAX_REPORT_FOLD_ROWS = 60  # longer per-fold tables stay in tables/fold_metrics.csv only
 HEADLINE = {"regression": ("mse", "mae", "mse_ratio", "rmse", "directional_accuracy", "corr", "corr_text", "ic_mean"),
             "classification": ("accuracy", "f1", "roc_auc", "mcc")}
-
-
-def environment() -> dict:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "packages": versions,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
 
 
 def unit_metrics(predictions: pd.DataFrame, task: str, floors: dict | None = None) -> pd.DataFrame:
@@ -161,6 +137,7 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     }
     if per_point:
         meta["samples_per_point"] = per_point
+    meta["warnings"] = recorded_warnings(run_dir)
     io.write_json(run_dir / "env.json", environment())
     io.write_parquet(run_dir / "predictions.parquet", everything)
     io.write_text(run_dir / "metrics.csv", metrics.to_csv(index=False))
@@ -376,7 +353,7 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     facts.update({"samples": meta["samples"]["n"], "features": ", ".join(meta["samples"]["features"])})
     for point, counts in meta.get("samples_per_point", {}).items():
         facts[f"samples per split ({point})"] = ", ".join(f"{k} {v:,}" for k, v in counts.items())
-    sections = [
+    sections = [*warning_sections(meta.get("warnings", [])),
         Section("Results", ["Mean over seeds of each unit's test metrics.", summary]),
         Section("Data", [facts, pd.DataFrame(meta["cleaning"]) if meta["cleaning"] else "Cleaning removed nothing."]),
     ]

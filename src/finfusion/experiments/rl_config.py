@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from finfusion.experiments.config import DataConfig, MarketConfig, OutputConfig, SentimentConfig, _Strict
+from finfusion.experiments.config import DataConfig, MarketConfig, OutputConfig, RunName, SentimentConfig, _Strict
 from finfusion.portfolio.rl.agents import VARIANTS
 
 
@@ -85,7 +85,7 @@ class CostSensitivityConfig(_Strict):
 
 class RlConfig(_Strict):
     kind: Literal["rl"] = "rl"
-    name: str = "rl"
+    name: RunName = "rl"
     data: DataConfig = Field(default_factory=DataConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     price_column: str = Field("close", description="price column the returns are computed from")

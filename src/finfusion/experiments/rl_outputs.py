@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,12 +21,21 @@ import yaml
 
 from finfusion import io
 from finfusion.evaluate.plots import new_figure, save_figure
-from finfusion.evaluate.report import Code, Section, render_report, write_report
+from finfusion.evaluate.report import Code, Section, render_report, warning_sections, write_report
 from finfusion.evaluate.tables import mean_std_table, to_markdown
 from finfusion.experiments.config import config_to_dict
+from finfusion.experiments.rundir import environment, recorded_warnings
 from finfusion.portfolio.rl.metrics import rl_metrics
 
 SHOWN = ("final_value", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar", "avg_turnover")
+
+
+@dataclass(frozen=True)
+class RlResult:
+    run_dir: Path
+    daily: pd.DataFrame  # group, commission, strategy, seed, date, value, net_return, turnover, w_*
+    curves: pd.DataFrame  # group, commission, variant, seed, epoch, ...
+    summary: dict
 
 
 def metrics_frame(daily: pd.DataFrame, risk_free: float) -> pd.DataFrame:
@@ -93,7 +103,6 @@ def speed_table(timing: list[dict]) -> pd.DataFrame:
 
 
 def write_rl_outputs(config, result, *, wall_seconds: float):
-    from finfusion.experiments.outputs import environment
 
     run_dir = result.run_dir
     variants = [v.upper() for v in config.variants]
@@ -115,13 +124,11 @@ def write_rl_outputs(config, result, *, wall_seconds: float):
     io.write_text(run_dir / "tables" / "training_curves.csv", result.curves.to_csv(index=False))
     summary = {**result.summary["facts"], "wall_seconds": wall_seconds,
                "steps_per_second": tables["speed"].set_index("variant")["steps_per_second"].round(1).to_dict(),
-               "environment": environment()}
+               "environment": environment(), "warnings": recorded_warnings(run_dir)}
     io.write_json(run_dir / "summary.json", summary)
     figures = _plots(run_dir, result, base, strategies) if config.output.plots else {}
     if config.output.report:
         _report(run_dir, config, summary, tables, figures)
-    from finfusion.experiments.rl_runner import RlResult
-
     return RlResult(run_dir, result.daily, result.curves, {**result.summary, **summary, "metrics": metrics,
                                                             "tables": tables})
 
@@ -164,6 +171,7 @@ def _report(run_dir: Path, config, summary: dict, tables: dict, figures: dict) -
         facts[f"asset-days without text ({group})"] = ", ".join(f"{k} {v:,}" for k, v in missing.items())
     e = config.env
     sections = [
+        *warning_sections(summary["warnings"]),
         Section("Setup", [f"Long-only daily portfolios (docs/rl.md): the action for day t is decided at the close of "
                           f"t-1 from the last {e.window} days; EMA {e.ema_alpha:g}; commission {e.commission:.2%} on "
                           f"turnover; reward log return − {e.lambda_risk:g}·min(0, log return)² − "

@@ -11,23 +11,23 @@ plots and report.
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+import torch
 from tqdm.auto import tqdm
 
 from finfusion import io
 from finfusion.data.samples import MarketData, SampleSpec, sentiment_panel
 from finfusion.errors import ConfigError, DataError
-from finfusion.experiments.config import config_to_dict
 from finfusion.experiments.rl_config import RlConfig
+from finfusion.experiments.rl_outputs import RlResult, write_rl_outputs
+from finfusion.experiments.rundir import RunDirectory, effective_config, input_files, input_record
 from finfusion.experiments.sources import load_market_data
+from finfusion.fingerprint import frame_fingerprint
 from finfusion.portfolio.rl import (
     AgentConfig,
     EnvSettings,
@@ -42,14 +42,6 @@ from finfusion.portfolio.rl import (
 from finfusion.text.encoder import set_progress
 
 BASELINES = ("Equal Weight", "Buy & Hold", "Market")
-
-
-@dataclass(frozen=True)
-class RlResult:
-    run_dir: Path
-    daily: pd.DataFrame  # group, commission, strategy, seed, date, value, net_return, turnover, w_*
-    curves: pd.DataFrame  # group, commission, variant, seed, epoch, ...
-    summary: dict
 
 
 def market_frames(config: RlConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
@@ -97,23 +89,36 @@ def group_windows(config: RlConfig, returns: pd.DataFrame, text: pd.DataFrame | 
 
 
 def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool = False,
-           progress: bool | None = None) -> RlResult:
-    """Train and evaluate everything `config` asks for; write the run directory (module docstring)."""
-    import torch
-
-    from finfusion.experiments.rl_outputs import write_rl_outputs
-    from finfusion.experiments.runner import effective_config
-
+           progress: bool | None = None, overwrite: bool = False, force: bool = False) -> RlResult:
+    """Train and evaluate everything `config` asks for; write the run directory (module docstring).
+    `resume` continues `run_dir` (refusing changed inputs unless `force`); `overwrite` lets a new
+    run use a non-empty directory (experiments.rundir)."""
     config = effective_config(config, run_dir, resume, progress)
-    set_progress(config.progress)  # the scorer's bar too
-    started = time.perf_counter()
-    returns, text, facts = market_frames(config)
-    windows = {}
-    for name, tickers in config.groups.items():
-        windows[name], dropped = group_windows(config, returns, text, tickers)
-        facts.setdefault("dates_dropped_for_a_missing_return", {})[name] = dropped
-    if not resume:
-        run_dir = _new_run_dir(config, run_dir)
+    held = RunDirectory.resume(run_dir) if resume else None  # locked before anything is read
+    try:
+        set_progress(config.progress)  # the scorer's bar too
+        started = time.perf_counter()
+        returns, text, facts = market_frames(config)
+        windows = {}
+        for name, tickers in config.groups.items():
+            windows[name], dropped = group_windows(config, returns, text, tickers)
+            facts.setdefault("dates_dropped_for_a_missing_return", {})[name] = dropped
+        inputs = input_record(config, files=input_files(config),
+                              samples={"returns": frame_fingerprint(returns), "text": frame_fingerprint(text)})
+        if held is not None:
+            held.check_inputs(inputs, force=force)
+        else:
+            held = RunDirectory.create(config, run_dir, overwrite=overwrite)
+            held.record_inputs(inputs)
+        result = _train_all(config, held.path, windows, facts)
+        return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - started)
+    finally:
+        if held is not None:
+            held.close()
+
+
+def _train_all(config: RlConfig, run_dir: Path, windows: dict, facts: dict) -> RlResult:
+    """Every agent of every group, commission and seed (trained now or read back), and the baselines."""
     torch.set_num_threads(1)  # small networks: one thread is fastest and leaves a core free
     jobs = _jobs(config)
     daily, curves, timing = [], [], []
@@ -133,9 +138,8 @@ def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool
                                  "test": w[2].n_text_missing_decided} for g, w in windows.items()}
     facts["periods"] = {g: {p: _period(w, config.env.window) for p, w in zip(("train", "valid", "test"), ws)}
                         for g, ws in windows.items()}
-    result = RlResult(run_dir, pd.concat(daily, ignore_index=True), pd.concat(curves, ignore_index=True),
-                      {"facts": facts, "timing": timing})
-    return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - started)
+    return RlResult(run_dir, pd.concat(daily, ignore_index=True), pd.concat(curves, ignore_index=True),
+                    {"facts": facts, "timing": timing})
 
 
 def _jobs(config: RlConfig) -> list[tuple[str, float, str, int]]:
@@ -158,8 +162,12 @@ def _agent(config: RlConfig, run_dir: Path, windows, group: str, commission: flo
     """(test daily frame, training curve, timing) of one agent, trained now or read back."""
     where = io.safe_join(run_dir, "agents", _slug(group), f"c{commission:g}", variant, f"seed{seed}")
     if (where / "test_daily.parquet").exists():
-        info = json.loads((where / "timing.json").read_text())
-        return pd.read_parquet(where / "test_daily.parquet"), pd.read_csv(where / "curve.csv"), info
+        recover = f"delete {where} to retrain this agent on --resume"
+        try:
+            info, curve = io.read_json(where / "timing.json"), pd.read_csv(where / "curve.csv")
+        except (OSError, ValueError) as err:
+            raise DataError(f"agent files in {where} cannot be read ({type(err).__name__}: {err}); {recover}") from None
+        return io.read_parquet(where / "test_daily.parquet", recover=recover), curve, info
     a = config.agent
     agent_config = AgentConfig(learning_rate=a.learning_rate, weight_decay=a.weight_decay, gamma=a.gamma,
                                policy=a.policy, net_arch=tuple(a.net_arch), features_dim=a.features_dim,
@@ -200,17 +208,6 @@ def _period(window: MarketWindow, w: int) -> str:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "group"
-
-
-def _new_run_dir(config: RlConfig, run_dir: Path | None) -> Path:
-    if run_dir is None:
-        run_dir = Path(config.output.dir) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(run_dir)
-    if (run_dir / "config.yaml").exists():
-        raise ConfigError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    io.write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    return run_dir
 
 
 def load_agent(run_dir: Path, group: str, commission: float, variant: str, seed: int) -> TrainedAgent:

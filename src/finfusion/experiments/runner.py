@@ -9,6 +9,7 @@ unfinished ones from their last checkpointed fold.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 import re
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from finfusion import io
 from finfusion.data.samples import MarketData, SampleSpec, build_samples
@@ -27,11 +27,12 @@ from finfusion.experiments.config import (
     RunConfig,
     apply_overrides,
     config_to_dict,
-    load_yaml,
     parse_config,
 )
 from finfusion.experiments.executor import make_executor
+from finfusion.experiments.rundir import RunDirectory, effective_config, input_files, input_record
 from finfusion.experiments.sources import load_market_data
+from finfusion.fingerprint import arrays_fingerprint
 from finfusion.models.base import LABELLED, Samples
 from finfusion.models.registry import make_predictor
 from finfusion.protocols.engine import run_protocol
@@ -185,12 +186,17 @@ def _cached_inputs(data_key: str) -> tuple[MarketData, Samples]:
     return data, samples
 
 
-def unit_inputs(config: RunConfig) -> tuple[MarketData, Samples]:
-    """Market data and samples for a config, built once per process for identical data settings."""
+def data_key(config: RunConfig) -> str:
+    """The part of a config that decides its market data and samples, as a JSON string."""
     raw = config_to_dict(config)
     keep = {k: raw[k] for k in ("data", "market", "text", "features", "target")}
     keep["models"] = raw["models"][:1]
-    return _cached_inputs(json.dumps({"config": keep}, sort_keys=True))
+    return json.dumps({"config": keep}, sort_keys=True)
+
+
+def unit_inputs(config: RunConfig) -> tuple[MarketData, Samples]:
+    """Market data and samples for a config, built once per process for identical data settings."""
+    return _cached_inputs(data_key(config))
 
 
 def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
@@ -198,7 +204,7 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     unit, run_dir = args
     done = io.safe_join(run_dir, "units", f"{unit.unit_id}.parquet")
     if done.exists():
-        return pd.read_parquet(done)
+        return io.read_parquet(done, recover=f"delete it to recompute unit {unit.unit_id} on --resume")
     config = unit.config
     _, samples = unit_inputs(config)
     spec = next(m for m in config.models if m.display == unit.model)
@@ -232,7 +238,8 @@ def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
     )
     folds = sorted((checkpoints / "curves").glob("fold_*.parquet"))
     if folds:
-        curves = pd.concat([pd.read_parquet(f) for f in folds], ignore_index=True)
+        curves = pd.concat([io.read_parquet(f, recover=f"delete {checkpoints} to recompute the unit")
+                            for f in folds], ignore_index=True)
         io.write_parquet(io.safe_join(run_dir, "units", f"{unit.unit_id}.curves.parquet"),
                          curves.assign(point=unit.point_id, seed=unit.seed, model=unit.model))
     if samples.extras:  # simulated ground truth (e.g. the text term), for the report's checks
@@ -257,14 +264,20 @@ def explains(config: RunConfig, model: str, predictor) -> bool:
 def preflight(units: list[Unit]) -> None:
     """Load the data of every unit and plan its splits, so bad settings fail before anything is written."""
     for unit in units:
-        _, samples = unit_inputs(unit.config)
+        data, samples = unit_inputs(unit.config)
         spec = next(m for m in unit.config.models if m.display == unit.model)
         predictor = make_predictor(spec.name, spec.params)
         predictor.check_task(samples.select(spec.features, spec.exclude))
+        if predictor.uses_text and not any(samples.texts or ()):
+            raise ConfigError(f"model {unit.model!r} ({spec.name}) reads texts, but none of the {len(samples):,} "
+                              f"samples has any text; {_text_story(data)}")
         if explains(unit.config, unit.model, predictor) and not hasattr(predictor, "shap_values"):
             raise ConfigError(f"analysis.shap.models: {unit.model!r} ({spec.name}) has no TreeSHAP attributions; "
                               "only tree models (xgboost) can be explained")
-        n_splits = make_splitter(unit.config).n_splits(samples.dates, horizon=unit.config.target.horizon)
+        try:
+            n_splits = make_splitter(unit.config).n_splits(samples.dates, horizon=unit.config.target.horizon)
+        except ConfigError as err:
+            raise ConfigError(f"{err}\n{_data_story(data, samples)}") from None
         privacy = unit.config.analysis.privacy
         if privacy is not None:
             samples.select(privacy.features, privacy.exclude)
@@ -273,35 +286,26 @@ def preflight(units: list[Unit]) -> None:
                 raise ConfigError(f"analysis.privacy.folds: no fold(s) {missing}; the protocol has folds 0..{n_splits - 1}")
 
 
-def prepare_run_dir(config: RunConfig, run_dir: Path | None) -> Path:
-    """A new run directory under config.output.dir (or `run_dir`), holding the resolved config."""
-    if run_dir is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(config.output.dir) / f"{config.name}-{stamp}"
-    run_dir = Path(run_dir)
-    if (run_dir / "config.yaml").exists():
-        raise ConfigError(f"{run_dir} already holds a run; resume it with --resume {run_dir}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    io.write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    return run_dir
+def _text_story(data: MarketData) -> str:
+    """Where the texts went: how many were read and what removed them (the cleaning records)."""
+    if data.texts is None:
+        return "the data have no texts (data.texts)"
+    removed = [f"{d.count:,} {d.reason}" for d in data.report.dropped if d.step in _TEXT_STEPS]
+    story = f"{len(data.texts):,} texts were read"
+    return story + (f"; removed: {'; '.join(removed)}" if removed else "; none was removed, so none fell on a sample")
 
 
-def load_run_config(run_dir: Path) -> RunConfig:
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
-    return parse_config(load_yaml(path.read_text(encoding="utf-8")), source=str(path))
+_TEXT_STEPS = ("align_texts", "validate_texts", "data filter")
 
 
-def effective_config(config, run_dir: Path | None, resume: bool, progress: bool | None):
-    """The config a run uses: the one saved in `run_dir` when resuming, with `progress` applied."""
-    if resume:
-        if run_dir is None:
-            raise ConfigError("resume needs the run directory")
-        config = load_run_config(run_dir)
-    if progress is not None:
-        config = config.model_copy(update={"progress": progress})
-    return config
+def _data_story(data: MarketData, samples: Samples) -> str:
+    """How the price rows became the samples the protocol splits: rows and dates at each end and
+    every cleaning record (feature warm-up, targets not yet realised, ...)."""
+    prices = data.prices
+    lines = [f"the samples hold {len(samples):,} rows over {samples.index['date'].nunique():,} dates, from "
+             f"{len(prices):,} price rows over {prices['date'].nunique() if len(prices) else 0:,} dates; removed on the way:"]
+    lines += [f"  {d.step}: {d.count:,} ({d.reason})" for d in data.report.dropped] or ["  nothing"]
+    return "\n".join(lines)
 
 
 def run(
@@ -310,27 +314,51 @@ def run(
     run_dir: Path | None = None,
     resume: bool = False,
     progress: bool | None = None,
+    overwrite: bool = False,
+    force: bool = False,
 ) -> RunResult:
     """Run every unit of `config` and write the run directory; `resume` continues `run_dir` with
-    the config saved there. `progress` overrides the config's progress bars."""
+    the config saved there (refusing changed inputs unless `force`). `progress` overrides the
+    config's progress bars; `overwrite` lets a new run use a non-empty directory (rundir)."""
     from finfusion.experiments.outputs import write_outputs
 
     config = effective_config(config, run_dir, resume, progress)
-    set_progress(config.progress)  # text-encoder cache fills and sentiment scoring
-    units = plan_units(config)
-    preflight(units)
-    if not resume:
-        run_dir = prepare_run_dir(config, run_dir)
-    if config.executor.torch_threads is not None:
-        import torch
+    held = RunDirectory.resume(run_dir) if resume else None  # locked before anything is read
+    try:
+        set_progress(config.progress)  # text-encoder cache fills and sentiment scoring
+        units = plan_units(config)
+        preflight(units)
+        inputs = input_record(config, files=input_files(config), samples=samples_fingerprints(units))
+        if held is not None:
+            held.check_inputs(inputs, force=force)
+        else:
+            held = RunDirectory.create(config, run_dir, overwrite=overwrite)
+            held.record_inputs(inputs)
+        run_dir = held.path
+        if config.executor.torch_threads is not None:
+            import torch
 
-        torch.set_num_threads(config.executor.torch_threads)
-    if config.analysis.privacy is not None:  # first: a bad DP setting fails in seconds, not after the units
-        from finfusion.experiments.analysis import privacy_tables
+            torch.set_num_threads(config.executor.torch_threads)
+        if config.analysis.privacy is not None:  # first: a bad DP setting fails in seconds, not after the units
+            from finfusion.experiments.analysis import privacy_tables
 
-        privacy_tables(config, unit_inputs(config)[1], run_dir, progress=config.progress)
-    executor = make_executor(config.executor.kind, workers=config.executor.workers)
-    frames = executor.map(run_unit, [(u, run_dir) for u in units])
-    aliases = [f.assign(point=p) for u, f in zip(units, frames) for p in u.also]
-    predictions = pd.concat([*frames, *aliases], ignore_index=True)
-    return write_outputs(run_dir, config, units, predictions)
+            privacy_tables(config, unit_inputs(config)[1], run_dir, progress=config.progress)
+        executor = make_executor(config.executor.kind, workers=config.executor.workers)
+        frames = executor.map(run_unit, [(u, run_dir) for u in units])
+        aliases = [f.assign(point=p) for u, f in zip(units, frames) for p in u.also]
+        predictions = pd.concat([*frames, *aliases], ignore_index=True)
+        return write_outputs(run_dir, config, units, predictions)
+    finally:
+        if held is not None:
+            held.close()
+
+
+def samples_fingerprints(units: list[Unit]) -> dict[str, str]:
+    """{data key: fingerprint of the samples} of every distinct data setting of the units."""
+    out = {}
+    for unit in units:
+        key = data_key(unit.config)
+        if key not in out:
+            s = unit_inputs(unit.config)[1]
+            out[key] = arrays_fingerprint(s.index, s.X, s.y, s.texts, s.feature_names)
+    return {hashlib.sha256(k.encode()).hexdigest()[:16]: v for k, v in out.items()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pandas as pd
 from finfusion.data.frames import CleaningReport
 from finfusion.data.samples import MarketData
 from finfusion.experiments.config import DataConfig
+from finfusion.fingerprint import file_sha256
 
 
 def load_market_data(cfg: DataConfig) -> MarketData:
@@ -24,9 +24,10 @@ def load_market_data(cfg: DataConfig) -> MarketData:
     if cfg.source == "files":
         from finfusion.data.readers import read_prices, read_texts
 
-        prices = read_prices(cfg.prices, on_invalid=cfg.on_invalid, report=report)
+        prices = read_prices(cfg.prices, date_format=cfg.date_format, on_invalid=cfg.on_invalid, report=report)
         texts = (
-            read_texts(cfg.texts, default_tz=cfg.default_tz, on_invalid=cfg.on_invalid, report=report)
+            read_texts(cfg.texts, default_tz=cfg.default_tz, timestamp_format=cfg.timestamp_format,
+                       on_invalid=cfg.on_invalid, report=report)
             if cfg.texts is not None
             else None
         )
@@ -83,19 +84,3 @@ def _restrict(prices: pd.DataFrame, texts: pd.DataFrame | None, cfg: DataConfig,
         report.add("data filter", "texts of tickers outside data.tickers", int((~mask).sum()))
         texts = texts[mask].reset_index(drop=True)
     return prices, texts
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def frame_fingerprint(frame: pd.DataFrame | None) -> str | None:
-    """Content hash of a frame (order-sensitive), for the run's data fingerprints."""
-    if frame is None:
-        return None
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()

