@@ -3,12 +3,14 @@
 Usage:  python benchmarks/encode.py [--n 2000] [--batch-size 64] [--repeats 3] [--threads N]
 
 Same model (the bundled all-MiniLM-L6-v2), same texts (simulated headline-like texts from
-`finfusion.data.simulate`, all distinct), same truncation (128 tokens), same batch size.
+`finfusion.data.simulate`, all distinct), same truncation (128 tokens).
 
 * sentence-transformers: ``SentenceTransformer(path).encode(texts, batch_size=64)`` (it sorts by
   length, mean-pools and L2-normalises).
 * finfusion cold: an empty cache, ``TextEncoder(pooling="mean").inputs(texts)`` — tokenise every
-  distinct text, run the frozen model in length-sorted batches, cache the pooled vectors.
+  distinct text, run the frozen model in batch-invariant calls (finfusion.text.encoding: a fixed
+  number of texts of one length per call, no padding, each text at a row fixed by its tokens, so
+  a text's vector never depends on the texts encoded with it), cache the pooled vectors.
 * finfusion cold, bfloat16: the same with ``encode_dtype="bfloat16"`` (autocast; fast where the
   CPU has AMX / AVX512-BF16), and its accuracy cost.
 * finfusion warm: the same call again with a new encoder (what every later window, clone and
@@ -40,6 +42,7 @@ from finfusion.data.simulate import SimulatorConfig, simulate_market
 from finfusion.text import disk_cache
 from finfusion.text.cache import cache_info, clear_cache
 from finfusion.text.encoder import TextEncoder, default_model_path
+from finfusion.text.encoding import rows_for
 
 
 def make_texts(n: int, seed: int = 0) -> list[str]:
@@ -82,7 +85,9 @@ def top_k_section(texts: list[str], repeats: int) -> tuple[float, float, float, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="number of texts (default 2000)")
-    parser.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default 64)")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="sentence-transformers' batch size (default 64); finfusion's calls are fixed "
+                        "(finfusion.text.encoding.ROWS)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is reported (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args(argv)
@@ -94,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import finfusion.text.encoder as encoder_module
 
-    encoder_module.ENCODE_BATCH_SIZE = args.batch_size
     encoder_module.PROGRESS_MIN_TEXTS = 10**9  # no progress bar inside timings
     texts = make_texts(args.n)
     warmup = make_texts(args.n + 64, seed=1)[-64:]
@@ -137,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     n = len(texts)
     print(f"model              : {path}")
     print(f"texts              : {n:,} distinct simulated headlines, {n_tokens / n:.1f} tokens on average "
-          f"(max_length 128), batch size {args.batch_size}")
+          f"(max_length 128); sentence-transformers batch size {args.batch_size}, finfusion "
+          f"{rows_for('cpu', 'pooled')} texts of one length per call (top_k states: {rows_for('cpu', 'states')})")
     print(f"sentence-transformers encode : {n / t_st:9,.0f} texts/s ({t_st:.3f} s)")
     print(f"finfusion cold (empty cache) : {n / t_cold:9,.0f} texts/s ({t_cold:.3f} s)  "
           f"ratio {t_st / t_cold:.2f}x")

@@ -9,7 +9,10 @@ clones and predictors.
 
 One store holds every entry, keyed by ``(namespace, text)``; a namespace names everything the
 value depends on, e.g. ``("tokens", model, max_length)``, ``("pooled", model, max_length,
-pooling, n_frozen_layers)`` or ``("states", model, max_length, n_frozen_layers, dtype)``.
+pooling, n_frozen_layers, ..., encoding)`` or ``("states", model, max_length, n_frozen_layers,
+dtype, ..., encoding)``, where ``encoding`` is (device type, texts per call, thread count). A
+frozen output depends on nothing else: not on which texts were encoded with it or before it
+(`finfusion.text.encoding`), so a cache filled fold by fold holds what one filled at once does.
 
 Memory is bounded: the store is an LRU by total bytes (default 2 GiB, or the environment
 variable ``FINFUSION_TEXT_CACHE_BYTES``; change it with `configure_cache(max_bytes=...)`). The

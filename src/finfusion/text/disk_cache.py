@@ -11,10 +11,13 @@ Rows are memory-mapped, so a large cache costs page cache, not process memory; t
 
 The model hash is a SHA-256 of every file of the model directory (weights, tokenizer, config),
 so a model retrained into the same directory starts a new cache; the settings name whatever
-else the values depend on (truncation length, pooling, precision). A row's key is a BLAKE2b hash
-of the text. A model whose weights change after loading (an in-place update, a swapped tensor)
-stops using the cache. Cached values are those computed the first time (same model and settings;
-bit-identical on the machine that computed them, with the torch of that time).
+else the values depend on (truncation length, pooling, precision; for the encoder also the
+device type, the texts per call and the thread count, see `finfusion.text.encoding`). A row's
+key is a BLAKE2b hash of the text. A model whose weights change after loading (an in-place
+update, a swapped tensor) stops using the cache. Cached values are those computed the first time
+(same model and settings; bit-identical on the machine that computed them, with the torch of that
+time). The encoder's are moreover what encoding the text again gives there, whatever texts it
+was first encoded with.
 
 <root> is $FINFUSION_CACHE_DIR, else $XDG_CACHE_HOME/finfusion, else ~/.cache/finfusion;
 FINFUSION_CACHE_DIR=off turns the caches off. A part that cannot be read, or a directory that

@@ -8,8 +8,9 @@
 Tuning modes and the batch keys `TextInputs.collate` produces (and `forward` consumes):
 
 * ``frozen`` (two-stage): {"text_emb": (B, H) float32}. The pooled output of the pre-trained
-  encoder is computed once per distinct text (batched, inference mode, length-sorted) and cached;
-  forward returns it. The encoder has no parameters.
+  encoder is computed once per distinct text (inference mode, in batch-invariant calls of texts of
+  one length, see `finfusion.text.encoding`) and cached; forward returns it. The encoder has no
+  parameters.
 * ``full`` (end-to-end, seed 000 eq. 5) and ``lora`` (peft adapters on every linear layer of the
   attention and feed-forward blocks; only the adapters train): {"input_ids": (B, T) int64,
   "attention_mask": (B, T) int64}, padded to the longest text of the batch (T <= max_length).
@@ -28,7 +29,10 @@ checkpoints stay small; the rest is reloaded from `model`.
 
 All caches are process-wide and bounded (see `finfusion.text.cache`). In frozen mode the pooled
 vectors of a local model also go to the on-disk cache of `finfusion.text.disk_cache`, so a later
-process reads them instead of running the model (FINFUSION_CACHE_DIR=off turns it off).
+process reads them instead of running the model (FINFUSION_CACHE_DIR=off turns it off). A cached
+output is a function of its text (with the model, settings, device and thread count): never of
+which texts were encoded with it, or when (`finfusion.text.encoding`); so a rolling run that
+fills the caches fold by fold and a resumed one that fills them at once compute the same.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from torch import Tensor, nn
 from finfusion.errors import ConfigError
 from finfusion.text.cache import STORE, state_dtype
 from finfusion.text.disk_cache import RowCache, row_cache, text_keys
+from finfusion.text.encoding import encode_frozen, encoding_key, encoding_tag, layers_of, lower_states, pool, run_layers
 from finfusion.text.tokens import Backbone, default_model_path, load_backbone, pad_ids, token_ids, unique_texts
 
 __all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path", "pretraining_info", "pool"]
@@ -56,7 +61,6 @@ __all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path",
 Pooling = Literal["cls", "mean"]
 Tuning = Literal["frozen", "full", "top_k", "lora"]
 EncodeDtype = Literal["float32", "bfloat16"]
-ENCODE_BATCH_SIZE = 64
 PROGRESS_MIN_TEXTS = 2000  # show a tqdm bar when a cache fill encodes at least this many texts
 
 
@@ -106,43 +110,6 @@ def pretraining_info(model_name: str) -> PretrainingInfo:
         if re.search(rf"(^|[^a-z0-9]){re.escape(key)}", name):
             return info
     return PretrainingInfo(None, None, f"unknown: no entry for {model_name!r} in finfusion's table")
-
-
-# -- pooling and the layer split ------------------------------------------------------------------
-
-def pool(states: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
-    """(B, T, H) token states -> (B, H): first token ("cls") or mask-weighted mean ("mean")."""
-    if pooling == "cls":
-        return states[:, 0]
-    weights = mask.to(states.dtype).unsqueeze(-1)  # (B, T, 1)
-    return (states * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
-
-
-def _layers(model: nn.Module) -> nn.ModuleList:
-    layers = getattr(getattr(model, "encoder", None), "layer", None)
-    if not isinstance(layers, nn.ModuleList) or not isinstance(getattr(model, "embeddings", None), nn.Module):
-        raise ConfigError(
-            f"tuning='top_k' needs a BERT-style encoder (model.embeddings + model.encoder.layer); "
-            f"{type(model).__name__} is not one: use tuning='full' or 'lora'"
-        )
-    return layers
-
-
-def _run_layers(layers: Sequence[nn.Module], config, hidden: Tensor, mask: Tensor) -> Tensor:
-    """Token states (B, T, H) after `layers`, with the model's own attention-mask format."""
-    from transformers.masking_utils import create_bidirectional_mask
-
-    mask4d = create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=mask)
-    for layer in layers:
-        out = layer(hidden, mask4d)
-        hidden = out[0] if isinstance(out, tuple) else out
-    return hidden
-
-
-def _lower_states(model: nn.Module, n_lower: int, input_ids: Tensor, mask: Tensor) -> Tensor:
-    """Token states after the embeddings and the first `n_lower` layers: (B, T, H)."""
-    hidden = model.embeddings(input_ids=input_ids)
-    return _run_layers(_layers(model)[:n_lower], model.config, hidden, mask)
 
 
 # -- the inputs ---------------------------------------------------------------------------------
@@ -235,7 +202,7 @@ class TextEncoder(nn.Module):
         elif tuning == "lora":
             self.transformer = self._lora(lora_rank, lora_alpha, lora_dropout)
         elif tuning == "top_k":
-            layers = _layers(self._backbone.model)
+            layers = layers_of(self._backbone.model)
             self.top = copy.deepcopy(layers[self.n_layers - self.top_k:]).requires_grad_(True)
             _check_split(self._backbone, self.n_layers - self.top_k, self.top)
         self.dropout = dropout
@@ -289,14 +256,16 @@ class TextEncoder(nn.Module):
         return TextInputs(self.tuning, ids, uniques, rows=tokens, pad_id=self._backbone.pad_id)
 
     def _namespace(self, pooling: str | None) -> tuple:
+        """The cache key of this encoder's frozen outputs: everything they depend on but the text."""
         if self.tuning == "frozen":
-            return ("pooled", self._backbone.key, self.max_length, pooling, self.n_layers, self.encode_dtype)
+            return ("pooled", self._backbone.key, self.max_length, pooling, self.n_layers, self.encode_dtype,
+                    encoding_key(self.encode_device, "pooled"))
         return ("states", self._backbone.key, self.max_length, self.n_layers - self.top_k, self.encode_dtype,
-                state_dtype().name)
+                state_dtype().name, encoding_key(self.encode_device, "states"))
 
     def _frozen_outputs(self, texts: list[str], tokens: list[np.ndarray]) -> list[np.ndarray]:
         """Cached frozen outputs of `texts` (pooled vectors or lower-layer states), computing the
-        missing ones in length-sorted batches."""
+        missing ones (batch-invariant: each is what the text alone gives, see `_encode`)."""
         namespace = self._namespace(self.pooling)
         found = STORE.get_many(namespace, texts)
         missing = [i for i, v in enumerate(found) if v is None]
@@ -323,39 +292,19 @@ class TextEncoder(nn.Module):
         """The on-disk cache of this pooling's frozen vectors (frozen tuning of a local model with
         caches on), else None. Lower-layer states (top_k) stay in memory only."""
         model_hash = self._backbone.disk_key.current() if self.tuning == "frozen" else None
-        return row_cache("encoder", model_hash, f"L{self.max_length}-{self.pooling}-{self.encode_dtype}",
-                         self.hidden_size, "float32")
+        settings = f"L{self.max_length}-{self.pooling}-{self.encode_dtype}-{encoding_tag(self.encode_device, 'pooled')}"
+        return row_cache("encoder", model_hash, settings, self.hidden_size, "float32")
 
     def _encode(self, tokens: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         """Run the frozen network on token arrays: {"cls": [...], "mean": [...]} pooled float32
-        vectors (frozen mode; both poolings cost the same pass) or {"states": [...]} (top_k)."""
+        vectors (H,) (frozen mode; both poolings cost the same pass) or {"states": [...]} (L_i, H)
+        (top_k), each a function of its text alone (`finfusion.text.encoding.encode_frozen`)."""
         model = self._backbone.model_on(self.encode_device)
-        keys = ("cls", "mean") if self.tuning == "frozen" else ("states",)
-        out: dict[str, list] = {k: [None] * len(tokens) for k in keys}
-        order = np.argsort([-len(t) for t in tokens], kind="stable")  # longest first: little padding
-        batches = [order[i : i + ENCODE_BATCH_SIZE] for i in range(0, len(order), ENCODE_BATCH_SIZE)]
-        dtype = state_dtype()
-        autocast = torch.autocast(torch.device(self.encode_device).type, dtype=torch.bfloat16,
-                                  enabled=self.encode_dtype == "bfloat16")
-        with torch.inference_mode(), _progress(len(tokens), "encoding texts") as bar:
-            for batch in batches:
-                ids, mask = pad_ids([tokens[i] for i in batch], self._backbone.pad_id)
-                ids, mask = ids.to(self.encode_device), mask.to(self.encode_device)
-                if self.tuning == "frozen":
-                    with autocast:
-                        states = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-                    for key in keys:
-                        pooled = pool(states, mask, key).float().cpu().numpy()
-                        for row, i in enumerate(batch):
-                            out[key][i] = pooled[row].copy()
-                else:
-                    with autocast:
-                        states = _lower_states(model, self.n_layers - self.top_k, ids, mask)
-                    states = states.float().cpu().numpy().astype(dtype, copy=False)
-                    for row, i in enumerate(batch):
-                        out["states"][i] = states[row, : len(tokens[i])].copy()
-                bar.update(len(batch))
-        return out
+        n_lower = self.n_layers - self.top_k if self.tuning == "top_k" else None
+        with _progress(len(tokens), "encoding texts") as bar:
+            return encode_frozen(model, tokens, n_lower=n_lower, device=self.encode_device,
+                                 bfloat16=self.encode_dtype == "bfloat16", state_dtype=state_dtype(),
+                                 on_batch=bar.update)
 
     # -- forward ---------------------------------------------------------------------------------
 
@@ -365,7 +314,7 @@ class TextEncoder(nn.Module):
             return batch["text_emb"]  # (B, H), cached
         mask = batch["attention_mask"]  # (B, T)
         if self.tuning == "top_k":
-            states = _run_layers(self.top, self._backbone.config, batch["hidden"], mask)  # (B, T, H)
+            states = run_layers(self.top, self._backbone.config, batch["hidden"], mask)  # (B, T, H)
         else:
             states = self.transformer(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state
         return pool(states, mask, self.pooling)  # (B, H)
@@ -432,7 +381,7 @@ def _check_split(backbone: Backbone, n_lower: int, top: nn.ModuleList) -> None:
     try:
         with torch.inference_mode():
             full = model(input_ids=ids, attention_mask=mask).last_hidden_state
-            split = _run_layers(top, model.config, _lower_states(model, n_lower, ids, mask), mask)
+            split = run_layers(top, model.config, lower_states(model, n_lower, ids, mask), mask)
         ok = torch.allclose(full[:, :6], split[:, :6], atol=1e-4, rtol=1e-4)
     except Exception as exc:
         raise ConfigError(f"tuning='top_k' cannot split {type(model).__name__} into cached lower layers and "
