@@ -19,12 +19,13 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def tree_sha256(directory: str | Path) -> str:
+def tree_sha256(directory: str | Path, *, recursive: bool = True) -> str:
     """SHA-256 over the relative paths and contents of every regular file under `directory`
-    (recursively, in sorted order): a renamed, added, removed or edited file changes it."""
+    (in sorted order; `recursive=False`: only the files directly in it): a renamed, added,
+    removed or edited file changes it."""
     root = Path(directory)
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in (root.rglob("*") if recursive else root.iterdir()) if p.is_file()):
         digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
         digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()

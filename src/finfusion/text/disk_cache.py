@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from finfusion.fingerprint import tree_sha256
+
 CACHE_ENV = "FINFUSION_CACHE_DIR"
 OFF = "off"
 MAX_PARTS = 16  # more parts than this are merged into one when a process first reads them
@@ -59,16 +61,6 @@ def cache_root() -> Path | None:
         warnings.warn(f"finfusion cache: no home directory; set {CACHE_ENV} to cache model outputs on disk",
                       stacklevel=2)
         return None
-
-
-def directory_hash(directory: str | Path) -> str:
-    """SHA-256 over the names and contents of the regular files directly in `directory`."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(directory).iterdir() if p.is_file()):
-        digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
-    return digest.hexdigest()
 
 
 def text_keys(texts: list[str]) -> list[str]:
@@ -95,7 +87,7 @@ class ModelKey:
         if self._directory is None or cache_root() is None or module_state(self._model) != self._state:
             return None
         if self._hash is None:
-            self._hash = directory_hash(self._directory)
+            self._hash = tree_sha256(self._directory, recursive=False)  # the weights and tokenizer files
         return self._hash
 
 
