@@ -32,7 +32,7 @@ from finfusion.experiments.strict import _Strict
 from finfusion.experiments.yaml_loader import load_yaml, shorten
 from finfusion.features.sentiment import DEFAULT_STATS, SentimentIndexSpec, as_specs
 from finfusion.features.sentiment_stats import STATS
-from finfusion.protocols.splitters import check_split_dates
+from finfusion.protocols.splitters import ChronologicalSplit
 
 
 def _plain_name(value: str) -> str:
@@ -223,15 +223,12 @@ class ChronologicalConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_bounds(self) -> ChronologicalConfig:
-        check_split_dates(self.valid_start, self.test_start)
         defaults = {k: type(self).model_fields[k].default for k in ("train", "valid", "test")}
         ratios = [k for k, v in defaults.items() if getattr(self, k) != v]  # a saved config repeats the defaults
         if self.test_start is not None and ratios:
             raise ValueError(f"protocol: give boundary dates (valid_start, test_start) or ratios ({', '.join(ratios)}), "
                              "not both")
-        if self.test_start is None and abs(self.train + self.valid + self.test - 1.0) > 1e-9:
-            raise ValueError(f"protocol: the ratios train + valid + test must sum to 1, got {self.train} + "
-                             f"{self.valid} + {self.test}")
+        ChronologicalSplit(self.train, self.valid, self.test, self.valid_start, self.test_start)  # its own checks
         return self
 
 

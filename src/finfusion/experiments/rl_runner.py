@@ -25,7 +25,7 @@ from finfusion.data.samples import MarketData, SampleSpec, sentiment_panel
 from finfusion.errors import ConfigError, DataError
 from finfusion.experiments.rl_config import RlConfig
 from finfusion.experiments.rl_outputs import RlResult, write_rl_outputs
-from finfusion.experiments.rundir import RunDirectory, effective_config, input_files, input_record
+from finfusion.experiments.rundir import effective_config, run_directory
 from finfusion.experiments.sources import load_market_data
 from finfusion.fingerprint import frame_fingerprint
 from finfusion.portfolio.rl import (
@@ -94,27 +94,21 @@ def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool
     `resume` continues `run_dir` (refusing changed inputs unless `force`); `overwrite` lets a new
     run use a non-empty directory (experiments.rundir)."""
     config = effective_config(config, run_dir, resume, progress)
-    held = RunDirectory.resume(run_dir) if resume else None  # locked before anything is read
-    try:
+    started = time.perf_counter()
+
+    def prepare() -> tuple[list[str], tuple[dict, dict]]:
         set_progress(config.progress)  # the scorer's bar too
-        started = time.perf_counter()
         returns, text, facts = market_frames(config)
         windows = {}
         for name, tickers in config.groups.items():
             windows[name], dropped = group_windows(config, returns, text, tickers)
             facts.setdefault("dates_dropped_for_a_missing_return", {})[name] = dropped
-        inputs = input_record(config, files=input_files(config),
-                              samples={"returns": frame_fingerprint(returns), "text": frame_fingerprint(text)})
-        if held is not None:
-            held.check_inputs(inputs, force=force)
-        else:
-            held = RunDirectory.create(config, run_dir, overwrite=overwrite)
-            held.record_inputs(inputs)
+        return [frame_fingerprint(returns), str(frame_fingerprint(text))], (windows, facts)
+
+    with run_directory(config, run_dir, resume=resume, overwrite=overwrite, force=force,
+                       prepare=prepare) as (held, (windows, facts)):
         result = _train_all(config, held.path, windows, facts)
         return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - started)
-    finally:
-        if held is not None:
-            held.close()
 
 
 def _train_all(config: RlConfig, run_dir: Path, windows: dict, facts: dict) -> RlResult:

@@ -1,10 +1,11 @@
 """The run directory: created without clobbering, locked while a process uses it, and resumed
 only with the inputs it started with.
 
-    RunDirectory.create(config, out, overwrite=False)   # a new run (locked)
-    RunDirectory.resume(out)                            # an interrupted run (locked)
-    run_dir.record_inputs(fingerprints)                 # at the start
-    run_dir.check_inputs(fingerprints, force=False)     # on resume: refuse a changed input
+    with run_directory(config, out, resume=False, overwrite=False, force=False, prepare=load) as (held, data):
+        ...                                             # held.path: the locked run directory
+
+`run_directory` opens a new run (`RunDirectory.create`, which records the input fingerprints) or
+resumes one (`RunDirectory.resume` + `check_inputs`, which refuses a changed input).
 
 Safety rules (tests/experiments/test_rundir.py):
 - a new run refuses a directory that holds a run (resume it) and a non-empty directory that is
@@ -29,6 +30,8 @@ import shutil
 import socket
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +95,8 @@ class RunDirectory:
 
         Refuses a directory that holds a run (ConfigError: resume it) or any other non-empty
         directory, unless `overwrite`: then the files a run writes are removed first (others stay)."""
-        path = Path(out) if out is not None else _default_path(config)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"run directory {path} is a file, not a directory")
-        path.mkdir(parents=True, exist_ok=True)
+        path = io.output_dir(out if out is not None else _default_path(config), overwrite=True,
+                             what="run directory")  # a file is refused; emptiness is checked under the lock
         run_dir = cls(path, _lock(path))
         try:
             run_dir._make_room(overwrite)
@@ -108,9 +109,7 @@ class RunDirectory:
     @classmethod
     def resume(cls, path: Path) -> RunDirectory:
         """An existing run directory, to continue it (ConfigError if it holds no run)."""
-        path = Path(path)
-        if not (path / "config.yaml").is_file():
-            raise ConfigError(f"{path} is not a run directory: {path / 'config.yaml'} is missing")
+        path = _config_file(path).parent
         return cls(path, _lock(path))
 
     def _make_room(self, overwrite: bool) -> None:
@@ -157,13 +156,14 @@ class RunDirectory:
         run's warnings."""
         path = self.path / INPUTS
         if not path.is_file():
-            saved, problems = None, [f"{path} is missing (a run of an older finfusion, or damaged): "
-                                     "its inputs cannot be checked"]
+            saved, problems = {"inputs": inputs}, [f"{path} is missing (a run of an older finfusion, or damaged): "
+                                                   "its inputs cannot be checked"]
         else:
             saved = _read_inputs(path)
             problems = compare_inputs(saved["inputs"], inputs)
+        earlier = list(saved.get("warnings", []))
         if not problems:
-            return self.warnings()
+            return earlier
         if not force:
             raise ConfigError(f"cannot resume {self.path}: its inputs changed since it started:\n"
                               + "\n".join(f"  - {p}" for p in problems)
@@ -173,13 +173,9 @@ class RunDirectory:
         noted = [f"resumed with --force on {stamp} although: {p}" for p in problems]
         for note in noted:
             warnings.warn(note, stacklevel=2)
-        record = {"inputs": (saved or {}).get("inputs", inputs), "warnings": [*self.warnings(), *noted]}
+        record = {"inputs": saved["inputs"], "warnings": [*earlier, *noted]}
         io.write_json(path, record)
         return record["warnings"]
-
-    def warnings(self) -> list[str]:
-        """Warnings recorded for this run (resumes forced over changed inputs)."""
-        return recorded_warnings(self.path)
 
 
 def recorded_warnings(run_dir: Path) -> list[str]:
@@ -190,10 +186,40 @@ def recorded_warnings(run_dir: Path) -> list[str]:
 
 def load_run_config(run_dir: Path):
     """The config saved in a run directory (a RunConfig, or an RlConfig for `kind: rl`)."""
+    return load_config(_config_file(run_dir))
+
+
+def _config_file(run_dir: Path) -> Path:
+    """`<run_dir>/config.yaml`, or ConfigError when `run_dir` holds no run."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
-    return load_config(path)
+    return path
+
+
+@contextmanager
+def run_directory(config, out: Path | None, *, resume: bool, overwrite: bool, force: bool,
+                  prepare: Callable[[], tuple[Any, Any]]) -> Iterator[tuple[RunDirectory, Any]]:
+    """The run directory of a run, held for the `with` block, and what `prepare()` returned.
+
+    prepare() -> (samples fingerprint(s), payload) loads and checks everything the run needs; it
+    runs under the lock when resuming (so a second process waits for nothing), and before the
+    directory is created for a new run (so bad settings leave nothing behind). Then a resume
+    compares the inputs with those recorded at its start (`check_inputs`, `force`), and a new run
+    records them (`RunDirectory.create`, `overwrite`)."""
+    held = RunDirectory.resume(out) if resume else None
+    try:
+        samples, payload = prepare()
+        inputs = input_record(config, files=input_files(config), samples=samples)
+        if held is not None:
+            held.check_inputs(inputs, force=force)
+        else:
+            held = RunDirectory.create(config, out, overwrite=overwrite)
+            held.record_inputs(inputs)
+        yield held, payload
+    finally:
+        if held is not None:
+            held.close()
 
 
 def effective_config(config, run_dir: Path | None, resume: bool, progress: bool | None):
@@ -239,12 +265,12 @@ def _leaves(raw: Any, prefix: str = ""):
         yield prefix, raw
 
 
-def input_record(config, *, files: dict[str, str | None], samples: dict[str, str]) -> dict[str, Any]:
+def input_record(config, *, files: dict[str, str | None], samples: list[str]) -> dict[str, Any]:
     """What `check_inputs` compares: the resolved config, {input path: sha256 or None if missing},
-    {data key: fingerprint of what the models see}, and `package_versions()`."""
+    the fingerprints of what the models see (sorted), and `package_versions()`."""
     settings = config_to_dict(config)
     settings.pop("progress", None)  # progress bars (--quiet on resume) change no result
-    return {"config": settings, "files": files, "samples": samples, "packages": package_versions()}
+    return {"config": settings, "files": files, "samples": sorted(samples), "packages": package_versions()}
 
 
 def compare_inputs(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -256,8 +282,7 @@ def compare_inputs(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
         if before != after:
             state = "is missing now" if after is None else "did not exist then" if before is None else "changed"
             problems.append(f"input {name} {state} (sha256 {_short(before)} at the start, {_short(after)} now)")
-    same_samples = sorted(saved.get("samples", {}).values()) == sorted(now["samples"].values())
-    if not same_samples and not any(p.startswith("input ") for p in problems):
+    if saved.get("samples") != now["samples"] and not any(p.startswith("input ") for p in problems):
         problems.append("the samples built from the inputs differ from those of the start, although no input "
                         "file changed (e.g. a changed scorer, encoder or feature code)")
     for name in sorted(set(saved.get("packages", {})) | set(now["packages"])):

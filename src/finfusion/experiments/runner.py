@@ -9,7 +9,6 @@ unfinished ones from their last checkpointed fold.
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
 import re
@@ -30,7 +29,7 @@ from finfusion.experiments.config import (
     parse_config,
 )
 from finfusion.experiments.executor import make_executor
-from finfusion.experiments.rundir import RunDirectory, effective_config, input_files, input_record
+from finfusion.experiments.rundir import effective_config, run_directory
 from finfusion.experiments.sources import load_market_data
 from finfusion.fingerprint import arrays_fingerprint
 from finfusion.models.base import LABELLED, Samples
@@ -323,18 +322,15 @@ def run(
     from finfusion.experiments.outputs import write_outputs
 
     config = effective_config(config, run_dir, resume, progress)
-    held = RunDirectory.resume(run_dir) if resume else None  # locked before anything is read
-    try:
+
+    def prepare() -> tuple[list[str], list[Unit]]:
         set_progress(config.progress)  # text-encoder cache fills and sentiment scoring
         units = plan_units(config)
         preflight(units)
-        inputs = input_record(config, files=input_files(config), samples=samples_fingerprints(units))
-        if held is not None:
-            held.check_inputs(inputs, force=force)
-        else:
-            held = RunDirectory.create(config, run_dir, overwrite=overwrite)
-            held.record_inputs(inputs)
-        run_dir = held.path
+        return samples_fingerprints(units), units
+
+    with run_directory(config, run_dir, resume=resume, overwrite=overwrite, force=force,
+                       prepare=prepare) as (held, units):
         if config.executor.torch_threads is not None:
             import torch
 
@@ -342,23 +338,20 @@ def run(
         if config.analysis.privacy is not None:  # first: a bad DP setting fails in seconds, not after the units
             from finfusion.experiments.analysis import privacy_tables
 
-            privacy_tables(config, unit_inputs(config)[1], run_dir, progress=config.progress)
+            privacy_tables(config, unit_inputs(config)[1], held.path, progress=config.progress)
         executor = make_executor(config.executor.kind, workers=config.executor.workers)
-        frames = executor.map(run_unit, [(u, run_dir) for u in units])
+        frames = executor.map(run_unit, [(u, held.path) for u in units])
         aliases = [f.assign(point=p) for u, f in zip(units, frames) for p in u.also]
         predictions = pd.concat([*frames, *aliases], ignore_index=True)
-        return write_outputs(run_dir, config, units, predictions)
-    finally:
-        if held is not None:
-            held.close()
+        return write_outputs(held.path, config, units, predictions)
 
 
-def samples_fingerprints(units: list[Unit]) -> dict[str, str]:
-    """{data key: fingerprint of the samples} of every distinct data setting of the units."""
-    out = {}
+def samples_fingerprints(units: list[Unit]) -> list[str]:
+    """The fingerprint of the samples of every distinct data setting of the units."""
+    seen: dict[str, str] = {}
     for unit in units:
         key = data_key(unit.config)
-        if key not in out:
+        if key not in seen:
             s = unit_inputs(unit.config)[1]
-            out[key] = arrays_fingerprint(s.index, s.X, s.y, s.texts, s.feature_names)
-    return {hashlib.sha256(k.encode()).hexdigest()[:16]: v for k, v in out.items()}
+            seen[key] = arrays_fingerprint(s.index, s.X, s.y, s.texts, s.feature_names)
+    return list(seen.values())

@@ -58,7 +58,7 @@ def _rows(inverse: np.ndarray, start: int, stop: int) -> np.ndarray:
     return np.flatnonzero((inverse >= start) & (inverse < stop))
 
 
-def check_split_dates(valid_start, test_start) -> None:
+def _check_split_dates(valid_start, test_start) -> None:
     """Refuse boundary dates that would put a date in two parts: `valid_start` needs `test_start`
     and must come strictly before it (ConfigError naming both)."""
     if valid_start is not None and test_start is None:
@@ -85,7 +85,7 @@ class ChronologicalSplit(Splitter):
     test_start: str | date | None = None
 
     def __post_init__(self) -> None:
-        check_split_dates(self.valid_start, self.test_start)
+        _check_split_dates(self.valid_start, self.test_start)
         if self.test_start is None and abs(self.train + self.valid + self.test - 1.0) > 1e-9:
             raise ConfigError(
                 f"chronological split ratios must sum to 1, got train={self.train} valid={self.valid} test={self.test}"

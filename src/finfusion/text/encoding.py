@@ -124,16 +124,16 @@ def encoding_tag(device: str | torch.device, kind: Kind) -> str:
 
 def slot(tokens: np.ndarray, rows: int) -> int:
     """The row (0..rows-1) of a text in every batch it is encoded in: a hash of its token ids."""
-    return zlib.crc32(np.ascontiguousarray(tokens, dtype=np.int32).tobytes()) % rows
+    return zlib.crc32(_key(tokens)) % rows
 
 
-def plan_batches(tokens: Sequence[np.ndarray], rows: int) -> list[np.ndarray]:
+def plan_batches(tokens: Sequence[np.ndarray], rows: int, first: dict[bytes, int] | None = None) -> list[np.ndarray]:
     """Batches that encode each distinct token array once: (rows,) int64 indices into `tokens`,
     all of one length, the text of a distinct array at row `slot(...)`; rows no text fills repeat
     the batch's first text. Texts whose arrays equal an earlier one's are not planned (see
-    `first_of`). Deterministic: sorted by length, then by first index."""
+    `first_of`, which `first` may give). Deterministic: sorted by length, then by first index."""
     groups: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for i in first_of(tokens).values():
+    for i in (first if first is not None else first_of(tokens)).values():
         groups[len(tokens[i])][slot(tokens[i], rows)].append(i)
     batches = []
     for length in sorted(groups):
@@ -152,8 +152,13 @@ def first_of(tokens: Sequence[np.ndarray]) -> dict[bytes, int]:
     """The first index of each distinct token array, keyed by its bytes."""
     first: dict[bytes, int] = {}
     for i, t in enumerate(tokens):
-        first.setdefault(np.ascontiguousarray(t, dtype=np.int32).tobytes(), i)
+        first.setdefault(_key(t), i)
     return first
+
+
+def _key(tokens: np.ndarray) -> bytes:
+    """The identity of a token array (its int32 bytes)."""
+    return np.ascontiguousarray(tokens, dtype=np.int32).tobytes()
 
 
 # -- encoding ---------------------------------------------------------------------------------------
@@ -171,11 +176,12 @@ def encode_frozen(model: nn.Module, tokens: Sequence[np.ndarray], *, n_lower: in
     keys = ("cls", "mean") if n_lower is None else ("states",)
     out: dict[str, list] = {k: [None] * len(tokens) for k in keys}
     first = first_of(tokens)
-    copies = Counter(first[np.ascontiguousarray(t, dtype=np.int32).tobytes()] for t in tokens)
+    origin = [first[_key(t)] for t in tokens]  # the first text with the same token ids
+    copies = Counter(origin)
     rows = rows_for(device, "pooled" if n_lower is None else "states")
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bfloat16)
     with torch.inference_mode():
-        for batch in plan_batches(tokens, rows):
+        for batch in plan_batches(tokens, rows, first):
             ids = torch.from_numpy(np.stack([tokens[i] for i in batch]).astype(np.int64)).to(device)
             mask = torch.ones_like(ids)  # (rows, L): no padding
             with autocast:
@@ -193,8 +199,7 @@ def encode_frozen(model: nn.Module, tokens: Sequence[np.ndarray], *, n_lower: in
                 _take(out["states"], fresh, values, tokens, rows)
             if on_batch is not None:
                 on_batch(sum(copies[i] for i in fresh))
-    for i, t in enumerate(tokens):  # texts with the token ids of an earlier one
-        j = first[np.ascontiguousarray(t, dtype=np.int32).tobytes()]
+    for i, j in enumerate(origin):  # texts with the token ids of an earlier one
         if j != i:
             for key in keys:
                 out[key][i] = out[key][j]

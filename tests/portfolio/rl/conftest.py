@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
+from finfusion.portfolio.rl import split_market
+
 TICKERS = ["AAA", "BBB", "CCC"]
 
 
@@ -39,3 +41,10 @@ def market() -> tuple[pd.DataFrame, pd.DataFrame]:
 def make_market():
     """`make_market(n_days=120, seed=0, nan_every=0)` -> (returns, text)."""
     return synthetic
+
+
+@pytest.fixture
+def windows(market):
+    """(train, valid, test) MarketWindows of `market` with a 10-day state window (the tests' W)."""
+    returns, text = market
+    return split_market(returns, text, train_end=returns.index[69], valid_end=returns.index[94], window=10)

@@ -12,16 +12,10 @@ import pytest
 import stable_baselines3
 import torch
 
-from finfusion.portfolio.rl import AgentConfig, EnvSettings, Standardizer, TrainedAgent, split_market, train_agent
+from finfusion.portfolio.rl import AgentConfig, EnvSettings, Standardizer, TrainedAgent, train_agent
 
 W = 10
 SETTINGS = EnvSettings(window=W)
-
-
-@pytest.fixture
-def windows(market):
-    returns, text = market
-    return split_market(returns, text, train_end=returns.index[69], valid_end=returns.index[94], window=W)
 
 
 @pytest.fixture

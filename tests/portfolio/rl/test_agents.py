@@ -32,12 +32,6 @@ W = 10
 SETTINGS = EnvSettings(window=W)
 
 
-@pytest.fixture
-def windows(market):
-    returns, text = market
-    return split_market(returns, text, train_end=returns.index[69], valid_end=returns.index[94], window=W)
-
-
 @pytest.mark.parametrize(("name", "joint", "asset", "lam", "full"), [
     ("SB", ConcatExtractor, AssetConcatExtractor, 1.0, True),
     ("SBA", ConcatExtractor, AssetConcatExtractor, 0.95, False),
