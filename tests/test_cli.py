@@ -37,7 +37,7 @@ def test_simulate_then_check_then_run(tmp_path, capsys):
     assert run_dir.name.startswith("cli2-") and (run_dir / "predictions.parquet").exists()
 
 
-def test_errors_exit_2_with_a_message(tmp_path, capsys):
+def test_errors_exit_2_or_3_with_a_message(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     assert "neither a file nor a recipe" in capsys.readouterr().err
     (tmp_path / "bad.yaml").write_text("models: [{name: mlp}]\nprotocol: {kind: rolling, windw: 3}\n")
@@ -46,7 +46,7 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert main(["simulate", "--out", str(tmp_path / "x"), "--set", "snr=-1"]) == 2
     assert "snr" in capsys.readouterr().err
     (tmp_path / "p.csv").write_text("date,ticker,open,high,low,close,volume\n2020-01-02,A,1,1,1,-1,5\n")
-    assert main(["data", "check", str(tmp_path / "p.csv")]) == 2
+    assert main(["data", "check", str(tmp_path / "p.csv")]) == 3  # a data error
     err = capsys.readouterr().err
     assert "p.csv" in err and "close" in err and "-1" in err
 

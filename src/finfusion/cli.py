@@ -1,14 +1,32 @@
-"""The `finfusion` command: thin parsing around the library."""
+"""The `finfusion` command: thin parsing around the library.
+
+Exit codes (see EXIT_CODES and docs/cli.md): 0 success, 2 usage or config error, 3 data error,
+4 protocol error, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import shutil
 import sys
+import textwrap
 import time
 from pathlib import Path
 
-from finfusion import __version__
-from finfusion.errors import FinfusionError
+from finfusion._version import __version__
+from finfusion.errors import DataError, FinfusionError, ProtocolError
+
+EXIT_USAGE, EXIT_DATA, EXIT_PROTOCOL, EXIT_INTERRUPTED = 2, 3, 4, 130
+EXIT_CODES = f"""exit codes:
+  0    success
+  {EXIT_USAGE}    usage or config error: a bad option, an invalid config value, a missing file or recipe
+  {EXIT_DATA}    data error: a prices / texts file is malformed (the message names the file, row and column)
+  {EXIT_PROTOCOL}    protocol error: valid settings, but the samples are too short for the protocol
+       (e.g. fewer dates than the rolling window, no training data before a walk-forward fold)
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); continue a run with `finfusion run --resume RUN_DIR`
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,29 +34,75 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return args.func(args) or 0
+    except DataError as err:
+        return _fail(err, EXIT_DATA)
+    except ProtocolError as err:  # before ConfigError, its base class
+        return _fail(err, EXIT_PROTOCOL)
     except (FinfusionError, FileNotFoundError) as err:
-        print(f"finfusion: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(err, EXIT_USAGE)
     except KeyboardInterrupt:
         print("\nfinfusion: interrupted; a run can be continued with `finfusion run --resume RUN_DIR`", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _fail(err: Exception, code: int) -> int:
+    print(f"finfusion: error: {err}", file=sys.stderr)
+    return code
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    """argparse's usage line and `message` on stderr; the usage exit code (as argparse's own errors)."""
+    print(f"{parser.format_usage()}{parser.prog}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="finfusion", description="Fuse financial text with market data to predict "
-                                "returns, direction and prices, and evaluate the predictions honestly.")
+                                "returns, direction and prices,\nand evaluate the predictions honestly.",
+                                epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"finfusion {__version__}")
     sub = p.add_subparsers(metavar="COMMAND")
+    _run_parsers(sub)
 
+    sim = sub.add_parser("simulate", help="write a simulated market (prices + texts) in the input format")
+    sim.add_argument("--out", type=Path, required=True, help="output directory")
+    sim.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    sim.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (files of the "
+                     "same names are replaced)")
+    sim.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="simulator parameter, e.g. --set n_days=1000 --set d=8 --set preset=paper")
+    sim.set_defaults(func=_cmd_simulate)
+
+    _data_parser(sub)
+    models = sub.add_parser("models", help="list the registered predictors and their parameters")
+    models.add_argument("--json", action="store_true", help="print a JSON list instead")
+    models.set_defaults(func=_cmd_models)
+    recipes = sub.add_parser("recipes", help="list the packaged recipes")
+    recipes.add_argument("--json", action="store_true", help="print a JSON list instead")
+    recipes.set_defaults(func=_cmd_recipes)
+    reference = sub.add_parser("config-reference", help="print the reference of every config key (docs/config.md)")
+    reference.add_argument("--out", type=Path, default=None, help="write it to this file instead")
+    reference.set_defaults(func=_cmd_config_reference)
+    _cache_parser(sub)
+
+    from finfusion.cli_sentiment import add_sentiment_parser
+
+    add_sentiment_parser(sub)
+    return p
+
+
+def _run_parsers(sub: argparse._SubParsersAction) -> None:
+    """`demo` and `run`."""
     demo = sub.add_parser("demo", help="run the built-in demo on a simulated market and print its metrics")
     demo.add_argument("--out", type=Path, default=None, help="run directory (default: runs/demo-<time>)")
     demo.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                       help="override a demo config value, e.g. --set protocol.refit_every=10")
     demo.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (a previous "
                       "run there is replaced; other files are left alone)")
+    _output_options(demo)
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="run a config file or a packaged recipe and write a run directory")
@@ -53,40 +117,51 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="with --resume: continue although the inputs changed "
                      "since the run started (recorded in the report)")
     run.add_argument("--quick", action="store_true", help="the recipe's small version that finishes in minutes")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    _output_options(run)
     run.set_defaults(func=_cmd_run)
 
-    sim = sub.add_parser("simulate", help="write a simulated market (prices + texts) in the input format")
-    sim.add_argument("--out", type=Path, required=True, help="output directory")
-    sim.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    sim.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (files of the "
-                     "same names are replaced)")
-    sim.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="simulator parameter, e.g. --set n_days=1000 --set d=8 --set preset=paper")
-    sim.set_defaults(func=_cmd_simulate)
 
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no metrics table: print only the "
+                   "run directory (warnings still go to stderr)")
+    p.add_argument("--json", action="store_true", help="print the metrics summary as one JSON document on "
+                   "stdout instead of the table (run_dir, report, kind, task, summary, warnings)")
+
+
+def _data_parser(sub: argparse._SubParsersAction) -> None:
+    """`data check`."""
     data = sub.add_parser("data", help="data utilities")
     dsub = data.add_subparsers(metavar="ACTION")
-    check = dsub.add_parser("check", help="validate and align prices and texts; print a summary")
-    check.add_argument("prices", type=Path, help="prices file (CSV, Parquet or JSONL)")
+    check = dsub.add_parser("check", help="validate and align prices and texts; print a summary",
+                            description="Validate prices (and texts), align the texts to the price sessions as a "
+                            "run does, and summarise: tickers, dates, texts per session, what was dropped. Give "
+                            "the files (PRICES [TEXTS] with the options below) or a run config (--config).")
+    check.add_argument("prices", type=Path, nargs="?", help="prices file (CSV, Parquet or JSONL)")
     check.add_argument("texts", type=Path, nargs="?", help="texts file (CSV, Parquet or JSONL)")
-    check.add_argument("--close-time", default="16:00", help="market close, HH:MM (default 16:00)")
-    check.add_argument("--timezone", default="America/New_York", help="time zone of the close")
-    check.add_argument("--default-tz", default=None, help="time zone for timestamps given without one")
-    check.add_argument("--date-format", default=None, metavar="FMT",
+    check.add_argument("--config", default=None, metavar="CONFIG",
+                       help="a run config (YAML path or recipe name): check its data with its market and text "
+                       "settings (data.*, market.close_time / timezone / calendar, text.lookback_days)")
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="with --config: override a config value, e.g. --set data.on_invalid=drop")
+    files = check.add_argument_group("file options (not with --config, whose settings apply)")
+    files.add_argument("--close-time", default=None, help="market close, HH:MM (default 16:00)")
+    files.add_argument("--timezone", default=None, help="time zone of the close (default America/New_York)")
+    files.add_argument("--default-tz", default=None, help="time zone for timestamps given without one")
+    files.add_argument("--date-format", default=None, metavar="FMT",
                        help="strftime format of the prices' dates, e.g. %%d/%%m/%%Y (default: ISO 8601 only)")
-    check.add_argument("--timestamp-format", default=None, metavar="FMT",
+    files.add_argument("--timestamp-format", default=None, metavar="FMT",
                        help="strftime format of the texts' timestamps (default: ISO 8601 only)")
-    check.add_argument("--text-lookback-days", type=int, default=1, metavar="N",
-                       help="sessions of texts per day (text.lookback_days of a run): older texts are counted as dropped")
-    check.add_argument("--drop-invalid", action="store_true", help="drop invalid rows (counted) instead of failing")
-    check.set_defaults(func=_cmd_data_check)
+    files.add_argument("--text-lookback-days", type=int, default=None, metavar="N",
+                       help="sessions of texts per day (text.lookback_days of a run; default 1): older texts are "
+                       "counted as dropped")
+    files.add_argument("--drop-invalid", action="store_true", help="drop invalid rows (counted) instead of failing")
+    check.add_argument("--json", action="store_true", help="print the summary as JSON (the keys of "
+                       "finfusion.data.check.summarize_data)")
+    check.set_defaults(func=_cmd_data_check, parser=check)
 
-    models = sub.add_parser("models", help="list the registered predictors and their parameters")
-    models.set_defaults(func=_cmd_models)
-    recipes = sub.add_parser("recipes", help="list the packaged recipes")
-    recipes.set_defaults(func=_cmd_recipes)
 
+def _cache_parser(sub: argparse._SubParsersAction) -> None:
+    """`cache info | clear`."""
     cache = sub.add_parser("cache", help="show or clear the on-disk cache of frozen model outputs",
                            description="Frozen encoder vectors and sentiment probabilities are kept under "
                            "$FINFUSION_CACHE_DIR (default ~/.cache/finfusion; 'off' disables), one directory "
@@ -97,83 +172,117 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("--kind", choices=("encoder", "sentiment"), default=None, help="only this kind")
     clear.set_defaults(func=_cmd_cache, action="clear")
 
-    from finfusion.cli_sentiment import add_sentiment_parser
-
-    add_sentiment_parser(sub)
-    return p
-
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from finfusion.experiments.config import load_config
     from finfusion.experiments.recipes import recipe_path
 
     config = load_config(recipe_path("demo"), args.overrides, base=Path.cwd())
-    print("finfusion demo: simulated market with headlines; Fusion vs Num-only MLP vs Text-only, rolling window W=90")
-    return _execute(config, args.out, resume=False, overwrite=args.overwrite)
+    if not (args.quiet or args.json):
+        print("finfusion demo: simulated market with headlines; Fusion vs Num-only MLP vs Text-only, rolling window W=90")
+    return _execute(config, args.out, resume=False, overwrite=args.overwrite, quiet=args.quiet, as_json=args.json)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from finfusion.experiments.config import load_config
-    from finfusion.experiments.recipes import available_recipes, recipe_path
-
+    shown = {"quiet": args.quiet, "as_json": args.json, "progress": False if args.quiet else None}
     if args.resume is not None:
         if args.config or args.overrides or args.out or args.overwrite or args.quick:
             print("finfusion: error: --resume takes the config and directory saved in the run directory; "
                   "give no CONFIG, --set, --out, --overwrite or --quick", file=sys.stderr)
-            return 2
-        return _execute(None, args.resume, resume=True, progress=False if args.quiet else None, force=args.force)
+            return EXIT_USAGE
+        return _execute(None, args.resume, resume=True, force=args.force, **shown)
     if args.force:
         print("finfusion: error: --force only applies to --resume", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not args.config:
         print("finfusion: error: run needs CONFIG (a YAML file or a recipe name) or --resume RUN_DIR", file=sys.stderr)
-        return 2
-    path = Path(args.config)
+        return EXIT_USAGE
+    config = _load_config(args.config, args.overrides, quick=args.quick)
+    return _execute(config, args.out, resume=False, overwrite=args.overwrite, **shown)
+
+
+def _load_config(name: str, overrides: list[str], *, quick: bool = False):
+    """The run config a CONFIG argument names: a YAML file, else a packaged recipe (paths relative
+    to the working directory); FileNotFoundError naming both when it is neither."""
+    from finfusion.experiments.config import load_config
+    from finfusion.experiments.recipes import available_recipes, recipe_path
+
+    path = Path(name)
     if path.is_file():
-        config = load_config(path, args.overrides, quick=args.quick)
-    elif args.config in available_recipes():
-        config = load_config(recipe_path(args.config), args.overrides, base=Path.cwd(), quick=args.quick)
-    else:
-        raise FileNotFoundError(f"{args.config} is neither a file nor a recipe ({', '.join(available_recipes())})")
-    return _execute(config, args.out, resume=False, progress=False if args.quiet else None, overwrite=args.overwrite)
+        return load_config(path, overrides, quick=quick)
+    if name in available_recipes():
+        return load_config(recipe_path(name), overrides, base=Path.cwd(), quick=quick)
+    raise FileNotFoundError(f"{name} is neither a file nor a recipe ({', '.join(available_recipes())})")
 
 
 def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | None = None, overwrite: bool = False,
-             force: bool = False) -> int:
-    from finfusion.evaluate.tables import to_markdown
+             force: bool = False, quiet: bool = False, as_json: bool = False) -> int:
+    """Run (or resume) and print the outcome: the metrics table and where the files are; with
+    `quiet` only the run directory; with `as_json` one JSON document on stdout (`_run_document`)."""
     from finfusion.experiments.outputs import summary_table
     from finfusion.experiments.rundir import load_run_config
     from finfusion.experiments.runner import run
 
     started = time.perf_counter()
+    options = {"resume": resume, "progress": False if quiet else progress, "overwrite": overwrite, "force": force}
     if getattr(config if not resume else load_run_config(run_dir), "kind", None) == "rl":
         from finfusion.experiments.rl_runner import run_rl
 
-        result = run_rl(config, run_dir=run_dir, resume=resume, progress=progress, overwrite=overwrite, force=force)
-        print(to_markdown(result.summary["tables"]["overall"]))
-        _print_where(result.run_dir, started)
-        return 0
-    result = run(config, run_dir=run_dir, resume=resume, progress=progress, overwrite=overwrite, force=force)
-    task = "classification" if "accuracy" in result.metrics.columns else "regression"
-    print(to_markdown(summary_table(result.metrics, task).round(6)))
-    if "mse_ratio" in result.metrics.columns:
-        print("mse_ratio = MSE / noise floor (the irreducible MSE of each simulated market); 1 is the limit")
-    if "corr_text" in result.metrics.columns:
-        print("corr_text = correlation of the prediction with the simulated text (sentiment) term")
-    _print_where(result.run_dir, started)
+        result = run_rl(config, run_dir=run_dir, **options)
+        table, task, notes = result.summary["tables"]["overall"], None, []
+    else:
+        result = run(config, run_dir=run_dir, **options)
+        task = "classification" if "accuracy" in result.metrics.columns else "regression"
+        table, notes = summary_table(result.metrics, task), []
+        if "mse_ratio" in result.metrics.columns:
+            notes.append("mse_ratio = MSE / noise floor (the irreducible MSE of each simulated market); 1 is the limit")
+        if "corr_text" in result.metrics.columns:
+            notes.append("corr_text = correlation of the prediction with the simulated text (sentiment) term")
+    _print_outcome(result.run_dir, table, task, notes, started, quiet=quiet, as_json=as_json)
     return 0
 
 
-def _print_where(run_dir: Path, started: float) -> None:
-    """The run directory, the report when the run wrote one, any recorded warning, and the wall time."""
+def _print_outcome(run_dir: Path, table, task: str | None, notes: list[str], started: float, *, quiet: bool,
+                   as_json: bool) -> None:
+    """The table (or JSON) on stdout; the run directory, the report when the run wrote one and the
+    wall time (stderr under --json); recorded warnings always on stderr."""
+    from finfusion.evaluate.tables import to_markdown
     from finfusion.experiments.rundir import recorded_warnings
 
-    print(f"run directory: {run_dir}")
-    if (run_dir / "report.html").is_file():
-        print(f"report: {run_dir / 'report.html'}")
-    for warning in recorded_warnings(run_dir):
+    warnings = recorded_warnings(run_dir)
+    report = run_dir / "report.html" if (run_dir / "report.html").is_file() else None
+    if as_json:
+        print(json.dumps(_run_document(run_dir, report, table, task, warnings), indent=2))
+    elif quiet:
+        print(f"run directory: {run_dir}")
+    else:
+        print(to_markdown(table.round(6)))
+        for note in notes:
+            print(note)
+    where = sys.stderr if as_json else sys.stdout
+    if not quiet:
+        print(f"run directory: {run_dir}", file=where)
+        if report is not None:
+            print(f"report: {report}", file=where)
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"finished in {time.perf_counter() - started:.1f} s")
+    if not quiet:
+        print(f"finished in {time.perf_counter() - started:.1f} s", file=where)
+
+
+def _run_document(run_dir: Path, report: Path | None, table, task: str | None, warnings: list[str]) -> dict:
+    """`run --json`: run_dir, report (path or null), kind ("predict" | "rl"), task ("regression" |
+    "classification"; null for rl), summary (the printed table as records: one per model (and sweep
+    point), mean over seeds of the headline metrics; rl: one per group and strategy, "mean (std)"
+    strings), warnings."""
+    return {
+        "run_dir": str(run_dir),
+        "report": None if report is None else str(report),
+        "kind": "rl" if task is None else "predict",
+        "task": task,
+        "summary": json.loads(table.to_json(orient="records", double_precision=15)),
+        "warnings": warnings,
+    }
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -193,39 +302,136 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+FILE_OPTIONS = {"close_time": "16:00", "timezone": "America/New_York", "default_tz": None, "date_format": None,
+                "timestamp_format": None, "text_lookback_days": 1, "drop_invalid": False}  # data check defaults
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from finfusion.data.check import check_data, format_check
 
-    summary = check_data(args.prices, args.texts, close_time=args.close_time, timezone=args.timezone,
-                         default_tz=args.default_tz, date_format=args.date_format,
-                         timestamp_format=args.timestamp_format, text_lookback_days=args.text_lookback_days,
-                         on_invalid="drop" if args.drop_invalid else "raise")
-    print(format_check(summary))
+    given = [k for k, default in FILE_OPTIONS.items() if getattr(args, k) not in (None, False)]
+    if (args.prices is None) == (args.config is None):
+        return _usage_error(args.parser, "give PRICES [TEXTS] or --config CONFIG"
+                            + (", not both" if args.prices is not None else ""))
+    if args.config is not None and given:
+        return _usage_error(args.parser, f"--{given[0].replace('_', '-')} comes from the config with --config "
+                            "(change it there or with --set)")
+    if args.config is None and args.overrides:
+        return _usage_error(args.parser, "--set applies to --config; give the file options instead")
+    if args.config is not None:
+        summary = _check_config(args.config, args.overrides)
+    else:
+        opts = {k: getattr(args, k) if getattr(args, k) is not None else d for k, d in FILE_OPTIONS.items()}
+        summary = check_data(args.prices, args.texts, close_time=opts["close_time"], timezone=opts["timezone"],
+                             default_tz=opts["default_tz"], date_format=opts["date_format"],
+                             timestamp_format=opts["timestamp_format"],
+                             text_lookback_days=opts["text_lookback_days"],
+                             on_invalid="drop" if opts["drop_invalid"] else "raise")
+    print(json.dumps(summary, indent=2) if args.json else format_check(summary))
     return 0
 
 
+def _check_config(name: str, overrides: list[str]) -> dict:
+    """`data check --config`: the config's data loaded as a run loads it, summarised with its
+    market (close, time zone, calendar) and text (look-back) settings."""
+    from finfusion.data.check import summarize_data
+    from finfusion.experiments.sources import load_market_data
+
+    config = _load_config(name, overrides)
+    data = load_market_data(config.data, timezone=config.market.timezone)
+    cfg = config.data
+    if cfg.source == "files":
+        prices_source, texts_source = str(cfg.prices), None if cfg.texts is None else str(cfg.texts)
+    elif cfg.source == "simulate":
+        prices_source = texts_source = "simulated (data.simulate)"
+    else:
+        prices_source = texts_source = f"StockNet at {cfg.stocknet_root}"
+    market = config.market
+    return summarize_data(data.prices, data.texts, data.report, prices_source=prices_source,
+                          texts_source=texts_source, close_time=market.close_time, timezone=market.timezone,
+                          calendar=market.calendar, text_lookback_days=getattr(config.text, "lookback_days", 1))
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
+    """The registered predictors; --json: [{name, class, tasks, uses_text, params: {name: default}}]."""
     import inspect
 
     from finfusion.models.registry import available_predictors, get_predictor_class
 
+    models = []
     for name in available_predictors():
         cls = get_predictor_class(name)
-        params = ", ".join(
-            f"{p.name}={p.default!r}" for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"
-        )
-        print(f"{name}  ({cls.__name__}; tasks: {', '.join(cls.tasks)}; text: {'yes' if cls.uses_text else 'no'})")
-        print(f"    {params}")
+        params = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"}
+        models.append({"name": name, "class": cls.__name__, "tasks": list(cls.tasks), "uses_text": cls.uses_text,
+                       "params": params})
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return 0
+    for m in models:
+        print(f"{m['name']}  ({m['class']}; tasks: {', '.join(m['tasks'])}; text: {'yes' if m['uses_text'] else 'no'})")
+        print(f"    {', '.join(f'{k}={v!r}' for k, v in m['params'].items())}")
+    return 0
+
+
+def _cmd_config_reference(args: argparse.Namespace) -> int:
+    from finfusion.experiments.config_reference import render_config_reference, write_config_reference
+
+    if args.out is None:
+        print(render_config_reference(), end="")
+    else:
+        write_config_reference(args.out)
+        print(f"wrote {args.out}")
     return 0
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
+    """The packaged recipes with the first sentence of their description, wrapped; --json:
+    [{name, summary (first sentence), description (first comment paragraph), path}]."""
     from finfusion.experiments.recipes import available_recipes, recipe_path
 
+    recipes = []
     for name in available_recipes():
-        first = recipe_path(name).read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-        print(f"{name}: {first}")
+        path = recipe_path(name)
+        description = _recipe_description(path.read_text(encoding="utf-8"))
+        recipes.append({"name": name, "summary": _first_sentence(description), "description": description,
+                        "path": str(path)})
+    if args.json:
+        print(json.dumps(recipes, indent=2))
+        return 0
+    width = min(100, shutil.get_terminal_size((100, 24)).columns)
+    for r in recipes:
+        print(r["name"])
+        if r["summary"]:
+            print(textwrap.fill(r["summary"], width=width, initial_indent="    ", subsequent_indent="    ",
+                                break_on_hyphens=False))
     return 0
+
+
+def _recipe_description(text: str) -> str:
+    """The first paragraph of the comment block that opens a recipe YAML, as one line ("" if none):
+    the leading '#' lines up to the first blank comment line or the first line that is not a comment."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#") or not line.lstrip("#").strip():
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
+
+
+# Words that end with a period without ending a sentence ("eq. 28-29", "e.g. the", "vs. the").
+_ABBREVIATIONS = ("eq", "eqs", "e.g", "i.e", "vs", "cf", "fig", "no", "approx", "al", "etc", "resp", "sec")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _first_sentence(paragraph: str) -> str:
+    """`paragraph` up to the end of its first sentence (a '.', '!' or '?' followed by a space and not
+    ending one of _ABBREVIATIONS); the whole paragraph when no sentence ends before its end."""
+    for match in _SENTENCE_END.finditer(paragraph):
+        head = paragraph[: match.start()]
+        word = head.split()[-1].rstrip(".!?").lstrip("(").lower()
+        if word not in _ABBREVIATIONS:
+            return head
+    return paragraph
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

@@ -10,11 +10,18 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from finfusion.errors import ConfigError, DataError
+from finfusion.text.scorers import LEXICONS
 
 DATA_HELP = (
     "labeled texts: a Financial PhraseBank file (.txt, lines 'sentence@label', any agreement level) or a "
     "table (.csv, .csv.gz, .parquet, .jsonl) with a text and a label column"
+)
+MODEL_HELP = (
+    "a fine-tuned model directory (or its run directory), a Hugging Face name in the local cache, or a "
+    f"lexicon: {' or '.join(LEXICONS)} (VADER, Loughran-McDonald; no training needed)"
 )
 LABELS_HELP = (
     "labels are matched by name (negative / neutral / positive, any case; aliases neg, pos, neu, bearish, "
@@ -186,12 +193,12 @@ def _evaluate_parser(actions) -> None:
         "out and counted.",
         epilog="example: finfusion sentiment evaluate runs/pb/model heldout.csv --out runs/pb-eval",
     )
-    p.add_argument("model", help="model directory (or its run directory)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("data", type=Path, help=DATA_HELP)
     p.add_argument("--out", type=Path, default=None, help="directory for the files and report.html")
     p.add_argument("--batch-size", type=int, default=64, help="inference batch size (default 64)")
     p.add_argument("--examples", type=int, default=5, help="misclassified examples per bucket (default 5)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--device", default=None, help="cpu or cuda for a classifier (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _data_options(p)
     p.set_defaults(func=_cmd_evaluate)
@@ -202,13 +209,15 @@ def _predict_parser(actions) -> None:
         "predict",
         help="label and score texts from a file or stdin",
         description="One output row per input text: text, label, label_id, confidence, score = alpha * p_pos - "
-        "beta * p_neg and the class probabilities. Input: a .txt file (one text per line; a blank line is an "
+        "beta * p_neg (a lexicon: its own score, VADER's compound or LM's polarity) and the class probabilities "
+        "(a lexicon: its shares of negative / neutral / positive). Input: a .txt file (one text per line; a blank line is an "
         "empty text, which gets no label and uniform probabilities), a table (.csv, .csv.gz, .parquet, .jsonl) "
         "with a text column, or stdin (one text per line). Output: JSON lines (probs as an object) or CSV "
         "(p_<label> columns).",
-        epilog="example: finfusion sentiment predict runs/pb/model tweets.csv --keep date,ticker --out scored.csv",
+        epilog="examples: finfusion sentiment predict runs/pb/model tweets.csv --keep date,ticker --out scored.csv; "
+        "finfusion sentiment predict vader headlines.txt",
     )
-    p.add_argument("model", help="model directory (or its run directory)")
+    p.add_argument("model", help=MODEL_HELP)
     p.add_argument("input", nargs="?", default="-", help="input file, or - for stdin (default)")
     p.add_argument("--out", type=Path, default=None, help="output file (.jsonl or .csv; default: stdout)")
     p.add_argument(
@@ -219,10 +228,10 @@ def _predict_parser(actions) -> None:
     )
     p.add_argument("--text-col", default=None, help="text column of a table input (default: text, sentence or tweet)")
     p.add_argument("--keep", default="", help="input table columns to copy to the output, comma-separated")
-    p.add_argument("--alpha", type=float, default=1.0, help="weight of p_pos in the score (default 1)")
-    p.add_argument("--beta", type=float, default=1.0, help="weight of p_neg in the score (default 1)")
+    p.add_argument("--alpha", type=float, default=None, help="weight of p_pos in a classifier's score (default 1)")
+    p.add_argument("--beta", type=float, default=None, help="weight of p_neg in a classifier's score (default 1)")
     p.add_argument("--batch-size", type=int, default=64, help="inference batch size (default 64)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--device", default=None, help="cpu or cuda for a classifier (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_predict)
 
@@ -325,11 +334,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from finfusion.evaluate.tables import to_markdown
-    from finfusion.text.sentiment.classifier import SentimentClassifier
     from finfusion.text.sentiment.evaluation import evaluate_classifier
     from finfusion.text.sentiment.reporting import write_eval_report
 
-    clf = SentimentClassifier.load(args.model, device=args.device)
+    model = _load_model(args)
+    clf = _LexiconClassifier(model) if _is_lexicon(args.model) else model
     ev = evaluate_classifier(
         clf,
         _read(args),
@@ -351,36 +360,78 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import numpy as np
+def _is_lexicon(spec: str) -> bool:
+    """Whether a MODEL argument names a lexicon scorer (vader, lm; any case) rather than a model."""
+    return spec.strip().lower() in LEXICONS
 
+
+def _load_model(args: argparse.Namespace):
+    """The scorer args.model names: a lexicon (`finfusion.text.scorers.load_scorer`) or a fine-tuned
+    classifier loaded on args.device. --device with a lexicon is a ConfigError."""
+    from finfusion.text.scorers import load_scorer
+
+    if _is_lexicon(args.model):
+        if args.device is not None:
+            raise ConfigError(f"--device applies to a fine-tuned classifier; the lexicon {args.model!r} runs on "
+                              f"the CPU (got --device {args.device})")
+        return load_scorer(args.model)
     from finfusion.text.sentiment.classifier import SentimentClassifier
 
+    return SentimentClassifier.load(args.model, device=args.device)
+
+
+class _LexiconClassifier:
+    """A lexicon scorer in the shape `evaluate_classifier` reads (name, labels, info, predict_proba,
+    score_from_proba). A lexicon's label is a rule on its score, not the argmax of its (uncalibrated)
+    shares, so its label is given as one-hot probabilities: the evaluation's predicted labels and
+    metrics are the lexicon's own; its confidence column is 1 and its score column the label's sign."""
+
+    def __init__(self, scorer) -> None:
+        self.scorer, self.name, self.labels = scorer, scorer.name, tuple(scorer.labels)
+        self.info = {"lexicon": scorer.name}
+
+    def predict_proba(self, texts, batch_size: int = 64, *, show_progress: bool = False):
+        """(n, C) one-hot float64 rows of the lexicon's labels (`labels` order)."""
+        ids = [r["label_id"] for r in self.scorer.predict_batch(list(texts), batch_size)]
+        return np.eye(len(self.labels))[np.asarray(ids, dtype=np.int64)]
+
+    def score_from_proba(self, probs):
+        return probs[:, self.labels.index("positive")] - probs[:, self.labels.index("negative")]
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
     fmt = args.format or ("csv" if args.out is not None and args.out.name.lower().endswith(".csv") else "jsonl")
+    lexicon = _is_lexicon(args.model)
+    if lexicon and (args.alpha is not None or args.beta is not None):
+        raise ConfigError(f"--alpha / --beta weight a fine-tuned classifier's probabilities; the lexicon "
+                          f"{args.model!r} gives its own score (VADER's compound, Loughran-McDonald's polarity)")
     texts, kept = _read_inputs(args.input, args.text_col, [c.strip() for c in args.keep.split(",") if c.strip()])
-    clf = SentimentClassifier.load(args.model, device=args.device)
-    results = clf.predict_batch(texts, args.batch_size, show_progress=not args.quiet)
-    probs = [[r["probs"][name] for name in clf.labels] for r in results]
-    scores = clf.score_from_proba(
-        np.asarray(probs, dtype=float).reshape(len(results), len(clf.labels)), alpha=args.alpha, beta=args.beta
-    )
-    rows = []
-    for i, (text, r, s) in enumerate(zip(texts, results, scores)):
-        rows.append(
-            {
-                "text": text,
-                **{c: kept[c][i] for c in kept},
-                "label": r["label"],
-                "label_id": r["label_id"],
-                "confidence": r["confidence"],
-                "score": float(s),
-                "probs": r["probs"],
-            }
-        )
-    _write_predictions(rows, clf.labels, fmt, args.out)
+    model = _load_model(args)
+    if lexicon:
+        results, scores = model.predict_batch(texts, args.batch_size), model.score(texts, args.batch_size)
+    else:
+        scores, results = _classifier_scores(model, texts, args)
+    rows = [
+        {"text": text, **{c: kept[c][i] for c in kept}, "label": r["label"], "label_id": r["label_id"],
+         "confidence": r["confidence"], "score": float(s), "probs": r["probs"]}
+        for i, (text, r, s) in enumerate(zip(texts, results, scores))
+    ]
+    _write_predictions(rows, tuple(model.labels), fmt, args.out)
     if args.out is not None and not args.quiet:
         print(f"wrote {len(rows)} predictions to {args.out}", file=sys.stderr)
     return 0
+
+
+def _classifier_scores(clf, texts: list[str], args: argparse.Namespace):
+    """(scores alpha * p_pos - beta * p_neg (n,), predict_batch records) of a fine-tuned classifier."""
+    results = clf.predict_batch(texts, args.batch_size, show_progress=not args.quiet)
+    probs = [[r["probs"][name] for name in clf.labels] for r in results]
+    scores = clf.score_from_proba(
+        np.asarray(probs, dtype=float).reshape(len(results), len(clf.labels)),
+        alpha=1.0 if args.alpha is None else args.alpha,
+        beta=1.0 if args.beta is None else args.beta,
+    )
+    return scores, results
 
 
 def _read_inputs(source: str, text_col: str | None, keep: list[str]) -> tuple[list[str], dict[str, list]]:

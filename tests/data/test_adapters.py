@@ -14,6 +14,8 @@ from finfusion.data.align import align_texts, build_newsflow
 from finfusion.data.calendar import TradingCalendar
 from finfusion.data.frames import CleaningReport
 from finfusion.errors import DataError
+from finfusion.experiments.config import DataConfig
+from finfusion.experiments.sources import load_market_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 STOCKNET = FIXTURES / "stocknet"
@@ -83,6 +85,45 @@ def test_stocknet_filters_and_errors(tmp_path):
     bad_file.write_text('{"text": ["ok"], "created_at": "sometime"}\n')
     with pytest.raises(DataError, match=r"GOOG/2014-01-07 line 1, column 'timestamp': got 'sometime'"):
         read_stocknet(root, tickers=["GOOG"])
+
+
+NULL_ROW = "2014-01-09,null,null,null,null,null,null"  # as the published PTR.csv, REX.csv, SNP.csv on 2016-06-29
+
+
+def test_stocknet_source_with_a_null_row_raises_naming_it_or_drops_and_counts_it(tmp_path):
+    root = tmp_path / "sn"
+    shutil.copytree(STOCKNET, root)
+    path = root / "price/raw/GOOG.csv"
+    path.write_text(path.read_text() + NULL_ROW + "\n")
+    with pytest.raises(DataError, match=r"GOOG\.csv: row 6, column '\w+': got 'null', expected a finite number"):
+        load_market_data(DataConfig(source="stocknet", stocknet_root=root), timezone="America/New_York")
+    data = load_market_data(DataConfig(source="stocknet", stocknet_root=root, on_invalid="drop"), timezone="America/New_York")
+    clean = load_market_data(DataConfig(source="stocknet", stocknet_root=STOCKNET), timezone="America/New_York")
+    pd.testing.assert_frame_equal(data.prices, clean.prices)  # only the null row is gone
+    pd.testing.assert_frame_equal(data.texts, clean.texts)
+    (entry,) = [d for d in data.report.dropped if d.step == "validate_prices"]
+    assert entry.count == 1 and str(path) in entry.reason and entry.examples == ("row 6: 'null'",)
+
+
+def test_rl_market_index_with_a_null_row_raises_naming_it_or_drops_and_counts_it(tmp_path):
+    # the RL prices come through load_market_data (above); its market_index file follows data.on_invalid too
+    from finfusion.data.frames import CleaningReport
+    from finfusion.experiments.config import parse_config
+    from finfusion.experiments.rl_runner import market_index
+
+    path = tmp_path / "index.csv"
+    path.write_text("date,return\n2020-01-02,0.01\n2020-01-03,null\n2020-01-06,-0.02\n2020-01-06,0.5\n")
+    raw = {"kind": "rl", "groups": {"g": ["A", "B"]}, "split": {"train_end": "2020-06-30", "valid_end": "2020-09-30"},
+           "market_index": str(path)}
+    with pytest.raises(DataError, match=r"index\.csv: 2 invalid row\(s\): row 2: date='2020-01-03', return='null'; "
+                                        r"row 4: date='2020-01-06', return='0\.5'.*data.on_invalid: drop"):
+        market_index(parse_config(raw), CleaningReport())
+    report = CleaningReport()
+    index = market_index(parse_config({**raw, "data": {"on_invalid": "drop"}}), report)
+    assert index.to_dict() == {pd.Timestamp("2020-01-02"): 0.01, pd.Timestamp("2020-01-06"): -0.02}
+    (entry,) = report.dropped
+    assert entry.step == "market_index" and entry.count == 2 and str(path) in entry.reason
+    assert entry.examples == ("row 2: date='2020-01-03', return='null'", "row 4: date='2020-01-06', return='0.5'")
 
 
 def test_phrasebank_reads_sentences_and_labels():

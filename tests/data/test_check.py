@@ -7,7 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from finfusion.data.check import check_data, format_check
+from finfusion.data.check import check_data, format_check, summarize_data
+from finfusion.data.frames import CleaningReport
+from finfusion.data.readers import read_prices, read_texts
 from finfusion.errors import DataError
 
 
@@ -78,3 +80,18 @@ def test_check_text_lookback_keeps_older_texts_before_the_first_session(tmp_path
     summary = check_data(prices, texts, text_lookback_days=3)
     assert summary["texts_aligned"] == 4
     assert not any("older than" in d["reason"] for d in summary["dropped"])
+
+
+def test_summarize_data_on_loaded_frames_is_what_check_data_prints(tmp_path):
+    """One summary for both forms of `finfusion data check` (files, and a run config's loaded data)."""
+    prices, texts = write_files(tmp_path)
+    report = CleaningReport()
+    frames = read_prices(prices, report=report), read_texts(texts, report=report)
+    summary = summarize_data(*frames, report, prices_source="P", texts_source="T", close_time="16:00",
+                             text_lookback_days=3)
+    expected = check_data(prices, texts, text_lookback_days=3)
+    assert summary == {**expected, "prices_path": "P", "texts_path": "T"}
+    assert summary["text_lookback_days"] == 3 and summary["calendar"] is None
+    assert "look-back 3 sessions" in format_check(summary)
+    no_texts = summarize_data(frames[0], None, CleaningReport(), prices_source="P", texts_source="T")
+    assert no_texts["texts_path"] is None and no_texts["texts_aligned"] is None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pandas as pd
 import pytest
 
 from finfusion.data.check import check_data
+from finfusion.data.dates import date_only_days, format_has_time, parse_hhmm
 from finfusion.data.frames import CleaningReport
 from finfusion.data.readers import read_prices, read_texts
 from finfusion.data.schema import validate_prices, validate_texts
@@ -137,3 +139,28 @@ def test_read_texts_and_check_data_take_the_formats(tmp_path):
         "2014-01-02 20:00", tz="UTC")
     summary = check_data(p, t, date_format="%d/%m/%Y", timestamp_format="%d/%m/%Y %H:%M %z")
     assert (summary["date_start"], summary["date_end"], summary["texts_aligned"]) == ("2014-01-02", "2014-01-03", 1)
+
+
+# ------------------------------------------------------------------ date-only text timestamps (issue 17)
+
+
+def test_date_only_days_finds_dates_without_a_time():
+    raw = pd.Series(["2015-01-02", "20150105", "2015-01-02T10:00:00Z", "2015-02-30", None,
+                     dt.date(2015, 1, 6), dt.datetime(2015, 1, 6)], dtype="object")
+    days = date_only_days(raw)
+    assert days.tolist()[:2] == [pd.Timestamp("2015-01-02"), pd.Timestamp("2015-01-05")]
+    assert days.iloc[2:5].isna().all() and days.iloc[5] == pd.Timestamp("2015-01-06") and pd.isna(days.iloc[6])
+    assert date_only_days(pd.Series(["02/01/2015"]), timestamp_format="%d/%m/%Y").tolist() == [pd.Timestamp("2015-01-02")]
+    assert date_only_days(pd.Series(["02/01/2015 10:00"]), timestamp_format="%d/%m/%Y %H:%M").isna().all()
+    midnight = pd.Series(pd.to_datetime(["2015-01-02", None]))
+    assert date_only_days(midnight).iloc[0] == pd.Timestamp("2015-01-02")
+    assert date_only_days(pd.Series(pd.to_datetime(["2015-01-02", "2015-01-02 10:00"], format="ISO8601"))).isna().all()
+    assert date_only_days(midnight.dt.tz_localize("UTC")).isna().all()  # an aware midnight is a timestamp
+
+
+def test_parse_hhmm_accepts_only_hh_mm():
+    assert parse_hhmm("16:01") == pd.Timedelta(hours=16, minutes=1) and parse_hhmm("00:00") == pd.Timedelta(0)
+    for bad in ("24:00", "9:30", "16:30:00", "4pm", 16):
+        with pytest.raises(ConfigError, match="expected a local time of day HH:MM"):
+            parse_hhmm(bad)
+    assert format_has_time("%d/%m/%Y %H:%M") and not format_has_time("%d/%m/%Y %z") and not format_has_time("%%H%d")

@@ -11,6 +11,7 @@ import pytest
 from finfusion.data.frames import CleaningReport
 from finfusion.data.readers import read_prices, read_texts, write_prices, write_texts
 from finfusion.data.schema import validate_prices, validate_texts
+from finfusion.data.shapes import InputShape
 from finfusion.errors import DataError
 
 SUFFIXES = ["csv", "csv.gz", "parquet", "pq", "jsonl", "ndjson"]
@@ -149,3 +150,26 @@ def test_prices_file_with_every_row_dropped_is_refused(tmp_path):
     path.write_text("date,ticker,open,high,low,close,volume\n2014-01-02,A,1,1,1,-1,5\n")
     with pytest.raises(DataError, match=r"p\.csv: none of the 1 data row\(s\) is valid"):
         read_prices(path, on_invalid="drop", report=CleaningReport())
+
+
+def test_header_only_message_names_required_and_optional_columns(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("date,ticker,close\n")
+    with pytest.raises(DataError) as info:
+        read_prices(path)
+    msg = str(info.value)
+    assert "['date', 'ticker', 'close']" in msg and "(optional: ['open', 'high', 'low', 'volume', 'adj_close'])" in msg
+    assert "wide table" in msg
+
+
+def test_readers_pass_the_shape_through(tmp_path):
+    prices_path = tmp_path / "p.csv"
+    prices_path.write_text("Day,AAPL\n2014-01-02,10\n2014-01-03,11\n")
+    out = read_prices(prices_path, shape=InputShape(columns={"date": "Day"}, layout="wide"))
+    assert out[["ticker", "close"]].values.tolist() == [["AAPL", 10.0], ["AAPL", 11.0]]
+    texts_path = tmp_path / "t.jsonl"
+    texts_path.write_text('{"when": "2014-01-02", "body": "x"}\n')
+    shape = InputShape(columns={"timestamp": "when", "text": "body"}, text_time="17:00")
+    texts = read_texts(texts_path, shape=shape, tickers=["AAPL"], timezone="America/New_York")
+    assert texts[["ticker", "text"]].values.tolist() == [["AAPL", "x"]]
+    assert texts["timestamp"].iloc[0] == pd.Timestamp("2014-01-02 22:00", tz="UTC")

@@ -50,3 +50,32 @@ def test_sentiment_panel_aligns_to_the_price_tickers_too():
     report = CleaningReport()
     sentiment_panel(market(["AAPL", "ZZZ"]), SampleSpec(groups=["sentiment"]), report=report)
     assert [(d.reason, d.count) for d in report.dropped] == [("ticker not among the given tickers", 1)]
+
+
+def test_skipped_and_constant_features_are_recorded():
+    from finfusion.data.samples import constant_features
+
+    dates = pd.bdate_range("2014-01-02", periods=60)
+    close = 100 + np.sin(np.arange(60))
+    prices = validate_prices(pd.DataFrame({"date": dates, "ticker": "AAPL", "close": close, "volume": 0.0,
+                                           "flat": 7.0, "x": np.arange(60.0)}))
+    samples = build_samples(MarketData(prices), SampleSpec(use_text=False))  # the default selection
+    assert samples.skipped_features == (
+        ("range", "group volatility: needs the prices column(s) high, low, absent (present: date, ticker, close, "
+                  "volume, flat, x)"),)
+    assert "range" not in samples.feature_names and "volume_log" in samples.feature_names
+    # volume always 0: log(1 + 0) = 0 and its change 0; `flat` never changes; `x` and the returns do
+    assert constant_features(samples) == ("volume_log", "volume_change", "flat")
+    stacked = build_samples(MarketData(prices), SampleSpec(groups=["volume", "extra"], lookback=3, use_text=False))
+    assert constant_features(stacked) == ("volume_log", "volume_change", "flat")  # (n, L, d) samples too
+    assert constant_features(samples.subset(np.array([0]))) == ()  # one sample: nothing to compare
+
+
+def test_a_look_back_longer_than_the_data_leaves_zero_samples_of_the_right_shape():
+    """Was `ValueError: need at least one array to stack` (seed004_lstm --quick on a tiny StockNet)."""
+    days = pd.bdate_range("2020-01-01", periods=6)
+    prices = validate_prices(pd.DataFrame({"date": days, "ticker": "A", "close": np.linspace(10, 11, 6)}))
+    report = CleaningReport()
+    samples = build_samples(MarketData(prices), SampleSpec(features=["ret_1", "price"], lookback=20), report=report)
+    assert samples.X.shape == (0, 20, 2) and len(samples.y) == 0
+    assert any("look-back" in d.reason for d in report.dropped)

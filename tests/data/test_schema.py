@@ -69,8 +69,8 @@ def test_prices_all_problems_listed_in_one_error_with_cap():
 
 def test_prices_missing_column_always_raises_with_found_columns():
     for mode in ("raise", "drop"):
-        with pytest.raises(DataError, match=r"missing required column\(s\) \['volume'\].*found"):
-            validate_prices(raw_prices().drop(columns="Volume"), source="p.csv", on_invalid=mode)
+        with pytest.raises(DataError, match=r"missing required column\(s\) \['close'\].*found.*data.columns"):
+            validate_prices(raw_prices().drop(columns="Close"), source="p.csv", on_invalid=mode)
 
 
 def test_prices_duplicates_and_nan_volume():

@@ -16,9 +16,9 @@ from finfusion.data.adapters.stocknet_benchmark import (
     RULES,
     benchmark_samples,
     sample_counts,
-    to_samples,
 )
 from finfusion.data.frames import CleaningReport
+from finfusion.data.samples import BENCHMARK_FEATURES, benchmark_to_samples
 from finfusion.errors import ConfigError, DataError
 
 # AAA: movement per trading day (weekdays; 2013 rows are price history only)
@@ -162,9 +162,9 @@ def test_neutral_targets_of_unlabelled_splits_are_kept_with_label_minus_one(root
     pd.testing.assert_frame_equal(labelled.drop(columns=["prices", "price_mask", "texts"]),
                                   plain.drop(columns=["prices", "price_mask", "texts"]))
     assert _row(marked, "AAA", "2014-01-15")["n_tweets"] == 4  # lag inputs as any target: files 01-10, 01-12
-    samples = to_samples(marked)
+    samples = benchmark_to_samples(marked)
     assert samples.y[~samples.extras["labelled"]].tolist() == [-1, -1, -1]
-    assert "labelled" not in to_samples(plain).extras  # no marker without unlabelled rows
+    assert "labelled" not in benchmark_to_samples(plain).extras  # no marker without unlabelled rows
     with pytest.raises(ConfigError, match="unlabelled_splits"):
         benchmark_samples(root, unlabelled_splits=["valid"])
 
@@ -233,6 +233,42 @@ def test_malformed_tweet_file_raises_naming_file_and_line(root: Path):
         benchmark_samples(root)
 
 
+NULL_ROW = "2016-06-29,null,null,null,null,null,null"  # as in the published PTR.csv, REX.csv and SNP.csv
+
+
+def test_the_benchmark_source_raises_on_null_rows_or_drops_and_counts_them(root: Path):
+    from finfusion.experiments.config import DataConfig
+    from finfusion.experiments.sources import load_benchmark
+
+    raw = root / "price" / "raw"
+    raw.mkdir()
+    for ticker in ("AAA", "BBB"):
+        (raw / f"{ticker}.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n"
+                                           "2014-01-02,10,11,9,10,10,100\n" + NULL_ROW + "\n")
+    clean = load_benchmark(DataConfig(source="stocknet_benchmark", stocknet_root=root, on_invalid="drop"))
+    with pytest.raises(DataError, match=r"AAA\.csv: row 2, column '\w+': got 'null'"):
+        load_benchmark(DataConfig(source="stocknet_benchmark", stocknet_root=root))
+    prices = root / "price" / "preprocessed" / "AAA.txt"
+    prices.write_text(NULL_ROW.replace(",", "\t") + "\n" + prices.read_text())
+    tweets = root / "tweet" / "preprocessed" / "AAA" / "2014-01-06"
+    tweets.write_text(tweets.read_text() + '{"text": ["x"], "created_at": "yesterday"}\n')
+    with pytest.raises(DataError, match=r"AAA\.txt: line 1: expected numbers in fields 2-7"):
+        load_benchmark(DataConfig(source="stocknet_benchmark", stocknet_root=root))
+    data, samples = load_benchmark(DataConfig(source="stocknet_benchmark", stocknet_root=root, on_invalid="drop"))
+    assert data.meta["samples_per_split"] == clean[0].meta["samples_per_split"]
+    np.testing.assert_array_equal(samples.X, clean[1].X)
+    assert samples.text_items == clean[1].text_items  # only the bad tweet line is gone
+    assert data.prices["date"].dt.strftime("%Y-%m-%d").tolist() == ["2014-01-02", "2014-01-02"]
+    dropped = {(d.step, d.reason.split(": ")[0].rsplit("/", 1)[-1]): d for d in data.report.dropped
+               if "dropped" in d.reason or d.step == "validate_prices"}
+    assert {k: (d.count, d.examples) for k, d in dropped.items()} == {
+        ("stocknet_benchmark", "AAA.txt"): (1, ("line 1: '2016-06-29\\tnull\\tnull\\tnull\\tnull\\tnull\\tnull'",)),
+        ("stocknet_benchmark", "2014-01-06"): (1, ("line 3",)),
+        ("validate_prices", "AAA.csv"): (1, ("row 2: 'null'",)),
+        ("validate_prices", "BBB.csv"): (1, ("row 2: 'null'",)),
+    }
+
+
 def test_bad_arguments_and_layout(root: Path, tmp_path: Path):
     with pytest.raises(ConfigError, match="rule must be one of"):
         benchmark_samples(root, rule="nope")  # type: ignore[arg-type]
@@ -245,12 +281,10 @@ def test_bad_arguments_and_layout(root: Path, tmp_path: Path):
 
 
 def test_samples_for_models_keep_time_order_texts_and_the_padding_flag(root: Path):
-    from finfusion.data.adapters.stocknet_benchmark import SAMPLE_FEATURES, to_samples
-
     frame = benchmark_samples(root, rule="paper")
-    samples = to_samples(frame)
-    assert samples.task == "classification" and samples.feature_names == SAMPLE_FEATURES
-    assert samples.X.shape == (len(frame), 4, len(SAMPLE_FEATURES))
+    samples = benchmark_to_samples(frame)
+    assert samples.task == "classification" and samples.feature_names == BENCHMARK_FEATURES
+    assert samples.X.shape == (len(frame), 4, len(BENCHMARK_FEATURES))
     assert samples.index["date"].is_monotonic_increasing
     row = frame.sort_values(["date", "ticker"], kind="mergesort").reset_index(drop=True)
     np.testing.assert_array_equal(samples.y, row["label"].to_numpy())

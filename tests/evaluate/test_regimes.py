@@ -65,3 +65,33 @@ def test_empty_regime_gives_no_row_and_models_are_separate():
 def test_invalid_regimes_are_named(regimes, message):
     with pytest.raises(ConfigError, match=message):
         validate_regimes(regimes)
+
+
+CONFIG = """
+target: {kind: direction}
+models: [{name: xgboost}]
+analysis:
+  regimes:
+    calm: [2015-01-01, 2015-03-01]
+"""
+
+
+def test_regime_dates_from_yaml_and_from_set_give_the_same_config(tmp_path):
+    from datetime import date
+
+    from finfusion.experiments.config import config_to_dict, load_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(CONFIG)  # PyYAML reads 2015-01-01 as datetime.date, not as a string
+    from_yaml = load_config(path)
+    assert from_yaml.analysis.regimes == {"calm": [date(2015, 1, 1), date(2015, 3, 1)]}
+    path.write_text(CONFIG.replace("    calm: [2015-01-01, 2015-03-01]\n", "    calm: [2014-01-01, 2014-02-01]\n"))
+    from_set = load_config(path, ["analysis.regimes.calm=[2015-01-01, 2015-03-01]"])
+    assert from_set.analysis.regimes == from_yaml.analysis.regimes
+    assert config_to_dict(from_set)["analysis"]["regimes"] == {"calm": ["2015-01-01", "2015-03-01"]}
+    quoted = load_config(path, ['analysis.regimes.calm=["2015-01-01", "2015-03-01"]'])  # strings still work
+    assert quoted.analysis.regimes == from_yaml.analysis.regimes
+    with pytest.raises(ConfigError, match=r"regimes.calm: start 2015-03-01 is after end 2015-01-01"):
+        load_config(path, ["analysis.regimes.calm=[2015-03-01, 2015-01-01]"])
+    with pytest.raises(ConfigError, match=r"analysis.regimes.calm.1: .*valid date"):
+        load_config(path, ["analysis.regimes.calm=[2015-03-01, soon]"])

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finfusion.errors import ConfigError
-from finfusion.experiments.config import apply_overrides, load_config, parse_config
+from finfusion.data.shapes import InputShape
+from finfusion.errors import ConfigError, DataError
+from finfusion.experiments.config import apply_overrides, config_to_dict, load_config, parse_config
+from finfusion.experiments.sources import load_market_data
 from finfusion.experiments.yaml_loader import MAX_YAML_VALUES, load_yaml
 from finfusion.protocols.splitters import ChronologicalSplit
 
@@ -175,3 +177,76 @@ def test_a_saved_files_config_round_trips():
 
     config = parse_config({**BASE, "data": {"prices": "p.csv"}})
     assert parse_config(config_to_dict(config)) == config
+
+
+# -- issue 17: the shape of the user's files (data.columns, layout, wide_value, ticker, text_time) -----
+
+SHAPED = {"prices": "p.csv", "texts": "t.csv", "columns": {"date": "Day", "text": "headline", "timestamp": "when"},
+          "layout": "wide", "wide_value": "adj_close", "ticker": "AAPL", "text_time": "16:01"}
+
+
+def test_shape_keys_give_the_input_shape_and_round_trip():
+    config = parse_config({**BASE, "data": SHAPED})
+    assert config.data.input_shape() == InputShape(columns=SHAPED["columns"], layout="wide", wide_value="adj_close",
+                                                   ticker="AAPL", text_time="16:01")
+    assert parse_config(config_to_dict(config)) == config
+    assert parse_config({**BASE, "data": {"prices": "p.csv"}}).data.input_shape() == InputShape()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"columns": {"Close": "Adj Close"}}, r"data.columns: .*unknown key\(s\) \['Close'\].*allowed keys"),
+    ({"columns": {"close": ""}}, r"data.columns: .*non-empty string"),
+    ({"text_time": "4pm"}, r"data.text_time: .*expected a local time of day HH:MM"),
+    ({"text_time": "24:00"}, r"data.text_time: .*HH:MM"),
+    ({"layout": "tall"}, r"data.layout: .*'auto', 'long' or 'wide'"),
+    ({"wide_value": "open"}, r"data.wide_value: .*'close' or 'adj_close'"),
+    ({"ticker": " AAPL"}, r"ticker=' AAPL'"),
+    ({"ticker": "AAPL", "tickers": ["MSFT"]}, r"data.ticker 'AAPL' is not among data.tickers \['MSFT'\]"),
+])
+def test_bad_shape_keys_are_refused_naming_the_key(data, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**BASE, "data": {"prices": "p.csv", **data}})
+
+
+@pytest.mark.parametrize("source, extra, named", [
+    ("stocknet", {"stocknet_root": "s"}, "data.columns"),
+    ("stocknet_benchmark", {"stocknet_root": "s"}, "data.columns"),
+    ("simulate", {}, "data.columns"),
+])
+def test_shape_keys_contradict_sources_other_than_files(source, extra, named):
+    with pytest.raises(ConfigError, match=rf"data.source '{source}' contradicts {named} .*source files"):
+        parse_config({**BASE, "data": {"source": source, **extra, "columns": {"close": "Adj Close"}}})
+    with pytest.raises(ConfigError, match=rf"data.source '{source}' contradicts data.text_time"):
+        parse_config({**BASE, "data": {"source": source, **extra, "text_time": "16:01"}})
+
+
+def test_files_source_reads_a_wide_table_and_texts_without_tickers(tmp_path):
+    (tmp_path / "p.csv").write_text("Day,AAPL\n2015-01-02,10\n2015-01-05,\n2015-01-06,11\n")
+    (tmp_path / "t.csv").write_text("when,headline\n2015-01-02,dated\n2015-01-05T09:00:00-05:00,timed\n")
+    config = parse_config({**BASE, "data": {**SHAPED, "prices": str(tmp_path / "p.csv"),
+                                            "texts": str(tmp_path / "t.csv"), "ticker": None}})
+    data = load_market_data(config.data, timezone=config.market.timezone)
+    assert data.prices[["ticker", "close", "adj_close"]].values.tolist() == [["AAPL", 10.0, 10.0], ["AAPL", 11.0, 11.0]]
+    assert data.texts["ticker"].tolist() == ["AAPL", "AAPL"]
+    assert data.texts["timestamp"].tolist() == [pd.Timestamp("2015-01-02 21:01", tz="UTC"),
+                                                pd.Timestamp("2015-01-05 14:00", tz="UTC")]
+    assert data.report.dropped[0].count == 1 and data.report.dropped[0].reason.endswith("(not rows)")
+    assert data.meta["read"][0].endswith("wide table: 1 tickers, cells = adj_close; close = adj_close")
+    assert "every text belongs to 'AAPL'" in data.meta["read"][1]
+
+
+def test_files_source_refuses_date_only_texts_without_text_time(tmp_path):
+    (tmp_path / "p.csv").write_text("date,ticker,close\n2015-01-02,AAPL,10\n")
+    (tmp_path / "t.csv").write_text("timestamp,ticker,text\n2015-01-02,AAPL,dated\n")
+    config = parse_config({**BASE, "data": {"prices": str(tmp_path / "p.csv"), "texts": str(tmp_path / "t.csv"),
+                                            "default_tz": "UTC"}})
+    with pytest.raises(DataError, match=r"(?s)expected a timestamp with a time of day.*data.text_time"):
+        load_market_data(config.data, timezone=config.market.timezone)
+
+
+def test_a_time_of_day_is_text_from_yaml_and_from_set(tmp_path):
+    """YAML 1.1 reads 16:00 as the base-60 number 960; finfusion's loader reads it as text (YAML 1.2)."""
+    from_yaml = _config(tmp_path, "models: [{name: mlp}]\nmarket: {close_time: 15:30}\n")
+    assert from_yaml.market.close_time == "15:30"
+    from_set = load_config(tmp_path / "c.yaml", ["market.close_time=16:00", "data.simulate.close_time=16:00"])
+    assert from_set.market.close_time == "16:00" and str(from_set.data.simulate.close_time) == "16:00:00"

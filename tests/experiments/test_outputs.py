@@ -109,3 +109,32 @@ def test_report_lists_models_that_share_an_encoder_once(tmp_path):
     _report(tmp_path, cfg, meta, pd.DataFrame({"model": ["T", "U"]}), {}, {}, {}, {})
     html = (tmp_path / "report.html").read_text()
     assert html.count("may have read") == 1 and "T, U" in html
+
+
+def test_data_json_and_report_name_skipped_and_constant_features(tmp_path):
+    import json
+
+    import numpy as np
+
+    from finfusion.experiments import runner
+
+    n = 120
+    rng = np.random.default_rng(0)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 2 * n)))
+    prices = pd.DataFrame({"date": list(pd.bdate_range("2021-01-04", periods=n)) * 2, "ticker": ["A"] * n + ["B"] * n,
+                           "close": close, "volume": 0.0, "flat": 3.0})  # close + volume, no high / low
+    prices.to_csv(tmp_path / "p.csv", index=False)
+    cfg = parse_config({"data": {"source": "files", "prices": str(tmp_path / "p.csv")},
+                        "models": [{"name": "mlp", "params": {"epochs": 1}}],
+                        "protocol": {"kind": "chronological", "train": 0.7, "valid": 0.0, "test": 0.3},
+                        "output": {"plots": False}, "progress": False})
+    runner.run(cfg, run_dir=tmp_path / "run")
+    samples = json.loads((tmp_path / "run" / "data.json").read_text())["samples"]
+    assert samples["skipped_features"] == [
+        {"feature": "range", "reason": "group volatility: needs the prices column(s) high, low, absent "
+                                       "(present: date, ticker, close, volume, flat)"}]
+    assert samples["constant_features"] == ["volume_log", "volume_change", "flat"]
+    html = (tmp_path / "run" / "report.html").read_text()
+    data_section = html[html.index(">Data<"):]
+    assert "Features left out" in data_section and "group volatility: needs the prices column(s) high, low" in html
+    assert "Constant over all" in data_section and "volume_log, volume_change, flat" in data_section

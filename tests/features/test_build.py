@@ -181,3 +181,25 @@ def test_warmup_reason_for_garch_and_ties_and_short_tickers():
     assert "; 1 ticker(s) lost all their rows: BBB (4 rows; mom_5, vol_5 undefined) (mom_5 (k=5)" in cause
     assert report.dropped[0].count == 5 + 4
     assert warmup_cause(CleaningReport()) is None
+
+
+def test_group_features_without_their_prices_columns_are_skipped_and_named_ones_refused():
+    close_only = make_prices(extra=False)[["date", "ticker", "close"]]
+    skipped = []
+    out = build_features(close_only, skipped=skipped)  # the default selection
+    left_out = ("range", "volume_log", "volume_change")
+    assert list(out.columns[2:]) == [n for g in FEATURE_GROUPS.values() for n in g if n not in ("garch_vol", *left_out)]
+    assert [s.feature for s in skipped] == list(left_out)
+    assert skipped[0].reason == "group volatility: needs the prices column(s) high, low, absent (present: date, ticker, close)"
+    assert skipped[1].reason == "group volume: needs the prices column(s) volume, absent (present: date, ticker, close)"
+    with_volume = make_prices(extra=False)[["date", "ticker", "close", "volume"]]
+    skipped = []
+    out = build_features(with_volume, groups=["volatility", "volume"], skipped=skipped)
+    assert list(out.columns[2:]) == ["vol_5", "vol_20", "garch_vol", "volume_log", "volume_change"]
+    assert [s.feature for s in skipped] == ["range"]
+    with pytest.raises(DataError, match=r"feature 'range' \(named in features\) reads the prices column\(s\) "
+                                        r"\['high', 'low'\], .*columns present: \['date', 'ticker', 'close'\]"):
+        build_features(close_only, ["ma_5", "range"], groups=["volatility"])  # named: refused, not skipped
+    with pytest.raises(DataError, match=r"no feature of the selection can be computed from these prices: volume_log "
+                                        r"\(group volume: needs the prices column\(s\) volume"):
+        build_features(close_only, groups=["volume"])

@@ -11,7 +11,13 @@ wrong dates, so text cells are read in exactly one of two ways:
   every text cell must match it exactly.
 
 Datetime-typed columns (Parquet timestamps, pandas datetime64) and datetime / date objects are
-unambiguous and always accepted. Values that cannot be read become NaT; the caller
+unambiguous and always accepted as price dates.
+
+A text timestamp that is a date only (``2015-01-02``, ``20150102``, a `datetime.date`, a naive
+datetime64 column whose values are all midnight, or a declared format without a time such as
+``%d/%m/%Y``) does not say when the text became available; read as midnight it would put the
+text before the session it may describe. `date_only_days` finds such cells; the caller refuses
+them unless a local time of availability (``text_time``, `parse_hhmm`) is declared. Values that cannot be read become NaT; the caller
 (`finfusion.data.schema`) turns them into row problems with `date_expected` /
 `timestamp_expected` and the hint of `iso_hint`. Representable years: 1678-2261
 (datetime64[ns]); values outside become NaT too.
@@ -21,11 +27,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 
 import numpy as np
 import pandas as pd
 
-from finfusion.errors import ConfigError
+from finfusion.errors import ConfigError, DataError
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _TIME = r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
@@ -35,6 +42,18 @@ ISO_AWARE = re.compile(rf"{_DATE}{_TIME}{_OFFSET}")
 
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 YEARS = "years 1678-2261"
+
+
+def check_timezone(name: str, *, what: str = "timezone") -> str:
+    """Return `name` if it is a known IANA time zone, else raise ConfigError naming it."""
+    try:
+        zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{what}={name!r} is not a known time zone; expected an IANA name such as "
+            "'UTC' or 'America/New_York'"
+        ) from exc
+    return str(name)
 
 
 def check_format(fmt: str | None, *, what: str) -> str | None:
@@ -246,6 +265,79 @@ def _localise(aware: pd.Series, naive: pd.Series, default_tz: str | None) -> tup
         local_bad.loc[is_naive] = local.isna().to_numpy()
         is_naive = pd.Series(False, index=aware.index)
     return aware, is_naive, local_bad
+
+
+# ---------------------------------------------------------------------------------------------
+# date-only text timestamps
+
+HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_TIME_DIRECTIVES = re.compile(r"%[HIMSXcTRr]")
+_DATE_ONLY_TEXT = rf"{_DATE}|\d{{8}}"
+
+
+def parse_hhmm(value: str, *, what: str = "text_time") -> pd.Timedelta:
+    """ "16:00" -> Timedelta(16 h): a local time of day written HH:MM (00:00 .. 23:59); ConfigError otherwise."""
+    match = HHMM.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ConfigError(f"{what}={value!r}; expected a local time of day HH:MM such as '16:30' (00:00 .. 23:59)")
+    return pd.Timedelta(hours=int(match.group(1)), minutes=int(match.group(2)))
+
+
+def format_has_time(fmt: str) -> bool:
+    """Whether the strftime format `fmt` reads a time of day (%H, %I, %M, %S, %X, %c, %T, %R, %r)."""
+    return bool(_TIME_DIRECTIVES.search(fmt.replace("%%", "")))
+
+
+def date_only_days(raw: pd.Series, *, timestamp_format: str | None = None) -> pd.Series:
+    """Text timestamps (n,) -> the day (datetime64[ns] naive midnight) of each cell that is a date
+    without a time of day, NaT for every other cell (timestamps with a time, missing or unreadable).
+
+    Date-only cells: ISO ``YYYY-MM-DD`` / ``YYYYMMDD`` strings (no format declared), every string
+    matching a declared `timestamp_format` that has no time directive, `datetime.date` objects
+    (not datetimes), and every value of a naive datetime64 column whose values are all midnight.
+    """
+    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        present = raw.dropna()
+        if getattr(raw.dt, "tz", None) is None and len(present) and (present == present.dt.normalize()).all():
+            out = _to_ns(raw)
+        return out
+    text, objects = _split_cells(raw, numbers_as_text=False)
+    if timestamp_format is None:
+        dated = text[text.str.fullmatch(_DATE_ONLY_TEXT)]
+        out.loc[dated.index] = _to_ns(pd.to_datetime(dated, format="ISO8601", errors="coerce")).to_numpy()
+    elif not format_has_time(timestamp_format):
+        out.loc[text.index] = _to_ns(_strptime_unique(text, timestamp_format)).to_numpy()
+    dates = objects[objects.map(lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime))]
+    if len(dates):
+        out.loc[dates.index] = _to_ns(pd.to_datetime(dates.map(pd.Timestamp))).to_numpy()
+    return out
+
+
+def date_only_at(
+    raw: pd.Series, local_time: str, timezone: str, *, source: str = "<frame>", timestamp_format: str | None = None
+) -> tuple[pd.Series, int]:
+    """Text timestamps (n,) with every date-only cell (`date_only_days`) replaced by its day at
+    `local_time` ("HH:MM") in `timezone` (aware), other cells unchanged; and how many were replaced.
+
+    A datetime64 column stays datetime64 (aware); any other column becomes objects (the replaced
+    cells pandas Timestamps). DataError naming the first row (1-based) whose local time does not
+    exist exactly once that day (a DST change)."""
+    check_timezone(timezone)
+    days = date_only_days(raw, timestamp_format=timestamp_format)
+    mask = days.notna()
+    if not mask.any():
+        return raw, 0
+    local = (days[mask] + parse_hhmm(local_time)).dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    if local.isna().any():
+        pos = int(np.flatnonzero(mask.to_numpy())[int(np.flatnonzero(local.isna().to_numpy())[0])])
+        raise DataError(f"{source}: row {pos + 1}: text_time {local_time} on {days.iloc[pos].date()} does not exist "
+                        f"exactly once in {timezone} (a DST change); choose a text_time outside the change hour")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return local.reindex(raw.index), int(mask.sum())
+    stamps = raw.astype("object")
+    stamps.loc[mask] = pd.Series(list(local), index=local.index, dtype="object")
+    return stamps, int(mask.sum())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,21 +7,28 @@ frame (see `finfusion.data.schema`); writing validates first, writes atomically
 
 CSV and JSON-lines cells are read as text and converted by validation, so a ticker such as
 "NA" or "TRUE" stays a ticker and error messages show the value as written in the file.
+
+`shape` (`finfusion.data.shapes.InputShape`) declares a table of another shape: mapped column
+names, a wide price table (a date column and one column per ticker), one ticker's table, texts
+without a ticker column or with date-only timestamps. Files take the same path as DataFrames:
+`read_table` then `validate_prices` / `validate_texts`. A table with two header rows (yfinance's
+(field, ticker) columns) is read as a DataFrame only: pass it to `validate_prices`.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from finfusion.data.frames import PRICE_REQUIRED, CleaningReport
+from finfusion.data.frames import PRICE_OPTIONAL, PRICE_REQUIRED, CleaningReport
 from finfusion.data.schema import OnInvalid, validate_prices, validate_texts
+from finfusion.data.shapes import InputShape
 from finfusion.errors import DataError
 from finfusion.io import atomic_write
 
@@ -51,9 +58,10 @@ def read_prices(
     date_format: str | None = None,
     on_invalid: OnInvalid = "raise",
     report: CleaningReport | None = None,
+    shape: InputShape | None = None,
 ) -> pd.DataFrame:
     """Read a prices file and return the validated frame (see `validate_prices`; `date_format`
-    declares a non-ISO date format such as "%d/%m/%Y").
+    declares a non-ISO date format such as "%d/%m/%Y"; `shape` a table of another shape).
 
     A file without data rows (only a header, or empty) raises DataError naming it; so does a
     file none of whose rows is valid under on_invalid="drop" (with the reasons).
@@ -62,10 +70,12 @@ def read_prices(
     if not len(raw):
         raise DataError(
             f"{path}: no data rows (only a header line, or an empty file); expected at least one row "
-            f"with the columns {list(PRICE_REQUIRED)}"
+            f"with the columns {list(PRICE_REQUIRED)} (optional: {list(PRICE_OPTIONAL)}), or a wide table "
+            "(a date column and one column per ticker)"
         )
     local = CleaningReport()
-    out = validate_prices(raw, source=str(path), date_format=date_format, on_invalid=on_invalid, report=local)
+    out = validate_prices(raw, source=str(path), date_format=date_format, on_invalid=on_invalid, report=local,
+                          shape=shape)
     if report is not None:
         report.extend(local)
     if not len(out):
@@ -82,16 +92,23 @@ def read_texts(
     timestamp_format: str | None = None,
     on_invalid: OnInvalid = "raise",
     report: CleaningReport | None = None,
+    shape: InputShape | None = None,
+    tickers: Sequence[str] = (),
+    timezone: str | None = None,
 ) -> pd.DataFrame:
     """Read a texts file and return the validated frame (timestamps in UTC; see `validate_texts`;
     `timestamp_format` declares a non-ISO timestamp format such as "%d/%m/%Y %H:%M %z").
+
+    `shape` declares a table of another shape; `tickers` (the prices' tickers) give the ticker of
+    a file without a ticker column when there is one; `timezone` (the market's) is needed with
+    `shape.text_time`.
 
     With on_invalid="drop" a JSON-lines line that is not valid UTF-8 is dropped and counted
     (step "read_jsonl"); a CSV file that is not UTF-8 always raises, naming the line.
     """
     raw = read_table(path, on_invalid=on_invalid, report=report)
     return validate_texts(raw, source=str(path), default_tz=default_tz, timestamp_format=timestamp_format,
-                          on_invalid=on_invalid, report=report)
+                          on_invalid=on_invalid, report=report, shape=shape, tickers=tickers, timezone=timezone)
 
 
 def read_table(

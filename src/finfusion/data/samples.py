@@ -9,7 +9,9 @@ Every row removed on the way (texts of tickers without prices or from before the
 session's text look-back, feature warm-up, missing target, neutral band, look-back warm-up) is
 counted in the `CleaningReport`; the feature warm-up record names its cause
 (`finfusion.features.build.warmup_cause`). Features of day t use only data up to the
-close of t; the target of day t is realised `horizon` trading days later.
+close of t; the target of day t is realised `horizon` trading days later. Group features the
+prices cannot give (a missing column, e.g. range without high / low) are listed in
+`Samples.skipped_features`; `constant_features` names the columns that never change.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from finfusion.data.adapters.stocknet_benchmark import PRICE_FEATURES as BENCHMARK_PRICE_FEATURES
 from finfusion.data.align import align_texts, build_newsflow
 from finfusion.data.calendar import TradingCalendar
 from finfusion.data.frames import CleaningReport
@@ -26,6 +29,7 @@ from finfusion.data.targets import make_targets
 from finfusion.errors import DataError
 from finfusion.features.build import (
     WARMUP,
+    SkippedFeature,
     build_features,
     drop_warmup,
     extra_columns,
@@ -41,7 +45,7 @@ from finfusion.features.sentiment import (
     split_selection,
     wants_price_features,
 )
-from finfusion.models.base import Samples
+from finfusion.models.base import LABELLED, Samples
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,11 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
     features, groups, excluded, sentiment_names = split_selection(
         spec.features, spec.groups, spec.exclude_groups, specs
     )
+    skipped: list[SkippedFeature] = []  # group features the prices cannot give (e.g. range without high / low)
     if wants_price_features(features, groups):
         feats = build_features(
-            data.prices, features, groups=groups, exclude_groups=excluded, price_column=spec.price_column
+            data.prices, features, groups=groups, exclude_groups=excluded, price_column=spec.price_column,
+            skipped=skipped,
         )
     else:  # only text-derived features: one row per prices row, in build_features' (ticker, date) order
         feats = data.prices[["date", "ticker"]].sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
@@ -128,7 +134,10 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
     # rows without a target were already counted by make_targets
     table = table.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
     texts, items = _newsflow(aligned, calendar, spec, table) if spec.use_text and aligned is not None else (None, None)
-    X = np.stack(table["_x"].to_list()) if spec.lookback > 1 else table[names].to_numpy(np.float32)
+    if spec.lookback > 1:  # (n, L, d); no row left is (0, L, d), for the protocol's checks to explain
+        X = np.stack(table["_x"].to_list()) if len(table) else np.empty((0, spec.lookback, len(names)), np.float32)
+    else:
+        X = table[names].to_numpy(np.float32)
     task = "classification" if spec.target_kind == "direction" else "regression"
     y = table["target"].to_numpy(np.int64 if task == "classification" else np.float64)
     return Samples(
@@ -141,7 +150,19 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
         texts=texts,
         text_items=items,
         extras=_truth_extras(data.truth, table),
+        skipped_features=tuple(skipped),
     )
+
+
+def constant_features(samples: Samples) -> tuple[str, ...]:
+    """The feature columns of samples.X (n, d) or (n, L, d) with one value over every sample and
+    look-back step, e.g. volume_change when the volume is always 0: no model can learn from them.
+    A column holding NaN is not constant; () for fewer than 2 samples."""
+    if len(samples) < 2:
+        return ()
+    X = samples.X.reshape(-1, samples.X.shape[-1])
+    same = X.min(axis=0) == X.max(axis=0)
+    return tuple(name for name, flag in zip(samples.feature_names, same) if flag)
 
 
 def _price_groups(prices: pd.DataFrame, names: list[str]) -> dict[str, tuple[str, ...]]:
@@ -280,3 +301,42 @@ def _truth_extras(truth: pd.DataFrame | None, table: pd.DataFrame) -> dict[str, 
     cols = [c for c in TRUTH_EXTRAS if c in truth.columns]
     merged = table[["date", "ticker"]].merge(truth[["date", "ticker", *cols]], on=["date", "ticker"], how="left")
     return {c: merged[c].to_numpy(np.float64) for c in cols}
+
+
+BENCHMARK_FEATURES: tuple[str, ...] = (*BENCHMARK_PRICE_FEATURES[:-1], "log_volume", "present")
+
+
+def benchmark_to_samples(frame: pd.DataFrame, *, separator: str = " | ") -> Samples:
+    """`Samples` of a StockNet benchmark frame (`finfusion.data.adapters.stocknet_benchmark.benchmark_samples`).
+
+    index   date = the target day d (splits are by target day), ticker.
+    X       (n, lag_days-1, 7) float32: the price-window rows (BENCHMARK_PRICE_FEATURES with volume as
+            log(1 + volume)) and a `present` flag (0 on padding rows, whose values are 0).
+    y       the label (0 fall, 1 rise, -1 unlabelled); task "classification".
+    texts   the lag window's tweets joined by `separator` ("" when there is none: the model's
+            declared no-news rule applies); text_items: the same tweets as a tuple.
+    extras  "movement" (d's realised movement, for backtests), "n_tweets" and, when the frame
+            holds unlabelled rows, "labelled" (Samples.LABELLED: predicted, never trained or scored on).
+    """
+    if frame.empty:
+        raise DataError("StockNet benchmark: no samples to build (every target was dropped; see the cleaning report)")
+    prices = np.stack(frame["prices"].to_numpy()).astype(np.float64)  # (n, L, 6)
+    prices[..., -1] = np.log1p(np.maximum(prices[..., -1], 0.0))
+    mask = np.stack(frame["price_mask"].to_numpy()).astype(np.float64)[..., None]  # (n, L, 1)
+    X = np.concatenate([prices, mask], axis=-1).astype(np.float32)
+    index = frame[["date", "ticker"]].reset_index(drop=True)
+    order = np.lexsort((index["ticker"].to_numpy(), index["date"].to_numpy()))  # time order, as Samples expects
+    texts = tuple(separator.join(t) for t in frame["texts"])
+    return Samples(
+        index=index.iloc[order].reset_index(drop=True),
+        X=X[order],
+        y=frame["label"].to_numpy(np.int64)[order],
+        feature_names=BENCHMARK_FEATURES,
+        task="classification",
+        texts=tuple(texts[i] for i in order),
+        text_items=tuple(tuple(frame["texts"].iloc[i]) for i in order),
+        extras={"movement": frame["movement"].to_numpy(np.float64)[order],
+                "n_tweets": frame["n_tweets"].to_numpy(np.int64)[order],
+                **({LABELLED: frame["labelled"].to_numpy(bool)[order]} if not frame["labelled"].all() else {})},
+        feature_groups={"prices": BENCHMARK_FEATURES},
+    )

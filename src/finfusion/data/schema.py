@@ -1,38 +1,44 @@
 """Validation of the two input frames (see `finfusion.data.frames` for the schemas).
 
-`validate_prices` and `validate_texts` take any frame (read from a file or built in memory),
+`validate_prices` and `validate_texts` take any frame (read from a file or built in memory) of
+any accepted shape (`finfusion.data.shapes`: mapped column names, wide price tables, texts
+without a ticker column, date-only timestamps with a declared time), tidy it into the long frame,
 normalise its column names, parse dates / timestamps, check every row, and either raise one
 `DataError` that lists the problems (``on_invalid="raise"``) or drop the offending rows and
 record each reason in a `CleaningReport` (``on_invalid="drop"``). Missing columns always raise.
 
 Row numbers in messages are 1-based data rows in the order given: row 1 is the first data
-row of a file (the line after a CSV header, the first line of a JSON-lines file).
+row of a file (the line after a CSV header, the first line of a JSON-lines file); a cell of a
+wide table is named by its row and ticker column ("row 3 of ticker column 'AAPL'").
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from finfusion.data.dates import (
+from finfusion.data.dates import (  # noqa: F401 - check_timezone re-exported (its home moved to dates)
     check_format,
+    check_timezone,
     date_expected,
+    date_only_days,
     iso_hint,
     parse_dates,
     parse_timestamps,
     timestamp_expected,
 )
 from finfusion.data.frames import (
+    PRICE_COLUMNS,
     PRICE_OPTIONAL,
     PRICE_REQUIRED,
     TEXT_OPTIONAL,
     TEXT_REQUIRED,
     CleaningReport,
 )
+from finfusion.data.shapes import InputShape, normalise_column_name, tidy_prices_located, tidy_texts
 from finfusion.errors import ConfigError, DataError
 
 OnInvalid = Literal["raise", "drop"]
@@ -46,6 +52,12 @@ MAX_VOLUME = 1e18
 MAX_EXTRA = 1e15
 BOUNDS_NOTE = "(larger values cannot be real and overflow the float32 features, max 3.4e38)"
 REL_TOL = 1e-9  # OHLC comparisons: prices equal up to float rounding count as equal
+DATE_ONLY_HINT = (
+    "a date without a time of day does not say when a text became available (read as midnight it would come "
+    "before the session it may describe); declare the local time, in the market time zone, at which such texts "
+    "became available: config key data.text_time: 'HH:MM' (InputShape(text_time=...)), e.g. '16:01' = after "
+    "the close"
+)
 
 
 def validate_prices(
@@ -55,12 +67,17 @@ def validate_prices(
     date_format: str | None = None,
     on_invalid: OnInvalid = "raise",
     report: CleaningReport | None = None,
+    shape: InputShape | None = None,
 ) -> pd.DataFrame:
     """Check and normalise a prices frame; return it sorted by (ticker, date) with a fresh index.
 
-    Columns are renamed (strip, lower-case, spaces -> '_': "Adj Close" -> adj_close). Output:
-    date datetime64[ns] tz-naive midnight (a time of day is dropped; an aware date keeps its
-    local calendar day), ticker str, open/high/low/close/volume (+ adj_close) float64, and every
+    The frame is first tidied by `finfusion.data.shapes.tidy_prices` with `shape` (default
+    `InputShape()`: layout auto, no mapping): a wide table or a (field, ticker) column MultiIndex
+    becomes long, mapped columns get finfusion's names, the others are renamed (strip,
+    lower-case, spaces -> '_': "Adj Close" -> adj_close). Required: date, ticker, close; open,
+    high, low, volume, adj_close are optional. Output: date datetime64[ns] tz-naive midnight (a
+    time of day is dropped; an aware date keeps its local calendar day), ticker str, the price
+    columns present as float64 (order: open, high, low, close, volume, adj_close), and every
     further column as float64 extra features (NaN allowed there). A mostly non-numeric extra
     column is an error whatever `on_invalid` says.
 
@@ -72,16 +89,19 @@ def validate_prices(
     Row problems: unparsable/missing date, missing ticker, price not a finite number > 0 or
     above 1e12, volume not a finite number >= 0 or above 1e18, an extra-column cell that is
     not a number or has |value| > 1e15 (these bounds keep the float32 features finite), OHLC
-    not consistent (high >= low, low <= open <= high, low <= close <= high, compared with a
-    relative tolerance of 1e-9 so equal prices written with different digits pass), duplicate
-    (date, ticker). With "drop", duplicates keep their first occurrence and `report` (created
-    if None, so pass one to see it) receives one record per reason with counts and examples.
+    not consistent (high >= low, low <= open <= high, low <= close <= high - each comparison
+    only where its columns are present - with a relative tolerance of 1e-9 so equal prices
+    written with different digits pass), duplicate (date, ticker). With "drop", duplicates keep
+    their first occurrence and `report` (created if None, so pass one to see it) receives one
+    record per reason with counts and examples.
     """
     _check_on_invalid(on_invalid)
     check_format(date_format, what="date_format")
-    frame = _normalise_columns(df, source)
+    report = report if report is not None else CleaningReport()
+    tidy, where = tidy_prices_located(df, shape, source=source, report=report)
+    frame = _normalise_columns(tidy, source)
     _require_columns(frame, PRICE_REQUIRED, source, what="prices")
-    issues = _Issues(source, len(frame))
+    issues = _Issues(source, len(frame), where=where, note=ROW_NOTE)
     out = pd.DataFrame(index=frame.index)
     out["date"] = parse_dates(frame["date"], date_format=date_format)
     issues.add(out["date"].isna(), "date", frame["date"], date_expected(date_format),
@@ -102,7 +122,7 @@ def validate_prices(
 
 def _price_columns(frame: pd.DataFrame, out: pd.DataFrame, issues: _Issues) -> None:
     """Prices (> 0, <= MAX_PRICE) and volume (>= 0, <= MAX_VOLUME) into `out` as float64."""
-    for col in [c for c in PRICE_REQUIRED[2:] + PRICE_OPTIONAL if c in frame.columns]:
+    for col in [c for c in PRICE_COLUMNS[2:] if c in frame.columns]:
         num = pd.to_numeric(frame[col], errors="coerce").astype("float64")
         positive = col in PRICE_POSITIVE
         ok = np.isfinite(num) & ((num > 0) if positive else (num >= 0))
@@ -113,24 +133,46 @@ def _price_columns(frame: pd.DataFrame, out: pd.DataFrame, issues: _Issues) -> N
 
 
 def _check_ohlc(out: pd.DataFrame, issues: _Issues) -> None:
-    """high >= low and open, close within [low, high] (relative tolerance REL_TOL), on the rows
-    whose four prices are otherwise valid."""
-    o, h, lo, c = (out[k].to_numpy() for k in ("open", "high", "low", "close"))
+    """high >= low and open, close within [low, high] (relative tolerance REL_TOL), each check only
+    where its columns are present, on the rows whose present prices are otherwise valid."""
+    cols = {k: out[k].to_numpy() for k in ("open", "high", "low", "close") if k in out.columns}
     valid = np.ones(len(out), dtype=bool)
-    for v in (o, h, lo, c):
+    for v in cols.values():
         valid &= np.isfinite(v) & (v > 0) & (v <= MAX_PRICE)
+    h, lo = cols.get("high"), cols.get("low")
+    crossed = np.zeros(len(out), dtype=bool)
+    if h is not None and lo is not None:
+        crossed = valid & _below(h, lo)
+        shown = _shown(crossed, lambda i: f"high={float(h[i])!r} < low={float(lo[i])!r}")
+        issues.add(crossed, "high", shown, "high >= low")
+    for name in ("close", "open"):
+        if name in cols and (h is not None or lo is not None):
+            _check_within(name, cols[name], lo, h, valid & ~crossed, issues)
 
-    def below(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a < b - REL_TOL * np.maximum(np.abs(a), np.abs(b))
 
-    crossed = valid & below(h, lo)
-    shown = _shown(crossed, lambda i: f"high={float(h[i])!r} < low={float(lo[i])!r}")
-    issues.add(crossed, "high", shown, "high >= low")
-    for name, v in (("close", c), ("open", o)):
-        outside = valid & ~crossed & (below(v, lo) | below(h, v))
-        shown = _shown(outside, lambda i, v=v, name=name:
-                       f"{name}={float(v[i])!r} outside [low={float(lo[i])!r}, high={float(h[i])!r}]")
-        issues.add(outside, name, shown, f"low <= {name} <= high")
+def _below(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a < b beyond float rounding (relative tolerance REL_TOL)."""
+    return a < b - REL_TOL * np.maximum(np.abs(a), np.abs(b))
+
+
+def _check_within(
+    name: str, v: np.ndarray, lo: np.ndarray | None, h: np.ndarray | None, rows: np.ndarray, issues: _Issues
+) -> None:
+    """Flag the `rows` where price `name` lies below `lo` or above `h` (either may be absent)."""
+    outside = np.zeros(len(v), dtype=bool)
+    if lo is not None:
+        outside |= _below(v, lo)
+    if h is not None:
+        outside |= _below(h, v)
+    outside &= rows
+    if lo is not None and h is not None:
+        describe = lambda i: f"{name}={float(v[i])!r} outside [low={float(lo[i])!r}, high={float(h[i])!r}]"  # noqa: E731
+        expected = f"low <= {name} <= high"
+    elif lo is not None:
+        describe, expected = (lambda i: f"{name}={float(v[i])!r} below low={float(lo[i])!r}"), f"low <= {name}"
+    else:
+        describe, expected = (lambda i: f"{name}={float(v[i])!r} above high={float(h[i])!r}"), f"{name} <= high"
+    issues.add(outside, name, _shown(outside, describe), expected)
 
 
 def _shown(mask: np.ndarray, describe) -> pd.Series:
@@ -149,10 +191,17 @@ def validate_texts(
     timestamp_format: str | None = None,
     on_invalid: OnInvalid = "raise",
     report: CleaningReport | None = None,
+    shape: InputShape | None = None,
+    tickers: Sequence[str] = (),
+    timezone: str | None = None,
 ) -> pd.DataFrame:
     """Check and normalise a texts frame; return it sorted by (ticker, timestamp), fresh index.
 
-    Columns timestamp, ticker, text (+ optional source; further columns are kept unchanged).
+    The frame is first tidied by `finfusion.data.shapes.tidy_texts` with `shape` (mapped
+    column names; no ticker column -> `shape.ticker` or the only one of `tickers`, the prices'
+    tickers; `shape.text_time` puts date-only timestamps at that local time in `timezone`, the
+    market time zone). Columns timestamp, ticker, text (+ optional source; further columns are
+    kept unchanged).
     Timestamps are ISO 8601 strings ("2014-01-02T15:59:00-05:00", "...Z",
     "2014-01-02 15:59:00+00:00") or datetimes; any other text is refused unless
     `timestamp_format` (strftime, e.g. "%d/%m/%Y %H:%M %z") declares it, and then every text
@@ -160,11 +209,13 @@ def validate_texts(
     unless `default_tz` (an IANA name such as "UTC" or "America/New_York") is given; they are
     then read as local times in that zone (a local time that does not exist or is ambiguous at
     a DST change is a row problem).
-    The output `timestamp` is always converted to UTC: datetime64[ns, UTC].
-    Row problems: unparsable/naive timestamp, missing ticker, missing or blank text.
+    A column may mix offsets (-05:00 and -04:00 across a DST change; aware datetimes of
+    different offsets). The output `timestamp` is always converted to UTC: datetime64[ns, UTC].
+    Row problems: unparsable/naive timestamp, a date-only timestamp (no time of day, and no
+    `shape.text_time` declared), missing ticker, missing or blank text.
     """
     return _validate_texts(df, source=source, default_tz=default_tz, timestamp_format=timestamp_format,
-                           on_invalid=on_invalid, report=report)
+                           on_invalid=on_invalid, report=report, shape=shape, tickers=tickers, timezone=timezone)
 
 
 def _validate_texts(
@@ -176,23 +227,30 @@ def _validate_texts(
     report: CleaningReport | None,
     where: Sequence[str] | None = None,
     timestamp_format: str | None = None,
+    shape: InputShape | None = None,
+    tickers: Sequence[str] = (),
+    timezone: str | None = None,
 ) -> pd.DataFrame:
     """`validate_texts`, with optional per-row location labels (`where[i]` names row i)."""
     _check_on_invalid(on_invalid)
     if default_tz is not None:
         check_timezone(default_tz, what="default_tz")
     check_format(timestamp_format, what="timestamp_format")
-    frame = _normalise_columns(df, source)
+    tidy = tidy_texts(df, shape, source=source, tickers=tickers, timezone=timezone,
+                      report=report if report is not None else CleaningReport(), timestamp_format=timestamp_format)
+    frame = _normalise_columns(tidy, source)
     _require_columns(frame, TEXT_REQUIRED, source, what="texts")
     issues = _Issues(source, len(frame), where=where)
     out = frame.copy()
     stamps, naive, local_bad = parse_timestamps(frame["timestamp"], timestamp_format=timestamp_format,
                                                 default_tz=default_tz)
     out["timestamp"] = stamps
-    unparsable = stamps.isna() & ~naive & ~local_bad
+    date_only = date_only_days(frame["timestamp"], timestamp_format=timestamp_format).notna().to_numpy()
+    issues.add(date_only, "timestamp", frame["timestamp"], "a timestamp with a time of day", hint=DATE_ONLY_HINT)
+    unparsable = stamps.isna() & ~naive & ~local_bad & ~date_only
     issues.add(unparsable, "timestamp", frame["timestamp"], timestamp_expected(timestamp_format),
                hint=None if timestamp_format is not None else iso_hint("timestamp"))
-    issues.add(naive, "timestamp", frame["timestamp"],
+    issues.add(naive & ~date_only, "timestamp", frame["timestamp"],
                "a time zone in the timestamp (e.g. +00:00), or pass default_tz= for naive times")
     issues.add(local_bad, "timestamp", frame["timestamp"],
                f"a local time that exists exactly once in {default_tz} (DST change)")
@@ -213,18 +271,6 @@ def _validate_texts(
     return out
 
 
-def check_timezone(name: str, *, what: str = "timezone") -> str:
-    """Return `name` if it is a known IANA time zone, else raise ConfigError naming it."""
-    try:
-        zoneinfo.ZoneInfo(str(name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(
-            f"{what}={name!r} is not a known time zone; expected an IANA name such as "
-            "'UTC' or 'America/New_York'"
-        ) from exc
-    return str(name)
-
-
 # ---------------------------------------------------------------------------------------------
 # columns
 
@@ -232,11 +278,6 @@ def check_timezone(name: str, *, what: str = "timezone") -> str:
 def _check_on_invalid(on_invalid: str) -> None:
     if on_invalid not in ("raise", "drop"):
         raise ConfigError(f"on_invalid={on_invalid!r}; expected 'raise' or 'drop'")
-
-
-def normalise_column_name(name: object) -> str:
-    """'  Adj Close ' -> 'adj_close': strip, lower-case, runs of spaces -> one '_'."""
-    return "_".join(str(name).strip().lower().split())
 
 
 def _normalise_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -261,7 +302,8 @@ def _require_columns(frame: pd.DataFrame, required: Sequence[str], source: str, 
     if missing:
         raise DataError(
             f"{source}: {what} frame is missing required column(s) {missing}; found {list(frame.columns)} "
-            f"(names normalised: stripped, lower-case, spaces -> '_'); expected {list(required)}"
+            f"(names normalised: stripped, lower-case, spaces -> '_'); expected {list(required)} - map your "
+            "names with the column mapping (data.columns / InputShape(columns=...)), e.g. {close: 'Adj Close'}"
         )
 
 
@@ -302,7 +344,7 @@ def _add_duplicates(issues: _Issues, out: pd.DataFrame, base: pd.Series, keys: l
     shown = pd.Series(np.nan, index=out.index, dtype="object")
     for i in sub.index[dup.to_numpy()][:MAX_LISTED]:
         vals = ", ".join(_fmt_key(out.at[i, k]) for k in keys)
-        shown.at[i] = _Raw(f"({vals}), already at row {int(first_pos.at[i]) + 1}")
+        shown.at[i] = _Raw(f"({vals}), already at {issues.locate(int(first_pos.at[i]))}")
     mask = pd.Series(False, index=out.index)
     mask.loc[sub.index[dup.to_numpy()]] = True
     issues.add(mask, "(" + ", ".join(keys) + ")", shown, f"one row per ({', '.join(keys)}); later copies are dropped")
@@ -338,10 +380,11 @@ def _show(v: object) -> str:
 class _Issues:
     """Row problems found by vectorised checks: (mask, column, raw values, what was expected)."""
 
-    def __init__(self, source: str, n: int, *, where: Sequence[str] | None = None) -> None:
+    def __init__(self, source: str, n: int, *, where: Sequence[str] | None = None, note: str | None = None) -> None:
         self.source = source
         self.n = n
         self.where = where
+        self.note = ROW_NOTE if where is None else note  # how rows are numbered, said once in the error
         self.items: list[tuple[np.ndarray, str, pd.Series, str, str | None]] = []
 
     def add(
@@ -359,19 +402,20 @@ class _Issues:
             out |= m
         return out
 
-    def _loc(self, pos: int) -> str:
+    def locate(self, pos: int) -> str:
+        """Where row `pos` (0-based, in the frame checked) came from, e.g. "row 3"."""
         return self.where[pos] if self.where is not None else f"row {pos + 1}"
 
     def _line(self, pos: int, item: int) -> str:
         _, column, values, expected, _ = self.items[item]
-        return f"{self.source}: {self._loc(pos)}, column {column!r}: got {_show(values.iloc[pos])}, expected {expected}"
+        return f"{self.source}: {self.locate(pos)}, column {column!r}: got {_show(values.iloc[pos])}, expected {expected}"
 
     def message(self) -> str:
         rows = np.concatenate([np.flatnonzero(m) for m, *_ in self.items])
         which = np.concatenate([np.full(int(m.sum()), k) for k, (m, *_) in enumerate(self.items)])
         order = np.lexsort((which, rows))
         total = len(rows)
-        note = "" if self.where is not None else f" ({ROW_NOTE})"
+        note = f" ({self.note})" if self.note else ""
         lines = [f"{self.source}: {total} problem(s) among {self.n} rows{note}:"]
         lines += ["  " + self._line(int(rows[o]), int(which[o])) for o in order[:MAX_LISTED]]
         if total > MAX_LISTED:
@@ -393,7 +437,7 @@ class _Issues:
         for m, column, values, expected, hint in self.items:
             pos = np.flatnonzero(m & ~taken)
             taken |= m
-            examples = tuple(f"{self._loc(int(p))}: {_show(values.iloc[int(p)])}" for p in pos[:3])
+            examples = tuple(f"{self.locate(int(p))}: {_show(values.iloc[int(p)])}" for p in pos[:3])
             reason = f"{self.source}: column {column!r}: expected {expected}" + (f"; {hint}" if hint else "")
             report.add(step, reason, len(pos), examples)
         return out.loc[~self.any_mask()]

@@ -26,7 +26,8 @@ Regimes = Mapping[str, Sequence]
 
 def validate_regimes(regimes: Regimes) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
     """{name: (start, end)} as Timestamps (dates), in the given order; raises ConfigError naming
-    the regime and the value when a range is not two dates with start <= end."""
+    the regime and the value when a range is not two dates with start <= end. A bound may be a
+    date or datetime (what YAML gives for 2015-01-01), a Timestamp or a date string."""
     if not isinstance(regimes, Mapping) or not regimes:
         raise ConfigError(f"regimes: expected a non-empty mapping {{name: [start, end]}}, got {regimes!r}")
     out = {}

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from finfusion import __version__
+from finfusion._version import __version__
 from finfusion.errors import DataError
 from finfusion.evaluate.plots import figure_to_png
 from finfusion.evaluate.tables import DEFAULT_FLOATFMT, format_cell, to_html_table

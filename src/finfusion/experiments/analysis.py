@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from finfusion import io
+import finfusion.io as io
 from finfusion.data.targets import make_targets
 from finfusion.evaluate.pnl import daily_pnl, pnl_summary, pnl_table
 from finfusion.evaluate.privacy import privacy_utility_table

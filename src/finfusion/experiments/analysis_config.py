@@ -3,10 +3,12 @@ portfolios); `experiments.config` re-exports every class here."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from finfusion.evaluate.regimes import validate_regimes
 from finfusion.experiments.strict import _Strict
 
 
@@ -91,8 +93,8 @@ class AnalysisConfig(_Strict):
         None, description="published results to show beside the run's (name -> {metric: value}); not computed"
     )
     pnl: PnlConfig | None = None
-    regimes: dict[str, list[str]] | None = Field(
-        None, description="name -> [start, end] (inclusive dates): metrics per regime"
+    regimes: dict[str, list[date]] | None = Field(
+        None, description="name -> [start, end] (inclusive dates, YYYY-MM-DD): metrics per regime"
     )
     shap: ShapConfig | None = None
     privacy: PrivacyConfig | None = None
@@ -101,7 +103,5 @@ class AnalysisConfig(_Strict):
     @model_validator(mode="after")
     def _check_regimes(self) -> AnalysisConfig:
         if self.regimes is not None:
-            from finfusion.evaluate.regimes import validate_regimes
-
             validate_regimes(self.regimes)
         return self

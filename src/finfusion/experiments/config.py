@@ -14,8 +14,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 
+from finfusion.data.dates import parse_hhmm
+from finfusion.data.shapes import COLUMN_KEYS, InputShape, check_columns
 from finfusion.data.simulate import SimulatorConfig
 from finfusion.errors import ConfigError
 from finfusion.experiments.analysis_config import (  # noqa: F401 - re-exported for `from experiments.config import ...`
@@ -71,6 +73,9 @@ class BenchmarkConfig(_Strict):
     )
 
 
+SHAPE_KEYS = ("columns", "layout", "wide_value", "ticker", "text_time")  # DataConfig keys of InputShape
+
+
 class DataConfig(_Strict):
     source: Literal["simulate", "files", "stocknet", "stocknet_benchmark"] = "simulate"
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="source stocknet_benchmark")
@@ -78,7 +83,7 @@ class DataConfig(_Strict):
     prices: Path | None = Field(None, description="prices file (CSV, Parquet, JSONL) for source=files")
     texts: Path | None = Field(None, description="texts file for source=files (optional)")
     stocknet_root: Path | None = Field(None, description="root of the StockNet dataset for source=stocknet")
-    tickers: list[str] | None = None
+    tickers: list[str] | None = Field(None, description="only these tickers (exact names); default: all")
     start: date | None = Field(None, description="first price date used (inclusive)")
     end: date | None = Field(None, description="last price date used (inclusive)")
     default_tz: str | None = Field(None, description="time zone for timestamps given without one")
@@ -86,7 +91,45 @@ class DataConfig(_Strict):
                                     "(default: ISO 8601 only, YYYY-MM-DD; anything else is refused)")
     timestamp_format: str | None = Field(None, description="strftime format of the texts' timestamps "
                                          "(default: ISO 8601 only, e.g. 2014-01-02T15:59:00-05:00)")
-    on_invalid: Literal["raise", "drop"] = "raise"
+    on_invalid: Literal["raise", "drop"] = Field(
+        "raise", description="bad rows: raise (one error listing them) or drop (removed and counted in data.json)")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="source files: finfusion column name -> your column name as written, "
+        "e.g. {date: Date, ticker: Symbol, close: 'Adj Close', text: headline, timestamp: published_at}; "
+        f"keys: {', '.join(COLUMN_KEYS)}")
+    layout: Literal["auto", "long", "wide"] = Field(
+        "auto", description="prices file: long (a row per date and ticker), wide (a date column + one column per "
+        "ticker) or auto (long with a ticker column; one ticker's table if every other column is a price field; "
+        "else wide)")
+    wide_value: Literal["close", "adj_close"] = Field(
+        "close", description="wide prices: what the cells are (adj_close is then also used as close)")
+    ticker: str | None = Field(
+        None, description="the ticker of a file without a ticker column (one ticker's prices; texts that all "
+        "belong to it); a file with tickers of its own must contain it")
+    load_log: Path | None = Field(
+        None, description="source files: the record an earlier load wrote beside these files (finfusion.run "
+        "saves frames from finfusion.load_frames with one): what that load dropped and how it read the tables "
+        "join this run's data.json and report")
+    text_time: str | None = Field(
+        None, description="texts with date-only timestamps: HH:MM local time (market.timezone) at which such a "
+        "text became available, e.g. '16:01' = after the close (default: date-only timestamps are refused)")
+
+    @field_validator("columns")
+    @classmethod
+    def _check_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_columns(value)
+
+    @field_validator("text_time")
+    @classmethod
+    def _check_text_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_hhmm(value, what="data.text_time")
+        return value
+
+    def input_shape(self) -> InputShape:
+        """How the source files are shaped (finfusion.data.shapes.InputShape)."""
+        return InputShape(columns=self.columns, layout=self.layout, wide_value=self.wide_value, ticker=self.ticker,
+                          text_time=self.text_time)
 
     @model_validator(mode="before")
     @classmethod
@@ -102,13 +145,23 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_source(self) -> DataConfig:
-        given = {"prices": self.prices, "texts": self.texts, "stocknet_root": self.stocknet_root,
+        given = {"prices": self.prices, "texts": self.texts, "load_log": self.load_log,
+                 "stocknet_root": self.stocknet_root,
                  "simulate": None if self.simulate == SimulatorConfig() else self.simulate}
-        allowed = {"simulate": {"simulate"}, "files": {"prices", "texts"}}.get(self.source, {"stocknet_root"})
+        allowed = {"simulate": {"simulate"}, "files": {"prices", "texts", "load_log"}}.get(self.source, {"stocknet_root"})
         foreign = [k for k, v in given.items() if v is not None and k not in allowed]
         if foreign:
             raise ValueError(f"data.source {self.source!r} contradicts data.{foreign[0]} (a {self.source} source "
                              f"reads only {', '.join(f'data.{k}' for k in sorted(allowed))}); remove one of them")
+        defaults = {k: type(self).model_fields[k].get_default(call_default_factory=True) for k in SHAPE_KEYS}
+        shaped = [k for k in SHAPE_KEYS if getattr(self, k) != defaults[k]]
+        if shaped and self.source != "files":
+            raise ValueError(f"data.source {self.source!r} contradicts data.{shaped[0]} (data.{', data.'.join(SHAPE_KEYS)} "
+                             "describe source files, source: files); remove one of them")
+        self.input_shape()  # the shape's own checks (e.g. a ticker with spaces)
+        if self.ticker is not None and self.tickers and self.ticker not in self.tickers:
+            raise ValueError(f"data.ticker {self.ticker!r} is not among data.tickers {self.tickers}; every row of it "
+                             "would be filtered out")
         if self.source == "files" and self.prices is None:
             raise ValueError("data.source 'files' needs data.prices")
         if self.source in ("stocknet", "stocknet_benchmark") and self.stocknet_root is None:
@@ -117,12 +170,12 @@ class DataConfig(_Strict):
 
 
 class TextConfig(_Strict):
-    enabled: bool = True
+    enabled: bool = Field(True, description="give text models their newsflow (false: prices only)")
     lookback_days: int = Field(1, ge=1, description="trading days of texts in each newsflow (day t included)")
-    max_items: int | None = Field(None, ge=1)
-    max_item_chars: int | None = Field(None, ge=1)
-    max_chars: int | None = Field(None, ge=1)
-    separator: str = " | "
+    max_items: int | None = Field(None, ge=1, description="most recent texts per newsflow; default: all")
+    max_item_chars: int | None = Field(None, ge=1, description="characters kept of each text")
+    max_chars: int | None = Field(None, ge=1, description="characters kept of a whole newsflow")
+    separator: str = Field(" | ", description="between the texts of one newsflow")
 
 
 class SentimentConfig(_Strict):
@@ -160,8 +213,9 @@ class SentimentConfig(_Strict):
 
 class FeatureConfig(_Strict):
     features: list[str] | None = Field(None, description="explicit feature names; default: the groups")
-    groups: list[str] | None = None
-    exclude_groups: list[str] = Field(default_factory=list)
+    groups: list[str] | None = Field(None, description="feature groups (technical, momentum, volatility, returns, "
+                                     "volume, extra, sentiment); default: all but garch_vol")
+    exclude_groups: list[str] = Field(default_factory=list, description="groups left out of the selection")
     lookback: int = Field(1, ge=1, description="days of features per sample; >1 gives X of shape (n, L, d)")
     sentiment: SentimentConfig | list[SentimentConfig] = Field(
         default_factory=SentimentConfig, description="one sentiment spec, or a list of named specs"
@@ -180,9 +234,11 @@ class FeatureConfig(_Strict):
 
 
 class TargetConfig(_Strict):
-    kind: Literal["return", "log_return", "direction", "close"] = "return"
-    horizon: int = Field(1, ge=1)
-    price_column: Literal["close", "adj_close"] = "close"
+    kind: Literal["return", "log_return", "direction", "close"] = Field(
+        "return", description="return (p[t+h]-p[t])/p[t], log_return, direction (1 if the return > upper band) or "
+        "close p[t+h]")
+    horizon: int = Field(1, ge=1, description="trading days ahead")
+    price_column: Literal["close", "adj_close"] = Field("close", description="the price targets and returns use")
     neutral_band: tuple[float, float] | None = Field(
         None, description="(lower, upper): direction 0 if r <= lower, 1 if r > upper, others dropped"
     )
@@ -202,7 +258,7 @@ class ModelSpec(_Strict):
 
     name: str = Field(description="registered predictor name")
     label: str | None = Field(None, description="name shown in tables; default: the name")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, description="the predictor's keyword arguments (finfusion models)")
     features: list[str] | None = Field(None, description="groups or features this model reads; default: all")
     exclude: list[str] = Field(default_factory=list, description="groups or features this model does not read")
 
@@ -215,9 +271,9 @@ class ChronologicalConfig(_Strict):
     """One split, by date ratios or by boundary dates (train < valid_start <= valid < test_start <= test)."""
 
     kind: Literal["chronological"]
-    train: float = Field(0.8, ge=0.0, le=1.0)
-    valid: float = Field(0.1, ge=0.0, le=1.0)
-    test: float = Field(0.1, gt=0.0, le=1.0)
+    train: float = Field(0.8, ge=0.0, le=1.0, description="share of the dates for training")
+    valid: float = Field(0.1, ge=0.0, le=1.0, description="share of the dates for validation")
+    test: float = Field(0.1, gt=0.0, le=1.0, description="share of the dates for the test (the last ones)")
     valid_start: date | None = Field(None, description="first validation date (needs test_start)")
     test_start: date | None = Field(None, description="first test date; train (and valid) come before it")
 
@@ -234,36 +290,36 @@ class ChronologicalConfig(_Strict):
 
 class RollingConfig(_Strict):
     kind: Literal["rolling"]
-    window: int = Field(90, ge=2)
-    step: int = Field(1, ge=1)
-    valid: int = Field(0, ge=0)
-    refit_every: int = Field(1, ge=1)
-    max_folds: int | None = Field(None, ge=1)
-    warm_start: bool = False
-    checkpoint_every: int = Field(1, ge=1)
+    window: int = Field(90, ge=2, description="training dates per window")
+    step: int = Field(1, ge=1, description="test dates per window (the window moves by this)")
+    valid: int = Field(0, ge=0, description="last dates of each window held out for early stopping")
+    refit_every: int = Field(1, ge=1, description="refit the model every this many windows (else predict with the last fit)")
+    max_folds: int | None = Field(None, ge=1, description="only the last this many windows")
+    warm_start: bool = Field(False, description="a refit starts from the previous fit's weights")
+    checkpoint_every: int = Field(1, ge=1, description="save a resumable checkpoint every this many windows")
 
 
 class WalkForwardConfig(_Strict):
     kind: Literal["walk_forward"]
-    train_size: int = Field(24, ge=1)
-    test_size: int = Field(6, ge=1)
-    n_folds: int = Field(5, ge=1)
-    unit: Literal["days", "months"] = "months"
-    expanding: bool = False
-    valid: int = Field(0, ge=0)
+    train_size: int = Field(24, ge=1, description="training length per fold, in `unit`")
+    test_size: int = Field(6, ge=1, description="test length per fold, in `unit`")
+    n_folds: int = Field(5, ge=1, description="folds, the last ending at the last date")
+    unit: Literal["days", "months"] = Field("months", description="unit of train_size / test_size")
+    expanding: bool = Field(False, description="training starts at the first date (else it slides)")
+    valid: int = Field(0, ge=0, description="last training units held out for early stopping")
 
 
 ProtocolConfig = Annotated[ChronologicalConfig | RollingConfig | WalkForwardConfig, Field(discriminator="kind")]
 
 
 class ScalingConfig(_Strict):
-    features: Literal["zscore", "minmax", "none"] = "zscore"
-    target: Literal["zscore", "minmax", "none"] = "zscore"
+    features: Literal["zscore", "minmax", "none"] = Field("zscore", description="feature scaler, fit on each training part")
+    target: Literal["zscore", "minmax", "none"] = Field("zscore", description="regression target scaler, fit on each training part")
 
 
 class SweepConfig(_Strict):
     params: dict[str, list[Any]] = Field(default_factory=dict, description="dotted config path -> values")
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[int] = Field(default_factory=lambda: [0], description="each sweep point runs once per seed")
     resample_data: bool = Field(True, description="simulated data: each seed also draws a new market")
     mode: Literal["one_at_a_time", "grid"] = Field(
         "one_at_a_time", description="vary one parameter at a time from the base config (seed 000), or the full grid"
@@ -271,22 +327,23 @@ class SweepConfig(_Strict):
 
 
 class ExecutorConfig(_Strict):
-    kind: Literal["local", "processes"] = "local"
-    workers: int = Field(2, ge=1)
-    torch_threads: int | None = Field(
-        None, ge=1, description="torch intra-op threads for local runs (default: torch's choice; workers use 1)"
-    )
+    kind: Literal["local", "processes"] = Field("local", description="units in this process, or in parallel processes")
+    workers: int = Field(2, ge=1, description="processes for kind: processes")
+    torch_threads: int = Field(
+        1, ge=1, description="torch intra-op threads of a local run (processes workers use 1). 1 by default: "
+        "on 2 cores an MLP fit takes as long with 1 thread as with 2 on an idle machine (0.99x) and is 5.6x "
+        "faster beside other work (benchmarks/torch_threads.py); more can pay on an idle many-core machine")
 
 
 class OutputConfig(_Strict):
-    dir: Path = Path("runs")
-    plots: bool = True
-    report: bool = True
+    dir: Path = Field(Path("runs"), description="run directories go to <dir>/<name>-<time> (unless --out)")
+    plots: bool = Field(True, description="write the plots")
+    report: bool = Field(True, description="write report.html")
 
 
 class RunConfig(_Strict):
-    name: RunName = "run"
-    seed: int = 0
+    name: RunName = Field("run", description="the run's name: its directory stem and report title")
+    seed: int = Field(0, description="seed of the models (initialisation, sampling); a sweep's seeds replace it")
     data: DataConfig = Field(default_factory=DataConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     text: TextConfig = Field(default_factory=TextConfig)
@@ -299,7 +356,7 @@ class RunConfig(_Strict):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
-    progress: bool = True
+    progress: bool = Field(True, description="progress bars on stderr")
 
     @model_validator(mode="after")
     def _check_models(self) -> RunConfig:
@@ -402,6 +459,9 @@ def load_config(
     return resolve_paths(parse_config(raw, source=str(path)), path.parent if base is None else base)
 
 
+DATA_PATHS = ("prices", "texts", "load_log", "stocknet_root")  # the path keys of DataConfig
+
+
 def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
     """Make relative data, scorer and output paths relative to `base` (the config file's folder)."""
 
@@ -413,9 +473,8 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
             return spec
         return spec.model_copy(update={"scorer": str(fix(Path(spec.scorer)) or spec.scorer)})  # a classifier directory
 
-    data = config.data.model_copy(
-        update={k: fix(getattr(config.data, k)) or getattr(config.data, k) for k in ("prices", "texts", "stocknet_root")}
-    )
+    data = config.data.model_copy(update={k: fix(getattr(config.data, k)) for k in DATA_PATHS
+                                          if fix(getattr(config.data, k)) is not None})
     output = config.output.model_copy(update={"dir": fix(config.output.dir) or config.output.dir})
     if getattr(config, "kind", None) == "rl":
         text = config.text.model_copy(update={"sentiment": fix_scorer(config.text.sentiment)})

@@ -8,8 +8,11 @@ for the cores). Protocols and recipes only call `map`, so a cluster backend can 
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
+
+import torch
 
 
 class Executor(Protocol):
@@ -23,9 +26,19 @@ class InProcessExecutor:
 
 
 def _init_worker(threads: int) -> None:
-    import torch
-
     torch.set_num_threads(threads)
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set to `threads` for the block, then put back (a notebook that
+    called `finfusion.run` keeps its own setting)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class ProcessPoolExecutor:

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from finfusion import io
+import finfusion.io as io
+from finfusion.data.samples import constant_features
 from finfusion.errors import DataError
 from finfusion.evaluate.folds import fold_metrics, mean_fold_metrics
 from finfusion.evaluate.metrics import classification_metrics, directional_accuracy, regression_metrics
@@ -132,7 +133,9 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     meta = {
         "source": data.meta,
         "fingerprints": {"prices": frame_fingerprint(data.prices), "texts": frame_fingerprint(data.texts)},
-        "samples": {"n": len(samples), "features": list(samples.feature_names), "with_text": samples.texts is not None},
+        "samples": {"n": len(samples), "features": list(samples.feature_names), "with_text": samples.texts is not None,
+                    "skipped_features": [{"feature": f, "reason": r} for f, r in samples.skipped_features],
+                    "constant_features": list(constant_features(samples))},
         "cleaning": data.report.to_records(),
     }
     if per_point:
@@ -344,6 +347,20 @@ def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics:
     return paths
 
 
+def _data_blocks(facts: dict, meta: dict) -> list:
+    """The report's Data section: source facts, features left out or constant, what cleaning removed."""
+    blocks: list = [facts]
+    skipped, constant = meta["samples"].get("skipped_features"), meta["samples"].get("constant_features")
+    if skipped:
+        blocks += ["Features left out: a feature group asked for them, but the prices lack a column they read.",
+                   pd.DataFrame(skipped)]
+    if constant:
+        blocks.append(WarningBox(f"Constant over all {meta['samples']['n']:,} samples (no model can learn from "
+                                 f"them): {', '.join(constant)}.", title="Constant features"))
+    blocks.append(pd.DataFrame(meta["cleaning"]) if meta["cleaning"] else "Cleaning removed nothing.")
+    return blocks
+
+
 def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame, tables: dict, figures: dict,
             folds: dict | None = None, extra: dict | None = None) -> None:
     source = meta["source"]
@@ -355,7 +372,7 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
         facts[f"samples per split ({point})"] = ", ".join(f"{k} {v:,}" for k, v in counts.items())
     sections = [*warning_sections(meta.get("warnings", [])),
         Section("Results", ["Mean over seeds of each unit's test metrics.", summary]),
-        Section("Data", [facts, pd.DataFrame(meta["cleaning"]) if meta["cleaning"] else "Cleaning removed nothing."]),
+        Section("Data", _data_blocks(facts, meta)),
     ]
     if meta.get("encoders"):
         blocks = []

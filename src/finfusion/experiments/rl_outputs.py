@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from finfusion import io
+import finfusion.io as io
 from finfusion.evaluate.plots import new_figure, save_figure
 from finfusion.evaluate.report import Code, Section, render_report, warning_sections, write_report
 from finfusion.evaluate.tables import mean_std_table, to_markdown

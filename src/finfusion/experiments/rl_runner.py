@@ -20,7 +20,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from finfusion import io
+import finfusion.io as io
+from finfusion.data.dates import date_expected, parse_dates
+from finfusion.data.frames import CleaningReport
+from finfusion.data.readers import read_table
 from finfusion.data.samples import MarketData, SampleSpec, sentiment_panel
 from finfusion.errors import ConfigError, DataError
 from finfusion.experiments.rl_config import RlConfig
@@ -46,8 +49,9 @@ BASELINES = ("Equal Weight", "Buy & Hold", "Market")
 
 def market_frames(config: RlConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, dict]:
     """(returns, text, facts): wide frames (dates x tickers of all groups) of simple returns
-    (close t-1 -> close t) and of the text feature of each day in [-1, 1] (NaN: no text)."""
-    data = load_market_data(config.data)
+    (close t-1 -> close t) and of the text feature of each day in [-1, 1] (NaN: no text);
+    facts["cleaning"] lists what reading and aligning the data dropped (data.on_invalid)."""
+    data = load_market_data(config.data, timezone=config.market.timezone)
     tickers = sorted({t for group in config.groups.values() for t in group})
     prices = data.prices
     missing = sorted(set(tickers) - set(prices["ticker"].unique()))
@@ -58,7 +62,8 @@ def market_frames(config: RlConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, 
     prices = prices[prices["ticker"].isin(tickers)]
     closes = prices.pivot(index="date", columns="ticker", values=config.price_column)[tickers].sort_index()
     returns = closes.pct_change(fill_method=None).iloc[1:]
-    facts = {"tickers": tickers, "first_date": str(returns.index[0].date()), "last_date": str(returns.index[-1].date())}
+    facts = {"tickers": tickers, "first_date": str(returns.index[0].date()), "last_date": str(returns.index[-1].date()),
+             "cleaning": data.report.to_records()}
     source = config.text.source
     if source == "none":
         return returns, None, {**facts, "text": "none"}
@@ -74,7 +79,8 @@ def market_frames(config: RlConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, 
                             report=data.report)
     frame["text"] = frame["sent_mean"].where(frame["sent_has_text"] > 0)
     text = frame.pivot(index="date", columns="ticker", values="text").reindex(index=returns.index, columns=tickers)
-    return returns, text, {**facts, "text": f"daily mean sentiment of the day's texts, scorer {spec.scorer}"}
+    return returns, text, {**facts, "cleaning": data.report.to_records(),
+                           "text": f"daily mean sentiment of the day's texts, scorer {spec.scorer}"}
 
 
 def group_windows(config: RlConfig, returns: pd.DataFrame, text: pd.DataFrame | None, tickers: list[str]):
@@ -103,16 +109,20 @@ def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool
         for name, tickers in config.groups.items():
             windows[name], dropped = group_windows(config, returns, text, tickers)
             facts.setdefault("dates_dropped_for_a_missing_return", {})[name] = dropped
-        return [frame_fingerprint(returns), str(frame_fingerprint(text))], (windows, facts)
+        report = CleaningReport()
+        index = market_index(config, report)  # checked before any agent trains
+        facts["cleaning"] = [*facts["cleaning"], *report.to_records()]
+        return [frame_fingerprint(returns), str(frame_fingerprint(text))], (windows, facts, index)
 
     with run_directory(config, run_dir, resume=resume, overwrite=overwrite, force=force,
-                       prepare=prepare) as (held, (windows, facts)):
-        result = _train_all(config, held.path, windows, facts)
+                       prepare=prepare) as (held, (windows, facts, index)):
+        result = _train_all(config, held.path, windows, facts, index)
         return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - started)
 
 
-def _train_all(config: RlConfig, run_dir: Path, windows: dict, facts: dict) -> RlResult:
-    """Every agent of every group, commission and seed (trained now or read back), and the baselines."""
+def _train_all(config: RlConfig, run_dir: Path, windows: dict, facts: dict, index: pd.Series | None) -> RlResult:
+    """Every agent of every group, commission and seed (trained now or read back), and the baselines
+    (the Market one on `index`, the market_index returns, when given)."""
     torch.set_num_threads(1)  # small networks: one thread is fastest and leaves a core free
     jobs = _jobs(config)
     daily, curves, timing = [], [], []
@@ -126,7 +136,7 @@ def _train_all(config: RlConfig, run_dir: Path, windows: dict, facts: dict) -> R
         bar.update(1)
     bar.close()
     for group, commission in dict.fromkeys((g, c) for g, c, _, _ in jobs):
-        for name, frame in _baselines(config, windows[group][2], commission).items():
+        for name, frame in _baselines(config, windows[group][2], commission, index).items():
             daily.append(frame.assign(group=group, commission=commission, strategy=name, seed=np.nan))
     facts["text_missing"] = {g: {"train": w[0].n_text_missing_decided, "valid": w[1].n_text_missing_decided,
                                  "test": w[2].n_text_missing_decided} for g, w in windows.items()}
@@ -182,14 +192,37 @@ def _agent(config: RlConfig, run_dir: Path, windows, group: str, commission: flo
     return frame, agent.curve, info
 
 
-def _baselines(config: RlConfig, test: MarketWindow, commission: float) -> dict[str, pd.DataFrame]:
+def market_index(config: RlConfig, report: CleaningReport) -> pd.Series | None:
+    """The `market_index` file (CSV, Parquet or JSON lines with columns date, return) as simple
+    returns (fractions) by date; None without one. Dates as the prices' (ISO, or data.date_format).
+
+    A row whose date is missing or unparsable, whose return is not a finite number > -1 (e.g. a
+    row of nulls), or whose date repeats an earlier row raises DataError naming the file and the
+    rows, or with data.on_invalid "drop" is dropped and counted in `report` (step "market_index")."""
+    path = config.market_index
+    if path is None:
+        return None
+    raw = read_table(path)
+    if not {"date", "return"} <= set(raw.columns):
+        raise DataError(f"market_index {path}: expected columns date, return; got {list(raw.columns)}")
+    dates = parse_dates(raw["date"], date_format=config.data.date_format)
+    values = pd.to_numeric(raw["return"], errors="coerce").astype("float64")
+    ok = dates.notna() & np.isfinite(values) & (values > -1)
+    bad = ~ok | (ok & dates.where(ok).duplicated())  # a repeated date: its later rows
+    rows = [f"row {i + 1}: date={raw['date'].iat[i]!r}, return={raw['return'].iat[i]!r}" for i in np.flatnonzero(bad)]
+    expected = (f"expected {date_expected(config.data.date_format)}, one row per date, and a return that is a "
+                "finite fraction > -1 (row = 1-based data row)")
+    if rows and config.data.on_invalid != "drop":
+        raise DataError(f"market_index {path}: {len(rows)} invalid row(s): {'; '.join(rows[:10])}"
+                        + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+                        + f"; {expected}; or set data.on_invalid: drop")
+    report.add("market_index", f"{path}: {expected} (dropped)", len(rows), tuple(rows))
+    return pd.Series(values[~bad].to_numpy(), index=pd.DatetimeIndex(dates[~bad]), name="return")
+
+
+def _baselines(config: RlConfig, test: MarketWindow, commission: float,
+               index: pd.Series | None) -> dict[str, pd.DataFrame]:
     w = config.env.window
-    index = None
-    if config.market_index is not None:
-        raw = pd.read_csv(config.market_index, parse_dates=["date"])
-        if not {"date", "return"} <= set(raw.columns):
-            raise DataError(f"market_index {config.market_index}: expected columns date, return")
-        index = raw.set_index("date")["return"]
     return {"Equal Weight": equal_weight(test, window=w, commission=commission),
             "Buy & Hold": buy_and_hold(test, window=w, commission=commission),
             "Market": market(test, window=w, index_returns=index)}

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from finfusion import io
+import finfusion.io as io
 from finfusion.errors import ConfigError
 from finfusion.experiments.config import config_to_dict, load_config, resolve_paths
 from finfusion.fingerprint import path_sha256

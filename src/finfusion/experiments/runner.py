@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from finfusion import io
+import finfusion.io as io
 from finfusion.data.samples import MarketData, SampleSpec, build_samples
 from finfusion.errors import ConfigError
 from finfusion.experiments.config import (
@@ -28,7 +28,7 @@ from finfusion.experiments.config import (
     config_to_dict,
     parse_config,
 )
-from finfusion.experiments.executor import make_executor
+from finfusion.experiments.executor import make_executor, torch_threads
 from finfusion.experiments.rundir import effective_config, run_directory
 from finfusion.experiments.sources import load_market_data
 from finfusion.fingerprint import arrays_fingerprint
@@ -180,7 +180,7 @@ def _cached_inputs(data_key: str) -> tuple[MarketData, Samples]:
         from finfusion.experiments.sources import load_benchmark
 
         return load_benchmark(config.data, separator=config.text.separator)
-    data = load_market_data(config.data)
+    data = load_market_data(config.data, timezone=config.market.timezone)
     samples = build_samples(data, sample_spec(config), report=data.report)
     return data, samples
 
@@ -275,8 +275,8 @@ def preflight(units: list[Unit]) -> None:
                               "only tree models (xgboost) can be explained")
         try:
             n_splits = make_splitter(unit.config).n_splits(samples.dates, horizon=unit.config.target.horizon)
-        except ConfigError as err:
-            raise ConfigError(f"{err}\n{_data_story(data, samples)}") from None
+        except ConfigError as err:  # keep the class (ProtocolError: the CLI's exit code 4)
+            raise type(err)(f"{err}\n{_data_story(data, samples)}") from None
         privacy = unit.config.analysis.privacy
         if privacy is not None:
             samples.select(privacy.features, privacy.exclude)
@@ -329,12 +329,8 @@ def run(
         preflight(units)
         return samples_fingerprints(units), units
 
-    with run_directory(config, run_dir, resume=resume, overwrite=overwrite, force=force,
-                       prepare=prepare) as (held, units):
-        if config.executor.torch_threads is not None:
-            import torch
-
-            torch.set_num_threads(config.executor.torch_threads)
+    with torch_threads(config.executor.torch_threads), run_directory(
+            config, run_dir, resume=resume, overwrite=overwrite, force=force, prepare=prepare) as (held, units):
         if config.analysis.privacy is not None:  # first: a bad DP setting fails in seconds, not after the units
             from finfusion.experiments.analysis import privacy_tables
 

@@ -7,13 +7,18 @@ from pathlib import Path
 import pandas as pd
 
 from finfusion.data.frames import CleaningReport
-from finfusion.data.samples import MarketData
+from finfusion.data.samples import MarketData, benchmark_to_samples
+from finfusion.errors import DataError
 from finfusion.experiments.config import DataConfig
 from finfusion.fingerprint import file_sha256
+from finfusion.io import read_json
 
 
-def load_market_data(cfg: DataConfig) -> MarketData:
-    """Validated prices (+ texts, + simulated truth) for `cfg`; cleaning is counted in `report`."""
+def load_market_data(cfg: DataConfig, *, timezone: str) -> MarketData:
+    """Validated prices (+ texts, + simulated truth) for `cfg`; cleaning is counted in `report`.
+
+    `timezone` (the run's market.timezone) is needed by source files whose texts have date-only
+    timestamps declared with data.text_time; how each file was read is in meta["read"]."""
     report = CleaningReport()
     if cfg.source == "simulate":
         from finfusion.data.simulate import simulate_market
@@ -22,23 +27,43 @@ def load_market_data(cfg: DataConfig) -> MarketData:
         meta = {"source": "simulate", **market.summary()}
         return MarketData(market.prices, market.texts, market.truth, meta, report)
     if cfg.source == "files":
-        from finfusion.data.readers import read_prices, read_texts
-
-        prices = read_prices(cfg.prices, date_format=cfg.date_format, on_invalid=cfg.on_invalid, report=report)
-        texts = (
-            read_texts(cfg.texts, default_tz=cfg.default_tz, timestamp_format=cfg.timestamp_format,
-                       on_invalid=cfg.on_invalid, report=report)
-            if cfg.texts is not None
-            else None
-        )
-        meta = {"source": "files", "files": {str(p): file_sha256(p) for p in (cfg.prices, cfg.texts) if p}}
+        prices, texts, meta = _read_files(cfg, timezone, report)
     else:
         from finfusion.data.adapters.stocknet import read_stocknet
 
-        prices, texts = read_stocknet(cfg.stocknet_root, tickers=cfg.tickers, start=cfg.start, end=cfg.end, report=report)
+        prices, texts = read_stocknet(cfg.stocknet_root, tickers=cfg.tickers, start=cfg.start, end=cfg.end,
+                                      on_invalid=cfg.on_invalid, report=report)
         meta = {"source": "stocknet", "root": str(cfg.stocknet_root)}
     prices, texts = _restrict(prices, texts, cfg, report)
     return MarketData(prices, texts, None, meta, report)
+
+
+def _read_files(cfg: DataConfig, timezone: str | None, report: CleaningReport):
+    """(prices, texts or None, meta) of source files, shaped as data.columns / layout / ticker / text_time say;
+    texts without a ticker column belong to data.ticker or to the prices' only ticker."""
+    from finfusion.data.readers import read_prices, read_texts
+
+    shape = cfg.input_shape()
+    prices = read_prices(cfg.prices, date_format=cfg.date_format, on_invalid=cfg.on_invalid, report=report, shape=shape)
+    texts = None
+    if cfg.texts is not None:
+        texts = read_texts(cfg.texts, default_tz=cfg.default_tz, timestamp_format=cfg.timestamp_format,
+                           on_invalid=cfg.on_invalid, report=report, shape=shape,
+                           tickers=sorted(prices["ticker"].unique()), timezone=timezone)
+    if cfg.load_log is not None:  # what the load that wrote these files dropped, and how it read the tables
+        report.extend(load_log(cfg.load_log))
+    meta = {"source": "files", "files": {str(p): file_sha256(p) for p in (cfg.prices, cfg.texts) if p},
+            "read": [r.describe() for r in report.reads]}
+    return prices, texts, meta
+
+
+def load_log(path: Path) -> CleaningReport:
+    """The CleaningReport a load log holds (finfusion.data.loaded.LoadedData.save); DataError when unreadable."""
+    try:
+        log = read_json(path)
+        return CleaningReport.from_records(log["dropped"], log.get("read", []))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"data.load_log {path}: not a load log written by finfusion ({err})") from None
 
 
 def load_benchmark(cfg: DataConfig, *, separator: str = " | "):
@@ -48,24 +73,26 @@ def load_benchmark(cfg: DataConfig, *, separator: str = " | "):
     the run's feature settings; data.tickers restricts the tickers, data.start / data.end do not
     apply (the splits are the benchmark's, by target day). data.benchmark.neutral / tweet_cutoff
     choose the two non-protocol options (unlabelled backtest rows, tweets before the close)."""
-    from finfusion.data.adapters.stocknet import read_stocknet
-    from finfusion.data.adapters.stocknet_benchmark import benchmark_samples, to_samples
+    from finfusion.data.adapters.stocknet import read_stocknet_prices
+    from finfusion.data.adapters.stocknet_benchmark import benchmark_samples
 
     report = CleaningReport()
     b = cfg.benchmark
     frame = benchmark_samples(cfg.stocknet_root, rule=b.rule, lag_days=b.lag_days, fall=b.fall, rise=b.rise,
                               tickers=cfg.tickers, report=report, tweet_cutoff=b.tweet_cutoff,
-                              unlabelled_splits=("dev", "test") if b.neutral == "predict" else ())
+                              unlabelled_splits=("dev", "test") if b.neutral == "predict" else (),
+                              on_invalid=cfg.on_invalid)
     counts = frame[frame["labelled"]].groupby("split", sort=False).size().to_dict()
     for split, n in frame[~frame["labelled"]].groupby("split", sort=False).size().items():
         counts[f"{split} unlabelled"] = n
     if (Path(cfg.stocknet_root) / "price" / "raw").is_dir():  # the raw prices, for the report's fingerprints
-        prices, _ = read_stocknet(cfg.stocknet_root, tickers=sorted(frame["ticker"].unique()), report=CleaningReport())
+        prices = read_stocknet_prices(cfg.stocknet_root, tickers=sorted(frame["ticker"].unique()),
+                                      on_invalid=cfg.on_invalid, report=report)
     else:
         prices = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "ticker": pd.Series(dtype=str)})
     meta = {"source": "stocknet_benchmark", "root": str(cfg.stocknet_root), "rule": b.rule,
             "samples_per_split": {k: int(v) for k, v in counts.items()}}
-    return MarketData(prices, None, None, meta, report), to_samples(frame, separator=separator)
+    return MarketData(prices, None, None, meta, report), benchmark_to_samples(frame, separator=separator)
 
 
 def _restrict(prices: pd.DataFrame, texts: pd.DataFrame | None, cfg: DataConfig, report: CleaningReport):

@@ -4,7 +4,7 @@
 `ConfigError` naming the source and the line:
 
 - PyYAML's safe loader (a `!!python/...` tag is refused), reading 1e-5 (no decimal point) as a
-  float, as YAML 1.2 does;
+  float and 16:00 as text (not YAML 1.1's base-60 number 960), as YAML 1.2 does;
 - a key given twice in one mapping is an error (YAML says keys are unique; PyYAML silently keeps
   the last value);
 - a document over `MAX_YAML_CHARS` characters, or one whose aliases expand to more than
@@ -27,7 +27,7 @@ MAX_ECHO_CHARS = 200  # longest value echoed back in an error message
 
 
 class _YamlLoader(yaml.SafeLoader):
-    """The safe loader, with 1e-5 as a float and duplicate keys refused."""
+    """The safe loader, with 1e-5 as a float, no base-60 numbers and duplicate keys refused."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, yaml.Mark] = {}
@@ -45,10 +45,23 @@ class _YamlLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+# YAML 1.1's base-60 numbers are gone (as in YAML 1.2): `close_time: 16:00` is the text "16:00", not 960
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 _YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    _INT, re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
     list("-+0123456789"),
+)
+_YamlLoader.add_implicit_resolver(
+    _FLOAT, re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+                       r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
+_YamlLoader.add_implicit_resolver(  # 1e-5 (no decimal point) is a float, as in YAML 1.2
+    _FLOAT, re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"),
 )
 
 

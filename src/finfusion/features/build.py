@@ -17,13 +17,19 @@ only. The `sentiment` group (daily sentiment index) is computed from texts by `b
 and `finfusion.features.garch`. All features are computed per ticker and are causal:
 the value of day t uses only that ticker's rows <= t. Warm-up rows are NaN; use
 `drop_warmup` to drop and count them.
+
+Prices may lack open / high / low / volume (only date, ticker and close are required). A
+feature that reads a missing column (range: high, low; volume_log, volume_change: volume) is
+left out and recorded as a `SkippedFeature` when it comes from a group or the default
+selection, and refused (DataError naming it and the columns) when it is named in `features`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -45,6 +51,14 @@ class FeatureSpec:
     group: str
     fn: FeatureFn
     needs: tuple[str, ...] = ()  # prices columns it needs besides the price column
+
+
+class SkippedFeature(NamedTuple):
+    """A feature of a group or of the default selection left out because the prices frame lacks
+    a column it reads; `reason` names the missing and the present columns."""
+
+    feature: str
+    reason: str
 
 
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -146,17 +160,24 @@ def select_features(
     groups: Iterable[str] | None = None,
     exclude_groups: Iterable[str] | None = (),
     extra_columns: Sequence[str] = (),
+    columns: Collection[str] | None = None,
+    skipped: list[SkippedFeature] | None = None,
 ) -> list[FeatureSpec]:
     """Resolve a selection to specs, in a stable order without duplicates.
 
     selection = named `features` + every feature of the named `groups`; with neither,
     every group except the slow features (garch_vol), plus the extra columns. Features
     of `exclude_groups` are then removed. Unknown group or feature names raise ConfigError.
+    columns : the prices frame's columns, if known. A feature that needs a column not among
+        them raises DataError when named in `features`; one that came from a group or the
+        default selection is left out and appended to `skipped` (pass a list to see them).
+        A selection that loses every feature so raises DataError listing why.
     """
     if isinstance(features, str):
         raise TypeError(f"features must be a list of names, got the string {features!r}")
     excluded = set(_check_groups(exclude_groups or (), "exclude_groups"))
-    names: list[str] = list(features) if features is not None else []
+    features = list(features) if features is not None else None
+    names: list[str] = list(features or ())
     if groups is not None:
         for group in _check_groups(groups, "groups"):
             names += list(extra_columns) if group == "extra" else list(FEATURE_GROUPS[group])
@@ -176,7 +197,32 @@ def select_features(
             f"no features selected (features={features!r}, groups={groups!r}, "
             f"exclude_groups={sorted(excluded)!r})"
         )
-    return list(specs.values())
+    if columns is None:
+        return list(specs.values())
+    return _available(list(specs.values()), set(features or ()), list(columns), skipped)
+
+
+def _available(specs: list[FeatureSpec], named: set[str], columns: list[str],
+               skipped: list[SkippedFeature] | None) -> list[FeatureSpec]:
+    """The specs whose columns are all in `columns`; see `select_features`."""
+    kept, left_out = [], []
+    for spec in specs:
+        missing = [c for c in spec.needs if c not in columns]
+        if not missing:
+            kept.append(spec)
+        elif spec.name in named:
+            raise DataError(f"feature {spec.name!r} (named in features) reads the prices column(s) {missing}, "
+                            f"which the prices lack; columns present: {columns}. Supply the column(s) or "
+                            f"remove {spec.name!r} from features")
+        else:
+            left_out.append(SkippedFeature(spec.name, f"group {spec.group}: needs the prices column(s) "
+                                           f"{', '.join(missing)}, absent (present: {', '.join(columns)})"))
+    if not kept:
+        raise DataError("no feature of the selection can be computed from these prices: "
+                        + "; ".join(f"{s.feature} ({s.reason})" for s in left_out))
+    if skipped is not None:
+        skipped.extend(left_out)
+    return kept
 
 
 def _check_groups(groups: Iterable[str], argument: str) -> list[str]:
@@ -200,11 +246,14 @@ def build_features(
     exclude_groups: Iterable[str] | None = (),
     price_column: str = "close",
     report: CleaningReport | None = None,
+    skipped: list[SkippedFeature] | None = None,
 ) -> pd.DataFrame:
     """Compute features per ticker.
 
     prices : prices frame (see finfusion.data.frames); sorted here by (ticker, date).
-    features / groups / exclude_groups : the selection (see `select_features`).
+    features / groups / exclude_groups : the selection (see `select_features`); a group or
+        default feature whose prices columns are missing is left out and appended to `skipped`
+        (pass a list to see them), a named one raises DataError.
     price_column : the price the return/trend features use ("close" or "adj_close").
     report : if given, non-finite values (e.g. +-inf from a zero price) that were set to
         NaN are recorded in it, one entry per feature (count = rows affected). No row is
@@ -214,7 +263,8 @@ def build_features(
     per prices row, in (ticker, date) order with a fresh RangeIndex. Warm-up rows are NaN.
     """
     extras = extra_columns(prices)
-    specs = select_features(features, groups=groups, exclude_groups=exclude_groups, extra_columns=extras)
+    specs = select_features(features, groups=groups, exclude_groups=exclude_groups, extra_columns=extras,
+                            columns=list(prices.columns), skipped=skipped)
     frame = _prepare(prices, specs, price_column)
     pieces = [_one_ticker(g, specs, price_column) for _, g in frame.groupby("ticker", sort=False)]
     values = pd.concat(pieces) if pieces else pd.DataFrame(columns=[s.name for s in specs], dtype="float64")

@@ -45,6 +45,8 @@ class Samples:
              to fill a backtest universe) but never train or score on them.
     feature_groups  group name -> its feature names (e.g. "technical", "sentiment",
              "sentiment_vader"), each a subset of feature_names; used by `select`.
+    skipped_features  (feature, reason) pairs: features a group or the default selection asked
+             for that the prices could not give (a missing column; finfusion.features.build).
     """
 
     index: pd.DataFrame
@@ -56,6 +58,7 @@ class Samples:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     feature_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     text_items: tuple[tuple[str, ...], ...] | None = None
+    skipped_features: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.index)

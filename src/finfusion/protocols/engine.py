@@ -9,11 +9,16 @@ results: after each fold its predictions are written atomically to `folds/`, and
 `checkpoint_every` folds the model and scalers go to `state/fold_NNNNN/` before
 `progress.json` is replaced to point at them. Each fold is trained with a seed derived from
 (seed, fold), so a resumed run repeats exactly what the uninterrupted run would have done.
+
+With `progress`, a bar counts the folds, and the first fit of a call (for a text model the
+encoding of a whole window of texts plus all its epochs: up to minutes) is announced on stderr
+and shows the model's epoch bar (models with `show_progress`).
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import pandas as pd
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from finfusion import io
+import finfusion.io as io
 from finfusion.errors import ConfigError, DataError
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import LABELLED, Predictor, Samples
@@ -86,9 +91,16 @@ def run_protocol(
         done, frames, state = ckpt.restore(predictor)
     todo = [s for s in splits if s.fold > done]
     bar = tqdm(total=len(splits), initial=len(splits) - len(todo), desc=model_name, disable=not progress, leave=False)
+    first = progress  # the first fit (a window of texts to encode, all epochs) can take minutes: show it
     for split in todo:
         if split.refit or state.model is None:
-            state = _refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start)
+            if first:
+                tqdm.write(f"{model_name}: fitting fold {split.fold} of {len(splits)} on {len(split.train):,} "
+                           f"training rows{'; encoding its texts first' if predictor.uses_text else ''}",
+                           file=sys.stderr)
+            state = _refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start,
+                           show_epochs=first)
+            first = False
             if on_refit is not None:
                 on_refit(split.fold, state.model)
         frames.append(_predict_fold(state, samples, split, model_name, seed, explain))
@@ -110,7 +122,10 @@ def _refit(
     scale_features: str,
     scale_target: str,
     warm_start: bool,
+    show_epochs: bool = False,
 ) -> _FoldState:
+    """Fit a fresh clone (or, warm-starting, the last model) on the fold's training rows.
+    `show_epochs`: a model with `show_progress` shows its epoch bar during this fit only."""
     train = samples.subset(samples.labelled_rows(split.train))  # rows without a target are never fit on
     valid = (samples.subset(samples.labelled_rows(split.valid))
              if split.valid is not None and len(samples.labelled_rows(split.valid)) else None)
@@ -120,7 +135,14 @@ def _refit(
     model = state.model if (warm_start and state.model is not None) else clone(predictor)
     if "seed" in model.get_params():
         model.set_params(seed=derive_seed(seed, split.fold))
-    model.fit(_scaled(train, x_scaler, y_scaler, regress), _scaled(valid, x_scaler, y_scaler, regress))
+    quiet_epochs = show_epochs and model.get_params().get("show_progress") is False
+    if quiet_epochs:
+        model.set_params(show_progress=True)
+    try:
+        model.fit(_scaled(train, x_scaler, y_scaler, regress), _scaled(valid, x_scaler, y_scaler, regress))
+    finally:
+        if quiet_epochs:  # checkpoints and later fits keep the configured setting
+            model.set_params(show_progress=False)
     return _FoldState(model, x_scaler, y_scaler)
 
 

@@ -5,6 +5,9 @@ across train and test. A sample of day t has a target realised `horizon` trading
 so a training sample is only admitted when its target is known by the test day:
 between the last training date and the first test date lie `horizon - 1` purged dates
 (no gap for the one-step-ahead case, as in seed 000 eq. 25-27).
+
+Invalid settings raise ConfigError when a splitter is made; samples too short for valid settings
+(too few dates for the window, no training data before a fold) raise ProtocolError when it splits.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from finfusion.errors import ConfigError
+from finfusion.errors import ConfigError, ProtocolError
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ class ChronologicalSplit(Splitter):
         valid = _rows(inverse, valid_at, test_at - gap) if valid_at < test_at else None
         test = _rows(inverse, test_at, len(unique))
         if len(train) == 0 or len(test) == 0:
-            raise ConfigError(
+            raise ProtocolError(
                 f"chronological split leaves {len(train)} train and {len(test)} test rows over "
                 f"{len(unique)} dates; use more data or other ratios/dates"
             )
@@ -148,7 +151,7 @@ class RollingWindow(Splitter):
         gap = horizon - 1
         starts = range(0, len(unique) - self.window - gap, self.step)
         if len(starts) == 0:
-            raise ConfigError(
+            raise ProtocolError(
                 f"rolling window of {self.window} dates (+{gap} purged) needs more than "
                 f"{self.window + gap} dates, got {len(unique)}"
             )
@@ -211,11 +214,11 @@ class WalkForward(Splitter):
         test_edges = self._offset(unique, self.test_size)
         needed = self.n_folds + 1
         if len(test_edges) < needed:
-            raise ConfigError(f"walk-forward: {len(unique)} dates hold fewer than {self.n_folds} test blocks")
+            raise ProtocolError(f"walk-forward: {len(unique)} dates hold fewer than {self.n_folds} test blocks")
         for fold, (t0, t1) in enumerate(zip(test_edges[-needed:-1], test_edges[-self.n_folds:])):
             train_start = 0 if self.expanding else self._train_start(unique, t0)
             if train_start < 0:
-                raise ConfigError(
+                raise ProtocolError(
                     f"walk-forward fold {fold} needs {self.train_size} {self.unit} of training data "
                     f"before {pd.Timestamp(unique[t0]).date()}; the first sample is on {pd.Timestamp(unique[0]).date()} "
                     "(after feature warm-up)"

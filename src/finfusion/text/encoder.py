@@ -61,7 +61,8 @@ __all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path",
 Pooling = Literal["cls", "mean"]
 Tuning = Literal["frozen", "full", "top_k", "lora"]
 EncodeDtype = Literal["float32", "bfloat16"]
-PROGRESS_MIN_TEXTS = 2000  # show a tqdm bar when a cache fill encodes at least this many texts
+PROGRESS_MIN_TEXTS = 100  # show a tqdm bar when a cache fill encodes at least this many texts
+# (a rolling run's first window: hundreds of texts, seconds to a minute; later folds add a few)
 
 
 # -- pre-training cut-offs ------------------------------------------------------------------------

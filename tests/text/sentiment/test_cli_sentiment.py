@@ -172,16 +172,16 @@ def test_search_runs_a_grid(tiny_bert, toy, tmp_path, capsys):
     assert "best: trial" in out and len(pd.read_csv(tmp_path / "s" / "results.csv")) == 2
 
 
-def test_errors_exit_2_with_a_message(trained, tmp_path, capsys):
-    assert main(["sentiment", "train", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "r")]) == 2
+def test_errors_exit_with_a_message_and_the_code_of_their_kind(trained, tmp_path, capsys):
+    assert main(["sentiment", "train", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "r")]) == 3  # data
     assert "nope.txt: no such PhraseBank file" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nfine,positive\nhmm,unsure\n")
-    assert main(["sentiment", "evaluate", str(trained / "run"), str(bad)]) == 2
+    assert main(["sentiment", "evaluate", str(trained / "run"), str(bad)]) == 3
     assert "row 2: 'unsure'" in capsys.readouterr().err
     src = tmp_path / "in.csv"
     src.write_text("text\nhello\n")
-    assert main(["sentiment", "predict", str(trained / "run"), str(src), "--keep", "ticker"]) == 2
+    assert main(["sentiment", "predict", str(trained / "run"), str(src), "--keep", "ticker"]) == 3
     assert "--keep columns ['ticker'] are missing" in capsys.readouterr().err
     assert main(["sentiment", "predict", str(tmp_path / "no-model"), str(src)]) == 2
     assert "no sentiment model at" in capsys.readouterr().err

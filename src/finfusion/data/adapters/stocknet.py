@@ -9,6 +9,10 @@ Layout under `root`:
 A text is its tokens joined by single spaces (the dataset's placeholders such as AT_USER and
 URL are kept); its timestamp is `created_at` (UTC); its source is "twitter". The file name's
 date is not used for alignment (it is not always the UTC date of the tweets inside).
+
+The published dataset's price/raw/PTR.csv, REX.csv and SNP.csv hold a row of nulls
+(`2016-06-29,null,null,null,null,null,null`): it raises naming the file and row unless read with
+on_invalid="drop", which drops and counts it (runs: `data.on_invalid: drop`).
 """
 
 from __future__ import annotations
@@ -66,6 +70,26 @@ def read_stocknet(
     prices = _read_prices(price_dir, chosen, lo, hi, on_invalid, report)
     texts = _read_tweets(tweet_dir, chosen, lo, hi, on_invalid, report)
     return prices, texts
+
+
+def read_stocknet_prices(
+    root: str | Path,
+    *,
+    tickers: Iterable[str] | None = None,
+    on_invalid: OnInvalid = "raise",
+    report: CleaningReport | None = None,
+) -> pd.DataFrame:
+    """Only the validated prices of `read_stocknet` (price/raw/<TICKER>.csv; no tweet is read).
+
+    The published dataset's PTR, REX and SNP files hold a row of nulls (2016-06-29): it raises
+    naming the file and row, or with on_invalid="drop" is dropped and counted in `report`."""
+    price_dir = Path(root) / "price" / "raw"
+    if not price_dir.is_dir():
+        raise DataError(f"StockNet root {str(root)!r} has no price/raw/ directory; expected price/raw/<TICKER>.csv")
+    available = sorted(p.name[:-4] for p in price_dir.iterdir() if p.name.endswith(".csv"))
+    chosen = _choose_tickers(available, tickers, price_dir)
+    report = report if report is not None else CleaningReport()
+    return _read_prices(price_dir, chosen, None, None, on_invalid, report)
 
 
 def _choose_tickers(available: list[str], tickers: Iterable[str] | None, price_dir: Path) -> list[str]:

@@ -70,6 +70,7 @@ Sample frame (one row per kept target), sorted by (ticker, date):
     price_mask    bool ndarray (lag_days-1,): True where `prices` holds a real row
     n_price_days  int64: price_mask.sum()
 Volume and `close` are in raw units: scale them with a scaler fit on the training split only.
+`finfusion.data.samples.benchmark_to_samples` turns the frame into model `Samples`.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ import pandas as pd
 from finfusion.data.adapters.stocknet import _DATE_NAME, CREATED_AT_FORMAT
 from finfusion.data.frames import CleaningReport
 from finfusion.data.readers import iter_jsonl
+from finfusion.data.schema import OnInvalid
 from finfusion.errors import ConfigError, DataError
 
 Rule = Literal["paper", "any_tweet", "code"]
@@ -136,6 +138,7 @@ def benchmark_samples(
     report: CleaningReport | None = None,
     unlabelled_splits: Sequence[str] = (),
     tweet_cutoff: Cutoff = "none",
+    on_invalid: OnInvalid = "raise",
 ) -> pd.DataFrame:
     """StockNet benchmark samples under `rule` (see the module docstring for columns and conventions).
 
@@ -149,11 +152,15 @@ def benchmark_samples(
               ("dev", "test") for a backtest universe; not part of the published protocol
     tweet_cutoff  "none" (the protocol) or "close": only tweets created before the close of
               the last trading day before d
+    on_invalid  "raise": a malformed price line (field count, date, non-finite number, repeated
+              date) or tweet line (created_at, text) raises naming the file and line; "drop":
+              it is dropped and counted in `report` (one entry per file and problem, with lines)
     """
     if rule not in RULES:
         raise ConfigError(f"benchmark_samples: rule must be one of {list(RULES)}, got {rule!r}")
     report = report if report is not None else CleaningReport()
-    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report, unlabelled_splits, tweet_cutoff)
+    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report, unlabelled_splits, tweet_cutoff,
+                        on_invalid)
     return _apply_rule(frame, rule, report)
 
 
@@ -167,10 +174,11 @@ def sample_counts(
     tickers: Iterable[str] | None = None,
     report: CleaningReport | None = None,
     tweet_cutoff: Cutoff = "none",
+    on_invalid: OnInvalid = "raise",
 ) -> pd.DataFrame:
     """Number of samples per rule (index: RULES) and split (columns: split names, then "total"); int64."""
     report = report if report is not None else CleaningReport()
-    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report, (), tweet_cutoff)
+    frame = _candidates(root, lag_days, fall, rise, splits, tickers, report, (), tweet_cutoff, on_invalid)
     names = [s.name for s in _check_splits(splits)]
     rows = {}
     for rule in RULES:
@@ -208,7 +216,7 @@ def _examples(frame: pd.DataFrame) -> tuple[str, ...]:
 def _candidates(
     root: str | Path, lag_days: int, fall: float, rise: float,
     splits: Sequence[tuple[str, str, str]], tickers: Iterable[str] | None, report: CleaningReport,
-    unlabelled_splits: Sequence[str] = (), tweet_cutoff: str = "none",
+    unlabelled_splits: Sequence[str] = (), tweet_cutoff: str = "none", on_invalid: OnInvalid = "raise",
 ) -> pd.DataFrame:
     """Every labelled (non-neutral) target, and the neutral ones of `unlabelled_splits`, with its
     lag inputs and the rule flags _any and _steps."""
@@ -232,7 +240,7 @@ def _candidates(
     orphans = sorted(n for n in os.listdir(tweet_dir) if n not in with_prices and not n.startswith("."))
     tally.add(STEP, "tweet directory without a price/preprocessed file (ignored)", len(orphans), tuple(orphans))
     for ticker in _choose_tickers(price_dir, tickers):
-        prices = _read_prices(price_dir / f"{ticker}.txt")
+        prices = _read_prices(price_dir / f"{ticker}.txt", on_invalid, tally)
         if not len(prices.dates):
             tally.add(STEP, "ticker without price rows (empty price file)", 1, (ticker,))
             continue
@@ -241,7 +249,7 @@ def _candidates(
             continue
         lo = min(d for d, _, _ in targets) - timedelta(days=lag_days)
         hi = max(d for d, _, _ in targets) - timedelta(days=1)
-        tweets = _read_tweets(tweet_dir, ticker, lo, hi, tally)
+        tweets = _read_tweets(tweet_dir, ticker, lo, hi, tally, on_invalid)
         records.extend(_sample(ticker, prices, tweets, d, i, name, lag_days, tweet_cutoff, tally)
                        for d, i, name in targets)
     tally.flush(report)
@@ -308,37 +316,50 @@ def _choose_tickers(price_dir: Path, tickers: Iterable[str] | None) -> list[str]
     return chosen
 
 
-def _read_prices(path: Path) -> _Prices:
-    """Parse a preprocessed price file; a malformed line raises naming the file, line and value."""
-    days, rows = [], []
+def _read_prices(path: Path, on_invalid: OnInvalid, tally: _Tally) -> _Prices:
+    """Parse a preprocessed price file; a malformed line or a repeated date raises naming the file,
+    line and value, or with on_invalid="drop" is dropped and counted in `tally`."""
+    days: dict[date, int] = {}  # day -> its line
+    rows, bad = [], []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            fields = line.rstrip("\r\n").split("\t")
-            where = f"{path}: line {number}"
-            if len(fields) != _N_FIELDS:
-                raise DataError(f"{where}: expected {_N_FIELDS} tab-separated fields (date, "
-                                f"{', '.join(PRICE_FEATURES)}), got {len(fields)}: {line[:80]!r}")
             try:
-                day = date.fromisoformat(fields[0])
-            except ValueError:
-                raise DataError(f"{where}: expected a YYYY-MM-DD date in field 1, got {fields[0]!r}") from None
-            try:
-                values = [float(v) for v in fields[1:]]
-            except ValueError:
-                raise DataError(f"{where}: expected numbers in fields 2-{_N_FIELDS}, got {fields[1:]!r}") from None
-            if not np.isfinite(values).all():
-                raise DataError(f"{where}: expected finite numbers in fields 2-{_N_FIELDS}, got {fields[1:]!r}")
-            days.append(day)
+                day, values = _price_line(line, days)
+            except ValueError as exc:
+                if on_invalid != "drop":
+                    raise DataError(f"{path}: line {number}: {exc}") from None
+                bad.append(f"line {number}: {line.strip()[:60]!r}")
+                continue
+            days[day] = number
             rows.append(values)
-    dates = np.array(days, dtype="datetime64[D]")
+    tally.add(STEP, f"{path}: malformed price line or repeated date (dropped, on_invalid drop)", len(bad), tuple(bad))
+    dates = np.array(list(days), dtype="datetime64[D]")
     order = np.argsort(dates, kind="stable")
-    dates, values = dates[order], np.array(rows, dtype=np.float64).reshape(-1, len(PRICE_FEATURES))[order]
-    dup = dates[1:][dates[1:] == dates[:-1]]
-    if len(dup):
-        raise DataError(f"{path}: date {dup[0]} appears more than once; expected one row per trading day")
-    return _Prices(dates, values)
+    return _Prices(dates[order], np.array(rows, dtype=np.float64).reshape(-1, len(PRICE_FEATURES))[order])
+
+
+def _price_line(line: str, seen: dict[date, int]) -> tuple[date, list[float]]:
+    """(date, the 6 values) of one price line; ValueError saying what is wrong."""
+    fields = line.rstrip("\r\n").split("\t")
+    if len(fields) != _N_FIELDS:
+        raise ValueError(f"expected {_N_FIELDS} tab-separated fields (date, {', '.join(PRICE_FEATURES)}), "
+                         f"got {len(fields)}: {line[:80]!r}")
+    try:
+        day = date.fromisoformat(fields[0])
+    except ValueError:
+        raise ValueError(f"expected a YYYY-MM-DD date in field 1, got {fields[0]!r}") from None
+    try:
+        values = [float(v) for v in fields[1:]]
+    except ValueError:
+        raise ValueError(f"expected numbers in fields 2-{_N_FIELDS}, got {fields[1:]!r}") from None
+    if not np.isfinite(values).all():
+        raise ValueError(f"expected finite numbers in fields 2-{_N_FIELDS}, got {fields[1:]!r}")
+    if day in seen:
+        raise ValueError(f"date {day} appears more than once (first on line {seen[day]}); "
+                         "expected one row per trading day")
+    return day, values
 
 
 def _targets(
@@ -362,8 +383,8 @@ def _targets(
     return out
 
 
-def _read_tweets(tweet_dir: Path, ticker: str, lo: date, hi: date,
-                 tally: _Tally) -> dict[date, list[tuple[datetime, str]]]:
+def _read_tweets(tweet_dir: Path, ticker: str, lo: date, hi: date, tally: _Tally,
+                 on_invalid: OnInvalid) -> dict[date, list[tuple[datetime, str]]]:
     """(created_at, text) per file day in [lo, hi], each day in created_at order; empty token lists are skipped."""
     folder = tweet_dir / ticker
     if not folder.is_dir():
@@ -377,31 +398,49 @@ def _read_tweets(tweet_dir: Path, ticker: str, lo: date, hi: date,
             continue
         day = date.fromisoformat(name)
         if lo <= day <= hi:
-            texts = _read_tweet_file(folder / name, tally)
+            texts = _read_tweet_file(folder / name, tally, on_invalid)
             if texts:
                 days[day] = texts
     return days
 
 
-def _read_tweet_file(path: Path, tally: _Tally) -> list[tuple[datetime, str]]:
-    stamped, empty = [], 0
-    for number, obj in iter_jsonl(path):
+def _read_tweet_file(path: Path, tally: _Tally, on_invalid: OnInvalid) -> list[tuple[datetime, str]]:
+    """(created_at, text) of a tweet file in time order; a line without a token list or a valid
+    created_at raises naming the file and line, or with on_invalid="drop" is dropped and counted
+    (as is a line that is not UTF-8; a line that is not JSON always raises: `iter_jsonl`)."""
+    stamped, empty, bad = [], 0, []
+    undecodable = CleaningReport()
+    for number, obj in iter_jsonl(path, on_invalid=on_invalid, report=undecodable):
         tokens, created = obj.get("text"), obj.get("created_at")
-        if not isinstance(tokens, list | str) or not isinstance(created, str):
-            raise DataError(f"{path}: line {number}: expected 'text' (a token list) and 'created_at' (a string); "
-                            f"got text={str(tokens)[:40]!r}, created_at={created!r}")
         try:
-            stamp = datetime.strptime(created, CREATED_AT_FORMAT)
-        except ValueError:
-            raise DataError(f"{path}: line {number}: created_at {created!r} does not match "
-                            f"{CREATED_AT_FORMAT!r} (e.g. 'Wed Jan 01 03:59:03 +0000 2014')") from None
+            if not isinstance(tokens, list | str) or not isinstance(created, str):
+                raise ValueError(f"expected 'text' (a token list) and 'created_at' (a string); "
+                                 f"got text={str(tokens)[:40]!r}, created_at={created!r}")
+            stamp = _created_at(created)
+        except ValueError as exc:
+            if on_invalid != "drop":
+                raise DataError(f"{path}: line {number}: {exc}") from None
+            bad.append(f"line {number}")
+            continue
         if not tokens:
             empty += 1
             continue
         stamped.append((stamp, " ".join(map(str, tokens)) if isinstance(tokens, list) else tokens))
     tally.add(STEP, "tweet with an empty token list (skipped, as in the released code)", empty, (str(path),))
+    tally.add(STEP, f"{path}: tweet line without a token list or a valid created_at (dropped, on_invalid drop)",
+              len(bad), tuple(bad))
+    for d in undecodable.dropped:
+        tally.add(d.step, d.reason, d.count, d.examples)
     stamped.sort(key=lambda pair: pair[0])
     return stamped
+
+
+def _created_at(created: str) -> datetime:
+    try:
+        return datetime.strptime(created, CREATED_AT_FORMAT)
+    except ValueError:
+        raise ValueError(f"created_at {created!r} does not match {CREATED_AT_FORMAT!r} (e.g. 'Wed Jan 01 "
+                         "03:59:03 +0000 2014')") from None
 
 
 def _sample(
@@ -447,53 +486,8 @@ def _to_frame(records: list[dict], fall: float, rise: float) -> pd.DataFrame:
     frame["label"] = np.where(neutral, -1, (frame["movement"] >= rise).astype("int64")).astype("int64")
     frame["labelled"] = ~neutral
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
-    for col in ("ticker", "split"):
-        frame[col] = frame[col].astype(object)
-    for col in ("n_tweets", "n_tweet_days", "n_price_days"):
-        frame[col] = frame[col].astype("int64")
-    for col in ("movement",):
-        frame[col] = frame[col].astype("float64")
-    for col in ("_any", "_steps", "labelled"):
-        frame[col] = frame[col].astype(bool)
+    frame = frame.astype({"ticker": object, "split": object, "n_tweets": "int64", "n_tweet_days": "int64",
+                          "n_price_days": "int64", "movement": "float64", "_any": bool, "_steps": bool,
+                          "labelled": bool})
     return frame.sort_values(["ticker", "date"], kind="mergesort").reset_index(drop=True)
 
-
-SAMPLE_FEATURES: tuple[str, ...] = (*PRICE_FEATURES[:-1], "log_volume", "present")
-
-
-def to_samples(frame: pd.DataFrame, *, separator: str = " | "):
-    """`Samples` (finfusion.models.base) of a `benchmark_samples` frame, for the run system.
-
-    index   date = the target day d (splits are by target day), ticker.
-    X       (n, lag_days-1, 7) float32: the price-window rows (PRICE_FEATURES with volume as
-            log(1 + volume)) and a `present` flag (0 on padding rows, whose values are 0).
-    y       the label (0 fall, 1 rise, -1 unlabelled); task "classification".
-    texts   the lag window's tweets joined by `separator` ("" when there is none: the model's
-            declared no-news rule applies); text_items: the same tweets as a tuple.
-    extras  "movement" (d's realised movement, for backtests), "n_tweets" and, when the frame
-            holds unlabelled rows, "labelled" (Samples.LABELLED: predicted, never trained or scored on).
-    """
-    from finfusion.models.base import LABELLED, Samples
-
-    if frame.empty:
-        raise DataError("StockNet benchmark: no samples to build (every target was dropped; see the cleaning report)")
-    prices = np.stack(frame["prices"].to_numpy()).astype(np.float64)  # (n, L, 6)
-    prices[..., -1] = np.log1p(np.maximum(prices[..., -1], 0.0))
-    mask = np.stack(frame["price_mask"].to_numpy()).astype(np.float64)[..., None]  # (n, L, 1)
-    X = np.concatenate([prices, mask], axis=-1).astype(np.float32)
-    index = frame[["date", "ticker"]].reset_index(drop=True)
-    order = np.lexsort((index["ticker"].to_numpy(), index["date"].to_numpy()))  # time order, as Samples expects
-    texts = tuple(separator.join(t) for t in frame["texts"])
-    return Samples(
-        index=index.iloc[order].reset_index(drop=True),
-        X=X[order],
-        y=frame["label"].to_numpy(np.int64)[order],
-        feature_names=SAMPLE_FEATURES,
-        task="classification",
-        texts=tuple(texts[i] for i in order),
-        text_items=tuple(tuple(frame["texts"].iloc[i]) for i in order),
-        extras={"movement": frame["movement"].to_numpy(np.float64)[order],
-                "n_tweets": frame["n_tweets"].to_numpy(np.int64)[order],
-                **({LABELLED: frame["labelled"].to_numpy(bool)[order]} if not frame["labelled"].all() else {})},
-        feature_groups={"prices": SAMPLE_FEATURES},
-    )

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from finfusion import __version__
+from finfusion._version import __version__
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import write_json
 from finfusion.text.disk_cache import ModelKey, row_cache, text_keys
