@@ -35,12 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help=f"StockNet root (default {DEFAULT_ROOT})")
     parser.add_argument("--lookback-days", type=int, default=1, help="newsflow look-back in sessions (default 1)")
+    parser.add_argument("--on-invalid", choices=("raise", "drop"), default="drop",
+                        help="bad rows (the full public copy has null price rows): drop and count (default) or raise")
     args = parser.parse_args(argv)
 
     report = CleaningReport()
     times: dict[str, float] = {}
     t0 = start = time.perf_counter()
-    prices, texts = read_stocknet(args.root, report=report)
+    prices, texts = read_stocknet(args.root, on_invalid=args.on_invalid, report=report)
     times["read_stocknet"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     calendar = TradingCalendar.from_prices(prices)
