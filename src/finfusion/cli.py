@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import textwrap
@@ -197,22 +196,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.config:
         print("finfusion: error: run needs CONFIG (a YAML file or a recipe name) or --resume RUN_DIR", file=sys.stderr)
         return EXIT_USAGE
-    config = _load_config(args.config, args.overrides, quick=args.quick)
+    from finfusion.experiments.recipes import load_named_config
+
+    config = load_named_config(args.config, args.overrides, quick=args.quick)
     return _execute(config, args.out, resume=False, overwrite=args.overwrite, **shown)
-
-
-def _load_config(name: str, overrides: list[str], *, quick: bool = False):
-    """The run config a CONFIG argument names: a YAML file, else a packaged recipe (paths relative
-    to the working directory); FileNotFoundError naming both when it is neither."""
-    from finfusion.experiments.config import load_config
-    from finfusion.experiments.recipes import available_recipes, recipe_path
-
-    path = Path(name)
-    if path.is_file():
-        return load_config(path, overrides, quick=quick)
-    if name in available_recipes():
-        return load_config(recipe_path(name), overrides, base=Path.cwd(), quick=quick)
-    raise FileNotFoundError(f"{name} is neither a file nor a recipe ({', '.join(available_recipes())})")
 
 
 def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | None = None, overwrite: bool = False,
@@ -335,9 +322,10 @@ def _check_config(name: str, overrides: list[str]) -> dict:
     """`data check --config`: the config's data loaded as a run loads it, summarised with its
     market (close, time zone, calendar) and text (look-back) settings."""
     from finfusion.data.check import summarize_data
+    from finfusion.experiments.recipes import load_named_config
     from finfusion.experiments.sources import load_market_data
 
-    config = _load_config(name, overrides)
+    config = load_named_config(name, overrides)
     data = load_market_data(config.data, timezone=config.market.timezone)
     cfg = config.data
     if cfg.source == "files":
@@ -387,13 +375,13 @@ def _cmd_config_reference(args: argparse.Namespace) -> int:
 def _cmd_recipes(args: argparse.Namespace) -> int:
     """The packaged recipes with the first sentence of their description, wrapped; --json:
     [{name, summary (first sentence), description (first comment paragraph), path}]."""
-    from finfusion.experiments.recipes import available_recipes, recipe_path
+    from finfusion.experiments.recipes import available_recipes, first_sentence, recipe_description, recipe_path
 
     recipes = []
     for name in available_recipes():
         path = recipe_path(name)
-        description = _recipe_description(path.read_text(encoding="utf-8"))
-        recipes.append({"name": name, "summary": _first_sentence(description), "description": description,
+        description = recipe_description(path.read_text(encoding="utf-8"))
+        recipes.append({"name": name, "summary": first_sentence(description), "description": description,
                         "path": str(path)})
     if args.json:
         print(json.dumps(recipes, indent=2))
@@ -405,33 +393,6 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
             print(textwrap.fill(r["summary"], width=width, initial_indent="    ", subsequent_indent="    ",
                                 break_on_hyphens=False))
     return 0
-
-
-def _recipe_description(text: str) -> str:
-    """The first paragraph of the comment block that opens a recipe YAML, as one line ("" if none):
-    the leading '#' lines up to the first blank comment line or the first line that is not a comment."""
-    lines = []
-    for line in text.splitlines():
-        if not line.startswith("#") or not line.lstrip("#").strip():
-            break
-        lines.append(line.lstrip("#").strip())
-    return " ".join(lines)
-
-
-# Words that end with a period without ending a sentence ("eq. 28-29", "e.g. the", "vs. the").
-_ABBREVIATIONS = ("eq", "eqs", "e.g", "i.e", "vs", "cf", "fig", "no", "approx", "al", "etc", "resp", "sec")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def _first_sentence(paragraph: str) -> str:
-    """`paragraph` up to the end of its first sentence (a '.', '!' or '?' followed by a space and not
-    ending one of _ABBREVIATIONS); the whole paragraph when no sentence ends before its end."""
-    for match in _SENTENCE_END.finditer(paragraph):
-        head = paragraph[: match.start()]
-        word = head.split()[-1].rstrip(".!?").lstrip("(").lower()
-        if word not in _ABBREVIATIONS:
-            return head
-    return paragraph
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:

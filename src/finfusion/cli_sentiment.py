@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from finfusion.errors import ConfigError, DataError
-from finfusion.text.scorers import LEXICONS
+from finfusion.text.scorers import LEXICONS, is_lexicon
 
 DATA_HELP = (
     "labeled texts: a Financial PhraseBank file (.txt, lines 'sentence@label', any agreement level) or a "
@@ -338,7 +338,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from finfusion.text.sentiment.reporting import write_eval_report
 
     model = _load_model(args)
-    clf = _LexiconClassifier(model) if _is_lexicon(args.model) else model
+    clf = _LexiconClassifier(model) if is_lexicon(args.model) else model
     ev = evaluate_classifier(
         clf,
         _read(args),
@@ -360,17 +360,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_lexicon(spec: str) -> bool:
-    """Whether a MODEL argument names a lexicon scorer (vader, lm; any case) rather than a model."""
-    return spec.strip().lower() in LEXICONS
-
-
 def _load_model(args: argparse.Namespace):
     """The scorer args.model names: a lexicon (`finfusion.text.scorers.load_scorer`) or a fine-tuned
     classifier loaded on args.device. --device with a lexicon is a ConfigError."""
     from finfusion.text.scorers import load_scorer
 
-    if _is_lexicon(args.model):
+    if is_lexicon(args.model):
         if args.device is not None:
             raise ConfigError(f"--device applies to a fine-tuned classifier; the lexicon {args.model!r} runs on "
                               f"the CPU (got --device {args.device})")
@@ -401,7 +396,7 @@ class _LexiconClassifier:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     fmt = args.format or ("csv" if args.out is not None and args.out.name.lower().endswith(".csv") else "jsonl")
-    lexicon = _is_lexicon(args.model)
+    lexicon = is_lexicon(args.model)
     if lexicon and (args.alpha is not None or args.beta is not None):
         raise ConfigError(f"--alpha / --beta weight a fine-tuned classifier's probabilities; the lexicon "
                           f"{args.model!r} gives its own score (VADER's compound, Loughran-McDonald's polarity)")

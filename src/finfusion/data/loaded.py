@@ -16,6 +16,8 @@ them to a run.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,21 +59,32 @@ class LoadedData:
         return format_check(self.summary)
 
     def save(self, root: str | Path) -> dict[str, Path | None]:
-        """Write the frames under `root/<sha256[:16]>/` (prices.parquet, texts.parquet, loaded.json);
-        the same frames always go to the same folder. Returns the data-config keys that read them:
+        """Write the frames and their load log under `root/<sha256[:16]>/` (prices.parquet,
+        texts.parquet, loaded.json), the hash over all three: a folder is written once and never
+        changes, so runs that read it can be resumed. Returns the data-config keys that read them:
         {"prices", "texts", "load_log"}."""
-        digest = frame_fingerprint(self.prices)[:8] + (frame_fingerprint(self.texts) or "none")[:8]
-        folder = io.safe_join(root, digest)
-        prices = folder / "prices.parquet"
-        texts = folder / "texts.parquet" if self.texts is not None else None
-        log = folder / LOAD_LOG
-        if not prices.is_file():
-            write_prices(self.prices, prices)
-        if texts is not None and not texts.is_file():
-            write_texts(self.texts, texts)
-        io.write_json(log, {"dropped": self.report.to_records(), "read": self.report.read_records(), "market": {
-            "close_time": self.close_time, "timezone": self.timezone, "calendar": self.calendar}})
-        return {"prices": prices, "texts": texts, "load_log": log}
+        log = {"dropped": self.report.to_records(), "read": self.report.read_records(),
+               "market": {"close_time": self.close_time, "timezone": self.timezone, "calendar": self.calendar}}
+        parts = (frame_fingerprint(self.prices), frame_fingerprint(self.texts), json.dumps(log, sort_keys=True))
+        folder = io.safe_join(root, hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:16])
+        files = {"prices": folder / "prices.parquet", "texts": folder / "texts.parquet" if self.texts is not None
+                 else None, "load_log": folder / LOAD_LOG}
+        if not files["load_log"].is_file():  # written last: its presence means the folder is complete
+            write_prices(self.prices, files["prices"])
+            if self.texts is not None:
+                write_texts(self.texts, files["texts"])
+            io.write_json(files["load_log"], log)
+        return files
+
+
+def read_load_log(path: str | Path) -> CleaningReport:
+    """The CleaningReport a load log holds (`LoadedData.save`): what that load dropped and how it
+    read the tables; DataError naming the file when it is not one."""
+    try:
+        log = io.read_json(path)
+        return CleaningReport.from_records(log["dropped"], log.get("read", []))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: not a load log written by finfusion.load_frames ({err})") from None
 
 
 def load_frames(

@@ -35,6 +35,7 @@ from finfusion.experiments.yaml_loader import load_yaml, shorten
 from finfusion.features.sentiment import DEFAULT_STATS, SentimentIndexSpec, as_specs
 from finfusion.features.sentiment_stats import STATS
 from finfusion.protocols.splitters import ChronologicalSplit
+from finfusion.text.scorers import is_lexicon
 
 
 def _plain_name(value: str) -> str:
@@ -73,7 +74,7 @@ class BenchmarkConfig(_Strict):
     )
 
 
-SHAPE_KEYS = ("columns", "layout", "wide_value", "ticker", "text_time")  # DataConfig keys of InputShape
+SHAPE_KEYS = tuple(InputShape.__dataclass_fields__)  # the DataConfig keys that describe the files' shape
 
 
 class DataConfig(_Strict):
@@ -128,8 +129,7 @@ class DataConfig(_Strict):
 
     def input_shape(self) -> InputShape:
         """How the source files are shaped (finfusion.data.shapes.InputShape)."""
-        return InputShape(columns=self.columns, layout=self.layout, wide_value=self.wide_value, ticker=self.ticker,
-                          text_time=self.text_time)
+        return InputShape(**{k: getattr(self, k) for k in SHAPE_KEYS})
 
     @model_validator(mode="before")
     @classmethod
@@ -466,20 +466,20 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
     """Make relative data, scorer and output paths relative to `base` (the config file's folder)."""
 
     def fix(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else (base / p).resolve()
+        return p if p is None or p.is_absolute() else (base / p).resolve()
 
     def fix_scorer(spec: SentimentConfig) -> SentimentConfig:
-        if spec.scorer.strip().lower() in ("vader", "lm"):
+        if is_lexicon(spec.scorer):
             return spec
-        return spec.model_copy(update={"scorer": str(fix(Path(spec.scorer)) or spec.scorer)})  # a classifier directory
+        return spec.model_copy(update={"scorer": str(fix(Path(spec.scorer)))})  # a classifier directory
 
     data = config.data.model_copy(update={k: fix(getattr(config.data, k)) for k in DATA_PATHS
-                                          if fix(getattr(config.data, k)) is not None})
-    output = config.output.model_copy(update={"dir": fix(config.output.dir) or config.output.dir})
+                                          if getattr(config.data, k) is not None})  # unset paths stay unset
+    output = config.output.model_copy(update={"dir": fix(config.output.dir)})
     if getattr(config, "kind", None) == "rl":
         text = config.text.model_copy(update={"sentiment": fix_scorer(config.text.sentiment)})
         return config.model_copy(update={"data": data, "output": output, "text": text,
-                                         "market_index": fix(config.market_index) or config.market_index})
+                                         "market_index": fix(config.market_index)})
     sentiment = config.features.sentiment
     sentiment = fix_scorer(sentiment) if isinstance(sentiment, SentimentConfig) else [fix_scorer(s) for s in sentiment]
     features = config.features.model_copy(update={"sentiment": sentiment})

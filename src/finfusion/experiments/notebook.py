@@ -33,11 +33,10 @@ from finfusion.experiments.config import (
     RunConfig,
     apply_overrides,
     config_to_dict,
-    load_config,
     parse_config,
     resolve_paths,
 )
-from finfusion.experiments.recipes import available_recipes, recipe_path
+from finfusion.experiments.recipes import load_named_config
 from finfusion.experiments.rl_config import RlConfig
 from finfusion.experiments.rl_runner import run_rl
 from finfusion.experiments.rundir import load_run_config, recorded_warnings
@@ -170,11 +169,7 @@ def load_run(config: str | Path | dict[str, Any] | RunConfig | RlConfig,
         return resolve_paths(config, Path.cwd())
     if not isinstance(config, (str, Path)):
         raise TypeError(f"config must be a YAML path, a recipe name, a dict or a RunConfig, got {type(config).__name__}")
-    if Path(config).is_file():
-        return load_config(config, sets)
-    if str(config) in available_recipes():
-        return load_config(recipe_path(str(config)), sets, base=Path.cwd())
-    raise ConfigError(f"{config} is neither a config file nor a recipe ({', '.join(available_recipes())})")
+    return load_named_config(config, sets)
 
 
 def _yaml_value(value: Any) -> str:

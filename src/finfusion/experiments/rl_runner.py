@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 import finfusion.io as io
@@ -26,6 +25,7 @@ from finfusion.data.frames import CleaningReport
 from finfusion.data.readers import read_table
 from finfusion.data.samples import MarketData, SampleSpec, sentiment_panel
 from finfusion.errors import ConfigError, DataError
+from finfusion.experiments.executor import torch_threads
 from finfusion.experiments.rl_config import RlConfig
 from finfusion.experiments.rl_outputs import RlResult, write_rl_outputs
 from finfusion.experiments.rundir import effective_config, run_directory
@@ -116,14 +116,14 @@ def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool
 
     with run_directory(config, run_dir, resume=resume, overwrite=overwrite, force=force,
                        prepare=prepare) as (held, (windows, facts, index)):
-        result = _train_all(config, held.path, windows, facts, index)
+        with torch_threads(1):  # small networks: one thread is fastest and leaves a core free
+            result = _train_all(config, held.path, windows, facts, index)
         return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - started)
 
 
 def _train_all(config: RlConfig, run_dir: Path, windows: dict, facts: dict, index: pd.Series | None) -> RlResult:
     """Every agent of every group, commission and seed (trained now or read back), and the baselines
     (the Market one on `index`, the market_index returns, when given)."""
-    torch.set_num_threads(1)  # small networks: one thread is fastest and leaves a core free
     jobs = _jobs(config)
     daily, curves, timing = [], [], []
     bar = tqdm(total=len(jobs), desc="agents", disable=not config.progress)

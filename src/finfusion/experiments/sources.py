@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from finfusion.data.adapters.stocknet import read_stocknet, read_stocknet_prices
+from finfusion.data.adapters.stocknet_benchmark import benchmark_samples
 from finfusion.data.frames import CleaningReport
+from finfusion.data.loaded import read_load_log
+from finfusion.data.readers import read_prices, read_texts
 from finfusion.data.samples import MarketData, benchmark_to_samples
-from finfusion.errors import DataError
+from finfusion.data.simulate import simulate_market
 from finfusion.experiments.config import DataConfig
 from finfusion.fingerprint import file_sha256
-from finfusion.io import read_json
 
 
 def load_market_data(cfg: DataConfig, *, timezone: str) -> MarketData:
@@ -21,16 +24,12 @@ def load_market_data(cfg: DataConfig, *, timezone: str) -> MarketData:
     timestamps declared with data.text_time; how each file was read is in meta["read"]."""
     report = CleaningReport()
     if cfg.source == "simulate":
-        from finfusion.data.simulate import simulate_market
-
         market = simulate_market(cfg.simulate)
         meta = {"source": "simulate", **market.summary()}
         return MarketData(market.prices, market.texts, market.truth, meta, report)
     if cfg.source == "files":
         prices, texts, meta = _read_files(cfg, timezone, report)
     else:
-        from finfusion.data.adapters.stocknet import read_stocknet
-
         prices, texts = read_stocknet(cfg.stocknet_root, tickers=cfg.tickers, start=cfg.start, end=cfg.end,
                                       on_invalid=cfg.on_invalid, report=report)
         meta = {"source": "stocknet", "root": str(cfg.stocknet_root)}
@@ -41,8 +40,6 @@ def load_market_data(cfg: DataConfig, *, timezone: str) -> MarketData:
 def _read_files(cfg: DataConfig, timezone: str | None, report: CleaningReport):
     """(prices, texts or None, meta) of source files, shaped as data.columns / layout / ticker / text_time say;
     texts without a ticker column belong to data.ticker or to the prices' only ticker."""
-    from finfusion.data.readers import read_prices, read_texts
-
     shape = cfg.input_shape()
     prices = read_prices(cfg.prices, date_format=cfg.date_format, on_invalid=cfg.on_invalid, report=report, shape=shape)
     texts = None
@@ -51,19 +48,10 @@ def _read_files(cfg: DataConfig, timezone: str | None, report: CleaningReport):
                            on_invalid=cfg.on_invalid, report=report, shape=shape,
                            tickers=sorted(prices["ticker"].unique()), timezone=timezone)
     if cfg.load_log is not None:  # what the load that wrote these files dropped, and how it read the tables
-        report.extend(load_log(cfg.load_log))
+        report.extend(read_load_log(cfg.load_log))
     meta = {"source": "files", "files": {str(p): file_sha256(p) for p in (cfg.prices, cfg.texts) if p},
             "read": [r.describe() for r in report.reads]}
     return prices, texts, meta
-
-
-def load_log(path: Path) -> CleaningReport:
-    """The CleaningReport a load log holds (finfusion.data.loaded.LoadedData.save); DataError when unreadable."""
-    try:
-        log = read_json(path)
-        return CleaningReport.from_records(log["dropped"], log.get("read", []))
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(f"data.load_log {path}: not a load log written by finfusion ({err})") from None
 
 
 def load_benchmark(cfg: DataConfig, *, separator: str = " | "):
@@ -73,9 +61,6 @@ def load_benchmark(cfg: DataConfig, *, separator: str = " | "):
     the run's feature settings; data.tickers restricts the tickers, data.start / data.end do not
     apply (the splits are the benchmark's, by target day). data.benchmark.neutral / tweet_cutoff
     choose the two non-protocol options (unlabelled backtest rows, tweets before the close)."""
-    from finfusion.data.adapters.stocknet import read_stocknet_prices
-    from finfusion.data.adapters.stocknet_benchmark import benchmark_samples
-
     report = CleaningReport()
     b = cfg.benchmark
     frame = benchmark_samples(cfg.stocknet_root, rule=b.rule, lag_days=b.lag_days, fall=b.fall, rise=b.rise,

@@ -41,7 +41,7 @@ from finfusion.features.sentiment_stats import (
     fill_panel,
     text_weights,
 )
-from finfusion.text.scorers import Scorer, load_scorer, scorer_key
+from finfusion.text.scorers import Scorer, is_lexicon, load_scorer, scorer_key
 
 SENTIMENT_GROUP = "sentiment"
 DEFAULT_STATS = ("mean", "std", "n_pos", "n_neg", "n_texts", "has_text")
@@ -92,7 +92,7 @@ class SentimentIndexSpec:
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
                 raise ConfigError(f"sentiment {key}={value!r}; expected a finite number >= 0")
-        if (self.alpha, self.beta) != (1.0, 1.0) and str(self.scorer).strip().lower() in ("vader", "lm"):
+        if (self.alpha, self.beta) != (1.0, 1.0) and is_lexicon(self.scorer):
             raise ConfigError(f"sentiment alpha={self.alpha!r}, beta={self.beta!r}: the lexicon {self.scorer!r} gives one "
                               "score per text; α and β weight a classifier's p_pos and p_neg (keep them at 1)")
         if not np.isfinite(self.decay):

@@ -161,12 +161,18 @@ def _normalised(probs: np.ndarray) -> np.ndarray:
     return probs / total if total > 0 else np.array([0.0, 1.0, 0.0])
 
 
+def is_lexicon(spec: str | Path) -> bool:
+    """Whether `spec` names a lexicon scorer ("vader", "lm"; any case, surrounding spaces ignored)
+    rather than a fine-tuned classifier's directory."""
+    return str(spec).strip().lower() in LEXICONS
+
+
 def load_scorer(spec: str | Path) -> Scorer:
     """The scorer `spec` names: "vader", "lm" (Loughran-McDonald), or the directory of a saved
     fine-tuned classifier (`finfusion.text.sentiment.SentimentClassifier.load`). Loaded once per
     process and spec."""
     key = str(spec).strip()
-    if key.lower() in LEXICONS:
+    if is_lexicon(key):
         return _load_cached(key.lower())
     path = Path(key).expanduser()
     if not path.is_dir():
@@ -181,7 +187,7 @@ def load_scorer(spec: str | Path) -> Scorer:
 def scorer_key(spec: str | Path) -> str:
     """A stable identity of the scorer `spec` names (for caches of its scores)."""
     key = str(spec).strip()
-    return key.lower() if key.lower() in LEXICONS else str(Path(key).expanduser().resolve())
+    return key.lower() if is_lexicon(key) else str(Path(key).expanduser().resolve())
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,8 +1,12 @@
-"""Packaged recipes: one YAML per experiment design."""
+"""Packaged recipes: one YAML per experiment design, its description, and loading a config by name."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from finfusion.errors import ConfigError
+from finfusion.experiments.config import RunConfig, load_config
 
 RECIPES_DIR = Path(__file__).parent
 
@@ -16,3 +20,40 @@ def recipe_path(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no recipe named {name!r}; available: {', '.join(available_recipes())}")
     return path
+
+
+def load_named_config(name: str | Path, overrides: list[str] | None = None, *, quick: bool = False) -> RunConfig:
+    """The config `name` names: a YAML file (paths relative to its folder), else a packaged recipe
+    (paths relative to the working directory); ConfigError naming both when it is neither."""
+    if Path(name).is_file():
+        return load_config(name, overrides, quick=quick)
+    if str(name) in available_recipes():
+        return load_config(recipe_path(str(name)), overrides, base=Path.cwd(), quick=quick)
+    raise ConfigError(f"{name} is neither a file nor a recipe ({', '.join(available_recipes())})")
+
+
+def recipe_description(text: str) -> str:
+    """The first paragraph of the comment block that opens a recipe YAML, as one line ("" if none):
+    the leading '#' lines up to the first blank comment line or the first line that is not a comment."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#") or not line.lstrip("#").strip():
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
+
+
+# Words that end with a period without ending a sentence ("eq. 28-29", "e.g. the", "vs. the").
+ABBREVIATIONS = ("eq", "eqs", "e.g", "i.e", "vs", "cf", "fig", "no", "approx", "al", "etc", "resp", "sec")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def first_sentence(paragraph: str) -> str:
+    """`paragraph` up to the end of its first sentence (a '.', '!' or '?' followed by a space and not
+    ending one of ABBREVIATIONS); the whole paragraph when no sentence ends before its end."""
+    for match in SENTENCE_END.finditer(paragraph):
+        head = paragraph[: match.start()]
+        word = head.split()[-1].rstrip(".!?").lstrip("(").lower()
+        if word not in ABBREVIATIONS:
+            return head
+    return paragraph
