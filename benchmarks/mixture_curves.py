@@ -27,7 +27,7 @@ import torch
 from finfusion.evaluate.mixture import gate_alignment
 from finfusion.evaluate.plots import new_figure, save_figure
 from finfusion.evaluate.tables import to_markdown
-from finfusion.experiments import runner
+from finfusion.experiments import plan
 from finfusion.experiments.config import load_config
 from finfusion.experiments.recipes import recipe_path
 from finfusion.features.scalers import Scaler
@@ -52,8 +52,8 @@ def main() -> None:
     if config.target.task != "regression":
         raise SystemExit(f"{args.recipe}: needs a return target (the curves are squared errors)")
     started = time.perf_counter()
-    _, samples = runner.unit_inputs(config)
-    split = next(runner.make_splitter(config).split(samples.dates, horizon=config.target.horizon))
+    _, samples = plan.unit_inputs(config)
+    split = next(plan.make_splitter(config).split(samples.dates, horizon=config.target.horizon))
     train, test = samples.subset(split.train), samples.subset(split.test)
     x_scaler, y_scaler = Scaler("zscore").fit(train.X), Scaler("zscore").fit(train.y)
     train, test = scaled(train, x_scaler, y_scaler), scaled(test, x_scaler, y_scaler)

@@ -10,6 +10,7 @@ import pytest
 
 from finfusion.cli import main
 from finfusion.experiments import recipes, runner
+from finfusion.experiments.outputs import RunResult
 from finfusion.experiments.recipes import available_recipes
 
 RUN = {"name": "o", "progress": True,
@@ -58,7 +59,7 @@ def test_demo_quiet_and_json(tmp_path, monkeypatch, capsys):
         out = tmp_path / "demo"
         out.mkdir(exist_ok=True)
         metrics = pd.DataFrame({"point": ["base"], "seed": [0], "model": ["Fusion"], "mse": [2.0], "mse_ratio": [1.5]})
-        return runner.RunResult(out, pd.DataFrame(), metrics, {})
+        return RunResult(out, pd.DataFrame(), metrics, {})
 
     monkeypatch.setattr(runner, "run", fake_run)
     assert main(["demo", "--quiet"]) == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from finfusion.experiments.config import load_config
+from finfusion.experiments.plan import plan_units
 from finfusion.experiments.recipes import available_recipes, recipe_path
-from finfusion.experiments.runner import plan_units
 from finfusion.models.registry import make_predictor
 
 CASES = [(name, False) for name in available_recipes()] + [

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from finfusion.errors import ConfigError
-from finfusion.experiments import runner
+from finfusion.experiments import plan, runner
 from finfusion.experiments.config import parse_config
 
 SMALL = {
@@ -56,7 +56,7 @@ def test_sweep_gives_mean_std_tables_and_violins(tmp_path):
            "sweep": {"params": {"data.simulate.n_features": [2, 3], "models.*.params.batch_size": [8, 16]},
                      "seeds": [0, 1]}}
     config = parse_config(raw)
-    units = runner.plan_units(config)
+    units = plan.plan_units(config)
     # one-at-a-time: n_features=2, n_features=3, batch_size=8, batch_size=16; n_features=3 and
     # batch_size=16 are both the base config (16 is the default): computed once, reported under both
     assert len(units) == 6

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from finfusion.experiments import runner
+from finfusion.experiments import plan, runner
 from finfusion.experiments.config import load_config
 from finfusion.experiments.recipes import recipe_path
 from tests.experiments.test_seed003_recipe import generated_stocknet
@@ -34,7 +34,7 @@ def test_recipe_runs_models_on_newsflow_items_and_builds_the_portfolio_table(tmp
     config = load_config(recipe_path("seed001_selection"), [
         f"data.stocknet_root={root}", f"models={json.dumps(models)}", "analysis.portfolio.n_groups=3",
         "sweep.seeds=[0]", "output.plots=false", "progress=false"])
-    _, samples = runner.unit_inputs(config)
+    _, samples = plan.unit_inputs(config)
     assert samples.text_items is not None and any(samples.text_items)
     assert all(len(i) <= 32 for i in samples.text_items)
     assert samples.texts == tuple(" | ".join(i) for i in samples.text_items)
@@ -68,7 +68,7 @@ def test_stocknet_recipe_backtests_every_stock_of_each_dev_day_and_sweeps_the_tw
     assert config.sweep.params == {"data.benchmark.rule": ["paper", "any_tweet", "code"],
                                    "data.benchmark.tweet_cutoff": ["close"]}
     assert (p.n_groups, p.holding_period, p.returns) == (10, 1, "truth_movement")
-    assert len(runner.plan_units(config)) == 4 * 8 * 5
+    assert len(plan.plan_units(config)) == 4 * 8 * 5
 
 
 def test_lora_recipe_compares_the_same_model_frozen_and_fine_tuned():

@@ -10,7 +10,7 @@ import yaml
 from finfusion.data.samples import MarketData, SampleSpec, build_samples
 from finfusion.data.schema import validate_prices, validate_texts
 from finfusion.errors import ConfigError
-from finfusion.experiments import runner
+from finfusion.experiments import plan, runner
 from finfusion.experiments.config import config_to_dict, parse_config
 from finfusion.features.build import FEATURE_GROUPS
 from finfusion.features.sentiment import SENTIMENT_FEATURES, SentimentIndexSpec, split_selection
@@ -130,8 +130,8 @@ def test_the_six_seed003_variants_share_one_run_and_select_their_columns(monkeyp
         return pd.DataFrame({"date": samples.index["date"][:1], "ticker": "A", "y_true": 0, "y_pred": 0})
 
     monkeypatch.setattr(runner, "run_protocol", fake_protocol)
-    monkeypatch.setattr(runner, "unit_inputs", lambda config: (None, build_samples(market(), runner.sample_spec(config))))
-    for unit in runner.plan_units(config):
+    monkeypatch.setattr(runner, "unit_inputs", lambda config: (None, build_samples(market(), plan.sample_spec(config))))
+    for unit in plan.plan_units(config):
         runner.run_unit((unit, tmp_path))
     tech = (*FEATURE_GROUPS["technical"], *FEATURE_GROUPS["returns"], *FEATURE_GROUPS["volume"])
     assert set(seen["T"]) == {*tech, "vol_5", "vol_20"}
@@ -147,9 +147,9 @@ def test_unknown_variant_names_fail_in_preflight_and_the_single_spec_form_is_unc
            "models": [{"name": "xgboost", "exclude": ["sentiment_finbert"]}]}
     config = parse_config(raw)
     assert config.features.sentiment.scorer == "vader" and config.features.sentiment_spec() == SentimentIndexSpec()
-    monkeypatch.setattr(runner, "unit_inputs", lambda config: (None, build_samples(market(), runner.sample_spec(config))))
+    monkeypatch.setattr(runner, "unit_inputs", lambda config: (None, build_samples(market(), plan.sample_spec(config))))
     with pytest.raises(ConfigError, match=r"unknown group or feature name\(s\) \['sentiment_finbert'\]"):
-        runner.preflight(runner.plan_units(config))
+        runner.preflight(plan.plan_units(config))
     samples = runner.unit_inputs(config)[1]
     assert samples.feature_names[-6:] == SENTIMENT_FEATURES and samples.feature_groups["sentiment"] == SENTIMENT_FEATURES
     with pytest.raises(ConfigError, match="distinct names"):

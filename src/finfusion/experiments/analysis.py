@@ -2,7 +2,8 @@
 
 Each function turns a finished run's predictions (and, for privacy, its samples and protocol)
 into tables; `experiments.outputs` writes them under <run>/tables/ and into the report. The
-computations themselves live in `finfusion.evaluate` (pnl, regimes, explain, privacy).
+computations themselves live in `finfusion.evaluate` (pnl, regimes, explain, privacy); the
+privacy table takes its splitter and prices from `experiments.plan`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from finfusion.evaluate.pnl import daily_pnl, pnl_summary, pnl_table
 from finfusion.evaluate.privacy import privacy_utility_table
 from finfusion.evaluate.regimes import assign_regimes, regime_metrics
 from finfusion.experiments.config import PnlConfig, PrivacyConfig, RunConfig
+from finfusion.experiments.plan import make_splitter, unit_inputs
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import Samples
 
@@ -137,8 +139,6 @@ def shap_tables(predictions: pd.DataFrame, groups: Mapping[str, str], top_k: int
 def privacy_tables(config: RunConfig, samples: Samples, run_dir, *, progress: bool = True) -> dict[str, pd.DataFrame]:
     """"privacy": one row per (DP model, ε, fold, seed) and "privacy_summary": mean (and std)
     over folds and seeds per (model, ε). Cached in <run>/privacy.parquet (a resumed run reuses it)."""
-    from finfusion.experiments.runner import make_splitter
-
     cfg: PrivacyConfig = config.analysis.privacy
     cache = run_dir / "privacy.parquet"
     if cache.exists():
@@ -154,8 +154,6 @@ def _privacy_rows(config: RunConfig, cfg: PrivacyConfig, samples: Samples, split
     splits = list(splitter.split(samples.dates, horizon=config.target.horizon))
     chosen = [s for s in splits if cfg.folds is None or s.fold in cfg.folds]  # checked by runner.preflight
     if config.analysis.pnl is not None:
-        from finfusion.experiments.runner import unit_inputs
-
         returns = realised_returns(unit_inputs(config)[0].prices, config.target.price_column)
     parts = []
     bar = tqdm(total=len(cfg.models) * len(chosen), desc="privacy", disable=not progress, leave=False)

@@ -14,6 +14,8 @@ from finfusion.experiments.analysis import (
     PNL_SHOWN,
     feature_group_map,
     pnl_tables,
+    portfolio_returns,
+    portfolio_tables,
     privacy_tables,
     realised_returns,
     regime_table,
@@ -44,8 +46,6 @@ def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame,
     if a.privacy is not None:
         out.update(privacy_tables(config, samples, run_dir, progress=config.progress))
     if a.portfolio is not None:
-        from finfusion.experiments.analysis import portfolio_returns, portfolio_tables
-
         realised = portfolio_returns(everything, data.prices, a.portfolio, config.target.horizon,
                                      config.target.price_column)
         tables, backtests = portfolio_tables(everything, realised, a.portfolio, config.target.task,

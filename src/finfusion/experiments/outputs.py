@@ -14,10 +14,14 @@
                                (e.g. the StockNet backtest universe; metrics use the labelled rows)
     <run>/plots/*.png          true vs predicted, error distribution, violins
     <run>/report.html          self-contained report
+
+`write_outputs` returns a `RunResult` (run directory, predictions, metrics, data facts), the
+value of `experiments.runner.run`. The units and their inputs come from `experiments.plan`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +52,8 @@ from finfusion.experiments.analysis_outputs import (
     shap_plots,
 )
 from finfusion.experiments.config import RunConfig, config_to_dict
+from finfusion.experiments.plan import Unit, sweep_points, unit_inputs
 from finfusion.experiments.rundir import environment, recorded_warnings
-from finfusion.experiments.runner import sweep_points as _sweep_points
 from finfusion.fingerprint import frame_fingerprint
 
 PRICE_TOLERANCE = 1e-6  # relative: predicted and realised price changes smaller than this are no change
@@ -58,6 +62,17 @@ MIN_FOLD_ROWS = 20  # smaller test folds (e.g. one-step rolling windows) give no
 MAX_REPORT_FOLD_ROWS = 60  # longer per-fold tables stay in tables/fold_metrics.csv only
 HEADLINE = {"regression": ("mse", "mae", "mse_ratio", "rmse", "directional_accuracy", "corr", "corr_text", "ic_mean"),
             "classification": ("accuracy", "f1", "roc_auc", "mcc")}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run returns: its directory, every prediction row (one per test sample,
+    model, seed and sweep point), the per-unit metrics table and the data facts (data.json)."""
+
+    run_dir: Path
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    meta: dict
 
 
 def unit_metrics(predictions: pd.DataFrame, task: str, floors: dict | None = None) -> pd.DataFrame:
@@ -110,9 +125,7 @@ def with_last_price(predictions: pd.DataFrame, prices: pd.DataFrame, price_colum
     return predictions.merge(ref, on=["date", "ticker"], how="left", validate="m:1")
 
 
-def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd.DataFrame):
-    from finfusion.experiments.runner import RunResult, unit_inputs
-
+def write_outputs(run_dir: Path, config: RunConfig, units: list[Unit], predictions: pd.DataFrame) -> RunResult:
     task = config.target.task
     data, samples = unit_inputs(units[0].config)
     if config.target.kind == "close" and "last_price" not in predictions.columns:
@@ -180,7 +193,7 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list, predictions: pd
     return RunResult(run_dir, everything, metrics, meta)
 
 
-def training_curves(run_dir: Path, units: list) -> pd.DataFrame | None:
+def training_curves(run_dir: Path, units: list[Unit]) -> pd.DataFrame | None:
     """Every unit's per-epoch training curves (runner.run_unit), long form, or None when no model
     recorded any; units computed once for several identical sweep points appear under each."""
     parts = []
@@ -314,7 +327,7 @@ def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task:
     if config.sweep is None:
         return {}
     tables = {}
-    order = [label for label, _ in _sweep_points(config)]
+    order = [label for label, _ in sweep_points(config)]
     for metric in _sweep_metrics(config, metrics, task):
         table = mean_std_table(metrics, metric=metric, row="model", col="point", col_order=order, fmt="{:.4g}")
         tables[metric] = table

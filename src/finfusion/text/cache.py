@@ -202,10 +202,7 @@ def cache_info() -> CacheInfo:
     return STORE.info()
 
 
-def clear_cache(*, models: bool = False) -> None:
-    """Empty the text cache (and reset its counters); `models=True` also drops loaded models."""
+def clear_cache() -> None:
+    """Empty the text cache (and reset its counters). Loaded models stay loaded: drop them with
+    `finfusion.text.tokens.forget_backbones`."""
     STORE.clear()
-    if models:
-        from finfusion.text.tokens import forget_backbones
-
-        forget_backbones()

@@ -7,7 +7,8 @@ seed 003 (definition 3).
     clf.score(["Operating profit rose to EUR 13.1 mn"])   # array([0.97...])
 
 Modules: `data` (reading labeled texts, 2-/3-class preparation, stratified split),
-`classifier` (`SentimentClassifier`), `train` (`SentimentTrainConfig`, `train_sentiment`),
+`classifier` (`SentimentClassifier`), `train_config` (`SentimentTrainConfig`, `TrainResult`),
+`train` (`train_sentiment`; the Hugging Face `Trainer` wiring is in `hf`),
 `search` (`SearchSpace`, `search_sentiment`), `evaluation` and `error_analysis` (metrics,
 confusion matrix, error buckets), `reporting` (HTML reports). Everything but the classifier is
 imported on first use, so `import finfusion.text.sentiment` stays light.
@@ -26,9 +27,9 @@ _LAZY = {
     "stratified_split": "data",
     "LABELS_2": "data",
     "LABELS_3": "data",
-    "SentimentTrainConfig": "train",
+    "SentimentTrainConfig": "train_config",
     "train_sentiment": "train",
-    "TrainResult": "train",
+    "TrainResult": "train_config",
     "SearchSpace": "search",
     "search_sentiment": "search",
     "best_trial": "search",

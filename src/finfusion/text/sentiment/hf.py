@@ -1,24 +1,30 @@
 """The Hugging Face `Trainer` wiring of `train_sentiment`: token datasets padded per batch, the
 classification model over the base encoder, training arguments (per-epoch evaluation and
 checkpoints, retention limit, best-model restore, linear warm-up and decay, early stopping), the
-metrics and the per-epoch progress lines."""
+metrics and the per-epoch progress lines.
+
+It takes a `SentimentTrainConfig` (from `train_config`) and is called by `train.train_sentiment`;
+it does not import `train`. transformers and tqdm are imported inside the functions that use them,
+so importing this module does not load the Hugging Face trainer."""
 
 from __future__ import annotations
 
+import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from finfusion.seeding import seed_everything
 from finfusion.text.sentiment.classifier import quiet_hf
 from finfusion.text.sentiment.evaluation import label_metrics
-
-if TYPE_CHECKING:
-    from finfusion.text.sentiment.train import SentimentTrainConfig
+from finfusion.text.sentiment.train_config import SentimentTrainConfig
+from finfusion.text.tokens import ALLOW_DOWNLOAD_ENV, load_backbone, pad_ids, token_ids
 
 Log = Callable[[str], None]
 
@@ -36,8 +42,6 @@ class _TokenDataset(torch.utils.data.Dataset):
         return {"input_ids": self.tokens[i], "labels": int(self.labels[i])}
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        from finfusion.text.tokens import pad_ids
-
         input_ids, mask = pad_ids([it["input_ids"] for it in items], self.pad_id)  # (B, T), (B, T)
         return {
             "input_ids": input_ids,
@@ -57,9 +61,6 @@ def make_trainer(
     """(a Hugging Face `Trainer` over the base model with a new head, the base `Backbone`)."""
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
-
-    from finfusion.seeding import seed_everything
-    from finfusion.text.tokens import load_backbone, token_ids
 
     backbone = load_backbone(config.model)
     seed_everything(config.seed)  # the new classification head's initial weights
@@ -118,8 +119,6 @@ def make_trainer(
 def _version_args(arguments: type, config: SentimentTrainConfig) -> dict[str, Any]:
     """Warm-up share and length grouping under the names of the installed transformers (5.x:
     float warmup_steps, train_sampling_strategy; 4.x: warmup_ratio, group_by_length)."""
-    import inspect
-
     params = inspect.signature(arguments.__init__).parameters
     out: dict[str, Any] = {}
     if "warmup_ratio" in params:
@@ -136,11 +135,7 @@ def _version_args(arguments: type, config: SentimentTrainConfig) -> dict[str, An
 def _classification_model(backbone, labels: tuple[str, ...]) -> torch.nn.Module:
     """The base model with a new classification head (`from_pretrained` keeps the pre-trained
     pooler; a head of another size, e.g. FinBERT's, is replaced)."""
-    import os
-
     from transformers import AutoModelForSequenceClassification
-
-    from finfusion.text.tokens import ALLOW_DOWNLOAD_ENV
 
     local = Path(backbone.key).is_dir()
     with quiet_hf():

@@ -1,10 +1,11 @@
 """Run reports of the sentiment commands (one self-contained HTML file each, via
-`finfusion.evaluate.report`): training runs, evaluations and hyper-parameter searches."""
+`finfusion.evaluate.report`): training runs, evaluations and hyper-parameter searches.
+
+It reads the run's types from `train_config`; `train` and `search` call it, it imports neither."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -13,9 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from finfusion.evaluate.plots import new_figure
 from finfusion.evaluate.report import Image, KeyValues, Paragraph, Section, Table, render_report, write_report
 from finfusion.text.sentiment.evaluation import Evaluation, evaluation_sections, write_evaluation
-
-if TYPE_CHECKING:
-    from finfusion.text.sentiment.train import SentimentTrainConfig, TrainResult
+from finfusion.text.sentiment.train_config import SentimentTrainConfig, TrainResult
 
 
 def plot_history(history: pd.DataFrame, metric: str = "accuracy") -> Figure:

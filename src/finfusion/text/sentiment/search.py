@@ -35,7 +35,10 @@ import pandas as pd
 
 from finfusion.errors import ConfigError
 from finfusion.io import atomic_write, write_json
-from finfusion.text.sentiment.train import SentimentTrainConfig, train_sentiment
+from finfusion.text.sentiment.classifier import _replace_dir
+from finfusion.text.sentiment.reporting import write_search_report
+from finfusion.text.sentiment.train import _stderr, train_sentiment
+from finfusion.text.sentiment.train_config import SentimentTrainConfig
 
 Method = Literal["grid", "optuna"]
 COLUMNS = [
@@ -112,8 +115,6 @@ def search_sentiment(
     progress: bool = True,
 ) -> SearchResult:
     """Run the search on frame[text, label] and write `out_dir` (see the module docstring)."""
-    from finfusion.text.sentiment.train import _stderr
-
     base, space, log = base or SentimentTrainConfig(), space or SearchSpace(), log or _stderr
     if method not in ("grid", "optuna"):
         raise ConfigError(f"search method must be 'grid' or 'optuna', got {method!r}")
@@ -136,8 +137,6 @@ def search_sentiment(
         _optuna_search(runner, space, base.seed, n_trials or 10, out, log)
     best = _best_dict(runner.table, out)
     write_json(out / "best.json", best)
-    from finfusion.text.sentiment.reporting import write_search_report
-
     write_search_report(runner.table, best, out, method=method)
     log(
         f"best: trial {best['trial']} lr={best['lr']:g} batch_size={best['batch_size']} epochs={best['epochs']}: "
@@ -256,8 +255,6 @@ def _best_dict(table: pd.DataFrame, out: Path) -> dict:
 
 def _copy_model(source: Path, target: Path) -> None:
     """Copy a model directory onto `target` (a temporary copy renamed into place)."""
-    from finfusion.text.sentiment.classifier import _replace_dir
-
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
