@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from finfusion.evaluate.regimes import validate_regimes
-from finfusion.experiments.strict import _Strict
+from finfusion.strict import _Strict
 
 
 class PnlConfig(_Strict):

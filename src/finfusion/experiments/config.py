@@ -36,7 +36,7 @@ from finfusion.experiments.shared_config import (  # noqa: F401 - re-exported fo
     RunName,
     SentimentConfig,
 )
-from finfusion.experiments.strict import _Strict
+from finfusion.strict import _Strict
 from finfusion.experiments.yaml_loader import load_yaml, shorten
 from finfusion.features.sentiment import SentimentIndexSpec, as_specs
 from finfusion.protocols.splitters import ChronologicalSplit

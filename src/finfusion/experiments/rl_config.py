@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from finfusion.experiments.shared_config import DataConfig, MarketConfig, OutputConfig, RunName, SentimentConfig
-from finfusion.experiments.strict import _Strict
+from finfusion.strict import _Strict
 from finfusion.portfolio.rl.agents import VARIANTS
 
 

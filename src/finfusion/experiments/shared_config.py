@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from finfusion.data.dates import parse_hhmm
 from finfusion.data.shapes import COLUMN_KEYS, InputShape, check_columns
 from finfusion.data.simulate import SimulatorConfig
-from finfusion.experiments.strict import _Strict
+from finfusion.strict import _Strict
 from finfusion.features.sentiment import DEFAULT_STATS, SentimentIndexSpec
 from finfusion.features.sentiment_stats import STATS
 
