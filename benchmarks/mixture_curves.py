@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+import finfusion.progress as progress
 from finfusion.evaluate.mixture import gate_alignment
 from finfusion.evaluate.plots import new_figure, save_figure
 from finfusion.evaluate.tables import to_markdown
@@ -32,7 +33,6 @@ from finfusion.experiments.config import load_config
 from finfusion.experiments.recipes import recipe_path
 from finfusion.features.scalers import Scaler
 from finfusion.models.registry import make_predictor
-from finfusion.text.encoder import set_progress
 
 
 def scaled(data, x_scaler, y_scaler):
@@ -47,7 +47,6 @@ def main() -> None:
     ap.add_argument("--out", default="runs/mixture-curves")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    set_progress(False)  # no encoder progress bar in the printed figures
     config = load_config(recipe_path(args.recipe), base=Path.cwd())
     if config.target.task != "regression":
         raise SystemExit(f"{args.recipe}: needs a return target (the curves are squared errors)")
@@ -91,4 +90,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with progress.showing(False):  # no encoder progress bar in the printed figures
+        main()

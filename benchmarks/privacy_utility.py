@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig, TextConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.simulate import SimulatorConfig, simulate_market
 from finfusion.evaluate.privacy import EPSILONS, privacy_utility_table
 
@@ -39,9 +40,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     sim = simulate_market(SimulatorConfig(n_days=args.days, n_tickers=args.tickers, n_features=6, seed=0))
-    samples = build_samples(
-        MarketData(sim.prices, sim.texts, sim.truth), SampleSpec(groups=["extra"], target_kind="direction", use_text=False)
-    )
+    spec = SampleSpec(features=FeatureConfig(groups=["extra"]), target=TargetConfig(kind="direction"),
+                      text=TextConfig(enabled=False))
+    samples = build_samples(MarketData(sim.prices, sim.texts, sim.truth), spec)
     dates = np.unique(samples.dates)
     cut = dates[int(0.7 * len(dates))]
     train, test = samples.subset(np.flatnonzero(samples.dates < cut)), samples.subset(np.flatnonzero(samples.dates >= cut))

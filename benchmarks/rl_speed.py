@@ -10,7 +10,15 @@ import pandas as pd
 import torch
 
 torch.set_num_threads(1)
-from finfusion.portfolio.rl import VARIANTS, AgentConfig, EnvSettings, Standardizer, build_model, split_market
+from finfusion.portfolio.rl import (
+    VARIANTS,
+    AgentConfig,
+    EnvConfig,
+    PortfolioEnv,
+    Standardizer,
+    build_model,
+    split_market,
+)
 
 rng = np.random.default_rng(0)
 n_days, n = 2000, 6
@@ -19,7 +27,7 @@ returns = pd.DataFrame(rng.normal(0.0005, 0.015, (n_days, n)), idx, [f"S{i}" for
 text = pd.DataFrame(rng.uniform(-1, 1, (n_days, n)), idx, returns.columns)
 train, valid, test = split_market(returns, text, train_end=idx[1279], valid_end=idx[1639], window=30)
 std = Standardizer().fit(train.returns)
-env = EnvSettings().make(train, std)
+env = PortfolioEnv(train, std, EnvConfig())
 print(f"# {platform.platform()}, {platform.processor() or platform.machine()}, torch {torch.__version__}, 1 thread")
 print("train episode steps", env.n_steps)
 env.reset()
@@ -37,7 +45,7 @@ config = AgentConfig()  # the defaults: asset-wise policy, 8 env copies, 1-step 
 print(f"agents: policy {config.policy}, n_envs {config.n_envs}, rollout_steps {config.rollout_steps}; one epoch =",
       f"{config.n_envs} x {env.n_steps} env steps")
 for name in ["SB", "SBA", "SBC", "SBCA"]:
-    model = build_model(VARIANTS[name], EnvSettings().make(train, std), config=config, seed=0)
+    model = build_model(VARIANTS[name], PortfolioEnv(train, std, EnvConfig()), config=config, seed=0)
     t0 = time.perf_counter()
     model.learn(total_timesteps=config.n_envs * env.n_steps, log_interval=None)
     dt = time.perf_counter() - t0
@@ -45,7 +53,7 @@ for name in ["SB", "SBA", "SBC", "SBCA"]:
           f"{dt:.1f} s per epoch)")
 from finfusion.portfolio.rl import run_policy
 
-venv = EnvSettings().make(valid, std)
+venv = PortfolioEnv(valid, std, EnvConfig())
 t0 = time.perf_counter()
 frame = run_policy(model, venv)
 dt = time.perf_counter() - t0

@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.simulate import SimulatorConfig, simulate_market
 from finfusion.models.text_models import FusionPredictor
 from finfusion.protocols.engine import run_protocol
@@ -76,7 +77,7 @@ def machine() -> str:
 
 def make_samples(n_days: int, seed: int):
     sim = simulate_market(SimulatorConfig(n_days=n_days, n_tickers=1, n_features=6, preset="informative", seed=seed))
-    samples = build_samples(MarketData(sim.prices, sim.texts, sim.truth), SampleSpec(groups=["extra"]))
+    samples = build_samples(MarketData(sim.prices, sim.texts, sim.truth), SampleSpec(features=FeatureConfig(groups=["extra"])))
     return sim, samples
 
 

@@ -25,7 +25,8 @@ import time
 
 import torch
 
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TextConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.simulate import SimulatorConfig, simulate_market
 from finfusion.models.base import Samples
 from finfusion.models.registry import make_predictor
@@ -64,7 +65,8 @@ class BackgroundLoad:
 def make_samples(days: int, tickers: int, features: int) -> Samples:
     """Simulated regression samples: (days - warm-up) * tickers rows of `features` columns."""
     sim = simulate_market(SimulatorConfig(n_days=days, n_tickers=tickers, n_features=features, seed=0))
-    return build_samples(MarketData(sim.prices, sim.texts, sim.truth), SampleSpec(groups=["extra"], use_text=False))
+    spec = SampleSpec(features=FeatureConfig(groups=["extra"]), text=TextConfig(enabled=False))
+    return build_samples(MarketData(sim.prices, sim.texts, sim.truth), spec)
 
 
 def fit_seconds(samples: Samples, threads: int, params: dict) -> float:

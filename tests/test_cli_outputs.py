@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from finfusion.cli import main
-from finfusion.experiments import recipes, runner
+from finfusion.experiments import kinds, recipes
 from finfusion.experiments.outputs import RunResult
 from finfusion.experiments.recipes import available_recipes
 
@@ -54,14 +54,14 @@ def test_run_json_prints_the_metrics_summary_also_on_resume(tmp_path, config, ca
 def test_demo_quiet_and_json(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    def fake_run(config, *, run_dir, resume, progress, overwrite, force):
+    def fake_run(config, *, run_dir, resume, progress, overwrite, force, executor):
         seen.update(name=config.name, progress=progress)
         out = tmp_path / "demo"
         out.mkdir(exist_ok=True)
         metrics = pd.DataFrame({"point": ["base"], "seed": [0], "model": ["Fusion"], "mse": [2.0], "mse_ratio": [1.5]})
         return RunResult(out, pd.DataFrame(), metrics, {})
 
-    monkeypatch.setattr(runner, "run", fake_run)
+    monkeypatch.setattr(kinds, "run", fake_run)
     assert main(["demo", "--quiet"]) == 0
     assert capsys.readouterr().out.splitlines() == [f"run directory: {tmp_path / 'demo'}"]
     assert seen == {"name": "demo", "progress": False}

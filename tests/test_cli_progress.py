@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import finfusion.progress as progress
 from finfusion.models.base import Samples
 from finfusion.models.registry import make_predictor
 from finfusion.protocols.engine import run_protocol
@@ -33,26 +34,18 @@ def _samples(n_dates: int = 32, tickers: tuple[str, ...] = ("A", "B", "C", "D"))
                    texts=tuple(texts[i % len(texts)] for i in range(n)))
 
 
-@pytest.fixture
-def restore_progress():
-    before = encoder.progress_enabled()
-    yield
-    encoder.set_progress(before)
-
-
-@pytest.mark.parametrize("progress", [True, False])
-def test_first_fit_of_a_text_model_shows_progress(progress, tiny_bert, capfd, restore_progress):
+@pytest.mark.parametrize("show", [True, False])
+def test_first_fit_of_a_text_model_shows_progress(show, tiny_bert, capfd):
     assert encoder.PROGRESS_MIN_TEXTS <= 120  # the first window's texts get a bar
-    encoder.set_progress(progress)  # the runner sets it from config.progress
     model = make_predictor("text_only", {"model": str(tiny_bert), "tuning": "top_k", "top_k": 1, "hidden": 8,
                                          "epochs": 2, "batch_size": 32, "max_length": 16})
-    preds = run_protocol(model, _samples(), RollingWindow(window=30, refit_every=10), model_name="Text-only",
-                         progress=progress)
+    with progress.showing(show):  # the runner enters it with config.progress
+        preds = run_protocol(model, _samples(), RollingWindow(window=30, refit_every=10), model_name="Text-only")
     err = capfd.readouterr().err
     assert len(preds) == 2 * 4
     shown = ["Text-only: fitting fold 0 of 2 on 120 training rows; encoding its texts first",
              "encoding texts", "epochs"]
-    if progress:
+    if show:
         assert all(s in err for s in shown), err
         assert err.count("fitting fold") == 1  # only the first fit is announced
     else:

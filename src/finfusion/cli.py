@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 from finfusion._version import __version__
+from finfusion.cli_options import add_executor_options
 from finfusion.errors import DataError, FinfusionError, ProtocolError
+from finfusion.executors import ExecutorConfig, UnitsFailed
 
 EXIT_USAGE, EXIT_DATA, EXIT_PROTOCOL, EXIT_INTERRUPTED = 2, 3, 4, 130
 EXIT_CODES = f"""exit codes:
@@ -36,15 +38,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.func(args) or 0
-    except DataError as err:
-        return _fail(err, EXIT_DATA)
-    except ProtocolError as err:  # before ConfigError, its base class
-        return _fail(err, EXIT_PROTOCOL)
     except (FinfusionError, FileNotFoundError) as err:
-        return _fail(err, EXIT_USAGE)
+        return _fail(err, _exit_code(err))
     except KeyboardInterrupt:
         print("\nfinfusion: interrupted; a run can be continued with `finfusion run --resume RUN_DIR`", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _exit_code(err: BaseException | None) -> int:
+    """The exit code of a finfusion error; units that failed (UnitsFailed) exit with the code of
+    the first one's error (a failure other than a finfusion error: 1)."""
+    if isinstance(err, UnitsFailed):
+        return _exit_code(err.failures[0].exception)
+    if isinstance(err, DataError):
+        return EXIT_DATA
+    if isinstance(err, ProtocolError):  # before ConfigError, its base class
+        return EXIT_PROTOCOL
+    if isinstance(err, (FinfusionError, FileNotFoundError)):
+        return EXIT_USAGE
+    return 1
 
 
 def _fail(err: Exception, code: int) -> int:
@@ -102,6 +114,7 @@ def _run_parsers(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (a previous "
                       "run there is replaced; other files are left alone)")
     _output_options(demo)
+    add_executor_options(demo)
     demo.set_defaults(func=_cmd_demo)
 
     run = sub.add_parser("run", help="run a config file or a packaged recipe and write a run directory")
@@ -117,6 +130,7 @@ def _run_parsers(sub: argparse._SubParsersAction) -> None:
                      "since the run started (recorded in the report)")
     run.add_argument("--quick", action="store_true", help="the recipe's small version that finishes in minutes")
     _output_options(run)
+    add_executor_options(run)
     run.set_defaults(func=_cmd_run)
 
 
@@ -125,6 +139,20 @@ def _output_options(p: argparse.ArgumentParser) -> None:
                    "run directory (warnings still go to stderr)")
     p.add_argument("--json", action="store_true", help="print the metrics summary as one JSON document on "
                    "stdout instead of the table (run_dir, report, kind, task, summary, warnings)")
+
+
+def _executor(args: argparse.Namespace, config) -> ExecutorConfig | None:
+    """The config's executor with the command line's --executor / --address / --workers, or None
+    when none is given."""
+    given = {k: v for k, v in (("kind", args.executor), ("address", args.address), ("workers", args.workers))
+             if v is not None}
+    if not given:
+        return None
+    from finfusion.experiments.config import validate
+    from finfusion.experiments.rundir import load_run_config
+
+    base = (config if config is not None else load_run_config(args.resume)).executor
+    return validate(ExecutorConfig, {**dict(base), **given}, source="the command line's executor options")
 
 
 def _data_parser(sub: argparse._SubParsersAction) -> None:
@@ -179,11 +207,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = load_config(recipe_path("demo"), args.overrides, base=Path.cwd())
     if not (args.quiet or args.json):
         print("finfusion demo: simulated market with headlines; Fusion vs Num-only MLP vs Text-only, rolling window W=90")
-    return _execute(config, args.out, resume=False, overwrite=args.overwrite, quiet=args.quiet, as_json=args.json)
+    return _execute(config, args.out, resume=False, overwrite=args.overwrite, quiet=args.quiet, as_json=args.json,
+                    executor=_executor(args, config))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    shown = {"quiet": args.quiet, "as_json": args.json, "progress": False if args.quiet else None}
+    shown = {"quiet": args.quiet, "as_json": args.json, "progress": False if args.quiet else None,
+             "executor": _executor(args, None) if args.resume is not None else None}
     if args.resume is not None:
         if args.config or args.overrides or args.out or args.overwrite or args.quick:
             print("finfusion: error: --resume takes the config and directory saved in the run directory; "
@@ -199,38 +229,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from finfusion.experiments.recipes import load_named_config
 
     config = load_named_config(args.config, args.overrides, quick=args.quick)
+    shown["executor"] = _executor(args, config)
     return _execute(config, args.out, resume=False, overwrite=args.overwrite, **shown)
 
 
 def _execute(config, run_dir: Path | None, *, resume: bool, progress: bool | None = None, overwrite: bool = False,
-             force: bool = False, quiet: bool = False, as_json: bool = False) -> int:
+             force: bool = False, quiet: bool = False, as_json: bool = False,
+             executor: ExecutorConfig | None = None) -> int:
     """Run (or resume) and print the outcome: the metrics table and where the files are; with
     `quiet` only the run directory; with `as_json` one JSON document on stdout (`_run_document`)."""
-    from finfusion.experiments.outputs import summary_table
+    from finfusion.experiments.kinds import kind_of, run
     from finfusion.experiments.rundir import load_run_config
-    from finfusion.experiments.runner import run
 
     started = time.perf_counter()
-    options = {"resume": resume, "progress": False if quiet else progress, "overwrite": overwrite, "force": force}
-    if getattr(config if not resume else load_run_config(run_dir), "kind", None) == "rl":
-        from finfusion.experiments.rl_runner import run_rl
-
-        result = run_rl(config, run_dir=run_dir, **options)
-        table, task, notes = result.summary["tables"]["overall"], None, []
-    else:
-        result = run(config, run_dir=run_dir, **options)
-        task = "classification" if "accuracy" in result.metrics.columns else "regression"
-        table, notes = summary_table(result.metrics, task), []
-        if "mse_ratio" in result.metrics.columns:
-            notes.append("mse_ratio = MSE / noise floor (the irreducible MSE of each simulated market); 1 is the limit")
-        if "corr_text" in result.metrics.columns:
-            notes.append("corr_text = correlation of the prediction with the simulated text (sentiment) term")
-    _print_outcome(result.run_dir, table, task, notes, started, quiet=quiet, as_json=as_json)
+    kind = kind_of(load_run_config(run_dir) if resume else config)
+    result = run(config, run_dir=run_dir, resume=resume, progress=False if quiet else progress, overwrite=overwrite,
+                 force=force, executor=executor)
+    headline = kind.headline(result)
+    _print_outcome(result.run_dir, kind.name, headline, started, quiet=quiet, as_json=as_json)
     return 0
 
 
-def _print_outcome(run_dir: Path, table, task: str | None, notes: list[str], started: float, *, quiet: bool,
-                   as_json: bool) -> None:
+def _print_outcome(run_dir: Path, kind: str, headline, started: float, *, quiet: bool, as_json: bool) -> None:
     """The table (or JSON) on stdout; the run directory, the report when the run wrote one and the
     wall time (stderr under --json); recorded warnings always on stderr."""
     from finfusion.evaluate.tables import to_markdown
@@ -239,12 +259,12 @@ def _print_outcome(run_dir: Path, table, task: str | None, notes: list[str], sta
     warnings = recorded_warnings(run_dir)
     report = run_dir / "report.html" if (run_dir / "report.html").is_file() else None
     if as_json:
-        print(json.dumps(_run_document(run_dir, report, table, task, warnings), indent=2))
+        print(json.dumps(_run_document(run_dir, report, kind, headline, warnings), indent=2))
     elif quiet:
         print(f"run directory: {run_dir}")
     else:
-        print(to_markdown(table.round(6)))
-        for note in notes:
+        print(to_markdown(headline.table.round(6)))
+        for note in headline.notes:
             print(note)
     where = sys.stderr if as_json else sys.stdout
     if not quiet:
@@ -257,17 +277,17 @@ def _print_outcome(run_dir: Path, table, task: str | None, notes: list[str], sta
         print(f"finished in {time.perf_counter() - started:.1f} s", file=where)
 
 
-def _run_document(run_dir: Path, report: Path | None, table, task: str | None, warnings: list[str]) -> dict:
-    """`run --json`: run_dir, report (path or null), kind ("predict" | "rl"), task ("regression" |
-    "classification"; null for rl), summary (the printed table as records: one per model (and sweep
-    point), mean over seeds of the headline metrics; rl: one per group and strategy, "mean (std)"
-    strings), warnings."""
+def _run_document(run_dir: Path, report: Path | None, kind: str, headline, warnings: list[str]) -> dict:
+    """`run --json`: run_dir, report (path or null), kind ("predict" | "rl" | "sentiment"), task
+    ("regression" | "classification"; null for rl), summary (the printed table as records: one per
+    model (and sweep point), mean over seeds of the headline metrics; rl: one per group and
+    strategy, "mean (std)" strings; sentiment: one per trial), warnings."""
     return {
         "run_dir": str(run_dir),
         "report": None if report is None else str(report),
-        "kind": "rl" if task is None else "predict",
-        "task": task,
-        "summary": json.loads(table.to_json(orient="records", double_precision=15)),
+        "kind": kind,
+        "task": headline.task,
+        "summary": json.loads(headline.table.to_json(orient="records", double_precision=15)),
         "warnings": warnings,
     }
 

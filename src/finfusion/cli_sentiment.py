@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from finfusion.cli_options import add_executor_options
 from finfusion.errors import ConfigError, DataError
 from finfusion.text.scorers import LEXICONS, is_lexicon
 
@@ -67,67 +70,35 @@ def _data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("training")
-    g.add_argument(
-        "--model",
-        default=None,
-        help="base encoder: local directory or Hugging Face name in the local "
-        "cache (default: the bundled all-MiniLM-L6-v2)",
-    )
-    g.add_argument(
-        "--classes",
-        type=int,
-        choices=(2, 3),
-        default=None,
-        help="3 classes, or 2 (neutral rows are dropped and counted); default: 3 if the data has neutral",
-    )
+    g = p.add_argument_group("training (the train: keys of a `kind: sentiment` run config)")
+    g.add_argument("--model", default=None, help="base encoder: local directory or Hugging Face name in the local "
+                   "cache (default: the bundled all-MiniLM-L6-v2)")
+    g.add_argument("--classes", type=int, choices=(2, 3), default=None,
+                   help="3 classes, or 2 (neutral rows are dropped and counted); default: 3 if the data has neutral")
     g.add_argument("--max-length", type=int, default=128, help="truncation length in tokens (default 128)")
     g.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (default 0.01)")
-    g.add_argument(
-        "--warmup-ratio",
-        type=float,
-        default=0.1,
-        help="linear warm-up over this share of the steps, then linear decay (default 0.1)",
-    )
-    g.add_argument(
-        "--patience",
-        type=int,
-        default=2,
-        help="early stopping: epochs without a better validation metric (default 2; 0 = off)",
-    )
-    g.add_argument(
-        "--select-metric",
-        choices=("accuracy", "f1", "loss"),
-        default="accuracy",
-        help="validation metric that picks the best epoch (default accuracy)",
-    )
+    g.add_argument("--warmup-ratio", type=float, default=0.1,
+                   help="linear warm-up over this share of the steps, then linear decay (default 0.1)")
+    g.add_argument("--patience", type=int, default=2,
+                   help="early stopping: epochs without a better validation metric (default 2; 0 = off)")
+    g.add_argument("--select-metric", choices=("accuracy", "f1", "loss"), default="accuracy",
+                   help="validation metric that picks the best epoch (default accuracy)")
     g.add_argument("--valid-fraction", type=float, default=0.1, help="stratified validation share (default 0.1)")
-    g.add_argument(
-        "--test-fraction", type=float, default=0.0, help="stratified test share, evaluated at the end (default 0: none)"
-    )
-    g.add_argument(
-        "--save-total-limit",
-        type=int,
-        default=2,
-        help="checkpoints kept, one per epoch (default 2; the best one is always kept)",
-    )
-    g.add_argument(
-        "--no-optimizer-state",
-        action="store_true",
-        help="checkpoints without optimizer state (smaller; such a run cannot be resumed)",
-    )
-    g.add_argument(
-        "--no-group-by-length", action="store_true", help="plain random batches instead of batches of similar length"
-    )
-    g.add_argument(
-        "--keep-duplicates",
-        action="store_true",
-        help="keep repeated texts (default: drop duplicates and texts with conflicting labels, counted)",
-    )
+    g.add_argument("--test-fraction", type=float, default=0.0,
+                   help="stratified test share, evaluated at the end (default 0: none)")
+    g.add_argument("--save-total-limit", type=int, default=2,
+                   help="checkpoints kept, one per epoch (default 2; the best one is always kept)")
+    g.add_argument("--no-optimizer-state", action="store_true",
+                   help="checkpoints without optimizer state (smaller; such a training cannot be resumed)")
+    g.add_argument("--no-group-by-length", action="store_true",
+                   help="plain random batches instead of batches of similar length")
+    g.add_argument("--keep-duplicates", action="store_true",
+                   help="keep repeated texts (default: drop duplicates and texts with conflicting labels, counted)")
     g.add_argument("--limit", type=int, default=None, help="train on a stratified sample of N texts (quick runs)")
     g.add_argument("--seed", type=int, default=0, help="seed of the split, head initialisation and shuffling")
     g.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out with the same "
+                   "options: finished trials are kept, a cut-off training continues from its last epoch checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
 
 
@@ -137,8 +108,8 @@ def _train_parser(actions) -> None:
         help="fine-tune an encoder for 2- or 3-class sentiment",
         description="Fine-tune an encoder for sentiment with Hugging Face's Trainer: stratified train/validation "
         "split, linear warm-up and decay, early stopping on the validation metric, one checkpoint per epoch "
-        "(retention limit), best checkpoint restored. Writes a run directory with model/ (loads offline), "
-        "metrics, history and report.html.",
+        "(retention limit), best checkpoint restored. Writes a run directory (a `kind: sentiment` run, "
+        "docs/sentiment.md) with model/ (loads offline), metrics, history and report.html.",
         epilog="example: finfusion sentiment train Sentences_AllAgree.txt --out runs/pb --epochs 4 --lr 5e-5",
     )
     p.add_argument("data", type=Path, help=DATA_HELP)
@@ -158,25 +129,22 @@ def _search_parser(actions) -> None:
         description="Train one model per configuration on the same split and rank them by validation accuracy, "
         "then F1. Grid: every combination of the lists. --optuna N: N trials of Optuna's TPE sampler (lr "
         "log-uniform between the smallest and largest value, batch size from the list, epochs between the "
-        "smallest and largest). Writes results.csv, best.json, best_model/ and report.html.",
+        "smallest and largest). Writes a run directory (a `kind: sentiment` run, docs/sentiment.md) with "
+        "results.csv, best.json, best_model/ and report.html.",
         epilog="example: finfusion sentiment search Sentences_AllAgree.txt --out runs/pb-search "
         "--lr 5e-5,2e-5,1e-5 --batch-size 8,16 --epochs 3,5",
     )
     p.add_argument("data", type=Path, help=DATA_HELP)
-    p.add_argument("--out", type=Path, required=True, help="search directory (must be new or empty unless --resume)")
+    p.add_argument("--out", type=Path, required=True, help="run directory (must be new or empty unless --resume)")
     p.add_argument("--lr", default="5e-5,2e-5,1e-5", help="learning rates, comma-separated (default 5e-5,2e-5,1e-5)")
     p.add_argument("--batch-size", default="8,16", help="batch sizes, comma-separated (default 8,16)")
     p.add_argument("--epochs", default="3,5", help="maximum epochs, comma-separated (default 3,5)")
-    p.add_argument(
-        "--optuna",
-        type=int,
-        default=None,
-        metavar="N",
-        help="N Optuna trials instead of the grid (needs: pip install 'finfusion[optuna]')",
-    )
-    p.add_argument(
-        "--keep-trials", action="store_true", help="keep every trial's run directory (default: only the best model)"
-    )
+    p.add_argument("--optuna", type=int, default=None, metavar="N",
+                   help="N Optuna trials instead of the grid (needs: pip install 'finfusion[optuna]')")
+    p.add_argument("--keep-trials", action="store_true",
+                   help="keep every trial's model (and grid trials' reports) in units/ (default: only the best model)")
+    add_executor_options(p, what="the grid's trials (an Optuna search is one unit)", address=False,
+                         workers_help="; each trains with cores / workers torch threads")
     _data_options(p)
     _training_options(p)
     p.set_defaults(func=_cmd_search)
@@ -245,90 +213,111 @@ def _read(args: argparse.Namespace):
     return read_labeled(args.data, text_col=args.text_col, label_col=args.label_col, label_map=args.label_map)
 
 
-def _config(args: argparse.Namespace, **searched):
-    from finfusion.text.sentiment.train import SentimentTrainConfig
+def _run_config(args: argparse.Namespace, *, searched: dict, search: dict | None):
+    """The `kind: sentiment` run config of the command line (paths relative to the working directory);
+    a bad value raises ConfigError naming its config key."""
+    from finfusion.experiments.config import parse_config, resolve_paths
 
     if args.patience < 0:
         raise ConfigError(f"--patience must be >= 0 (0 = no early stopping), got {args.patience}")
-    return SentimentTrainConfig(
-        model=args.model,
-        classes=args.classes,
-        max_length=args.max_length,
-        weight_decay=args.weight_decay,
-        warmup_ratio=args.warmup_ratio,
-        early_stopping_patience=args.patience or None,
-        select_metric=args.select_metric,
-        valid_fraction=args.valid_fraction,
-        test_fraction=args.test_fraction,
-        save_total_limit=args.save_total_limit,
-        save_optimizer=not args.no_optimizer_state,
-        group_by_length=not args.no_group_by_length,
-        dedupe=not args.keep_duplicates,
-        limit=args.limit,
-        seed=args.seed,
-        device=args.device,
-        **searched,
-    )
+    train = {
+        "model": args.model, "classes": args.classes, "max_length": args.max_length,
+        "weight_decay": args.weight_decay, "warmup_ratio": args.warmup_ratio,
+        "early_stopping_patience": args.patience or None, "select_metric": args.select_metric,
+        "valid_fraction": args.valid_fraction, "test_fraction": args.test_fraction,
+        "save_total_limit": args.save_total_limit, "save_optimizer": not args.no_optimizer_state,
+        "group_by_length": not args.no_group_by_length, "dedupe": not args.keep_duplicates, "limit": args.limit,
+        "seed": args.seed, "device": args.device, **searched,
+    }
+    executor = {k: v for k, v in (("kind", getattr(args, "executor", None)), ("workers", getattr(args, "workers", None)))
+                if v is not None}
+    if executor.get("kind") != "ray":  # Ray: one thread per unit (executor.cpus_per_unit), the config's default
+        from finfusion.executors import ExecutorConfig
+
+        workers = executor.get("workers", ExecutorConfig().workers) if executor.get("kind") == "processes" else 1
+        executor["torch_threads"] = max(1, (os.cpu_count() or 1) // workers)  # the cores shared by concurrent trials
+    raw = {
+        "kind": "sentiment", "name": _run_name(args.out), "progress": not args.quiet,
+        "data": {"path": str(args.data), "text_col": args.text_col, "label_col": args.label_col,
+                 "label_map": args.label_map},
+        "train": train, "search": search, "executor": executor,
+    }
+    return resolve_paths(parse_config(raw, source="the command line"), Path.cwd())
 
 
-def _log(args: argparse.Namespace):
-    return (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+def _run_name(out: Path) -> str:
+    """The run's name (the classifier's name in its manifest): the --out folder's name as a plain name."""
+    return re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", out.resolve().name).lstrip("._=,+-")[:100] or "sentiment"
+
+
+def _run(args: argparse.Namespace, config):
+    """Run `config` in --out, or with --resume continue the run there (its settings must be the
+    command line's: a resumed run keeps the settings it started with)."""
+    from finfusion.experiments.kinds import run
+
+    if not args.resume:
+        return run(config, run_dir=args.out, progress=not args.quiet)
+    from finfusion.experiments.config import config_to_dict
+    from finfusion.experiments.rundir import load_run_config
+
+    saved, now = _flat(config_to_dict(load_run_config(args.out))), _flat(config_to_dict(config))
+    ignored = ("progress", "executor.")  # where and how visibly trials run changes no result
+    diff = [k for k in sorted(set(saved) | set(now)) if not k.startswith(ignored) and saved.get(k) != now.get(k)]
+    if diff:
+        raise ConfigError(
+            f"{args.out}: --resume needs the options the run started with; these differ from its config.yaml: "
+            + ", ".join(f"{k} ({saved.get(k)!r} there, {now.get(k)!r} now)" for k in diff)
+        )
+    given = getattr(args, "executor", None) is not None or getattr(args, "workers", None) is not None
+    return run(None, run_dir=args.out, resume=True, progress=not args.quiet,
+               executor=config.executor if given else None)
+
+
+def _flat(raw, prefix: str = "") -> dict:
+    """{dotted key: leaf value} of a nested dict."""
+    if not isinstance(raw, dict):
+        return {prefix: raw}
+    return {k: v for key, value in raw.items() for k, v in _flat(value, f"{prefix}.{key}" if prefix else key).items()}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from finfusion.text.sentiment.train import train_sentiment
-
-    config = _config(args, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs)
-    result = train_sentiment(
-        _read(args),
-        args.out,
-        config,
-        source=str(args.data),
-        resume=args.resume,
-        log=_log(args),
-        progress=not args.quiet,
-    )
-    _print_metrics("validation", result.valid.metrics)
-    if result.test is not None:
-        _print_metrics("test", result.test.metrics)
-    print(f"best epoch {result.best_epoch} of {result.epochs_run}{' (stopped early)' if result.stopped_early else ''}")
+    config = _run_config(args, searched={"lr": args.lr, "batch_size": args.batch_size, "epochs": args.epochs},
+                         search=None)
+    result = _run(args, config)
+    _print_metrics("validation", result.metrics["valid"])
+    if "test" in result.metrics:
+        _print_metrics("test", result.metrics["test"])
+    b = result.best
+    print(f"best epoch {b['best_epoch']} of {b['epochs_run']}{' (stopped early)' if b['stopped_early'] else ''}")
     print(f"model: {result.model_dir}")
-    print(f"report: {result.run_dir / 'report.html'}")
+    if (result.run_dir / "report.html").is_file():
+        print(f"report: {result.run_dir / 'report.html'}")
     return 0
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from finfusion.evaluate.tables import to_markdown
-    from finfusion.text.sentiment.search import SearchSpace, parse_values, search_sentiment
+    from finfusion.text.sentiment.search import parse_values
 
-    space = SearchSpace(
-        lrs=parse_values(args.lr, float, "--lr"),
-        batch_sizes=parse_values(args.batch_size, int, "--batch-size"),
-        epochs=parse_values(args.epochs, int, "--epochs"),
-    )
     if args.optuna is not None and args.optuna < 1:
         raise ConfigError(f"--optuna must be >= 1 trials, got {args.optuna}")
-    result = search_sentiment(
-        _read(args),
-        args.out,
-        _config(args),
-        space,
-        method="optuna" if args.optuna else "grid",
-        n_trials=args.optuna,
-        keep_trials=args.keep_trials,
-        resume=args.resume,
-        source=str(args.data),
-        log=_log(args),
-        progress=not args.quiet,
-    )
+    search = {
+        "method": "optuna" if args.optuna else "grid",
+        "lrs": list(parse_values(args.lr, float, "--lr")),
+        "batch_sizes": list(parse_values(args.batch_size, int, "--batch-size")),
+        "epochs": list(parse_values(args.epochs, int, "--epochs")),
+        "keep_trials": args.keep_trials,
+        **({"n_trials": args.optuna} if args.optuna else {}),
+    }
+    result = _run(args, _run_config(args, searched={}, search=search))
     print(to_markdown(result.table))
     b = result.best
     print(
         f"best: trial {b['trial']} (lr={b['lr']:g}, batch_size={b['batch_size']}, epochs={b['epochs']}): "
         f"accuracy {b['accuracy']:.4f}, f1 {b['f1']:.4f}"
     )
-    print(f"results: {args.out / 'results.csv'}")
-    print(f"best model: {result.best_model_dir}")
+    print(f"results: {result.run_dir / 'results.csv'}")
+    print(f"best model: {result.model_dir}")
     return 0
 
 

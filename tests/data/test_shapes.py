@@ -12,7 +12,8 @@ import pytest
 
 from finfusion.data.frames import CleaningReport
 from finfusion.data.readers import read_prices, read_texts
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TextConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.schema import validate_prices, validate_texts
 from finfusion.data.shapes import WIDE_EMPTY, InputShape, tidy_prices, tidy_texts
 from finfusion.data.targets import make_targets
@@ -57,7 +58,7 @@ def test_targets_and_price_feature_groups_work_on_close_only_prices():
                                            "close": close}))
     targets = make_targets(prices, kind="return")
     assert targets["target"].iloc[0] == pytest.approx(close[1] / close[0] - 1)
-    spec = SampleSpec(groups=["returns", "technical", "momentum"], use_text=False)
+    spec = SampleSpec(features=FeatureConfig(groups=["returns", "technical", "momentum"]), text=TextConfig(enabled=False))
     samples = build_samples(MarketData(prices), spec)
     assert len(samples) > 0 and {"ret_1", "ma_5", "rsi_14", "mom_10"} <= set(samples.feature_names)
 

@@ -118,7 +118,7 @@ def test_hand_checked_keys(reference):
 def test_rl_section(reference):
     rl = reference[reference.index("## RL portfolio runs"):]
     assert _row(rl, "Top level (RlConfig)", "kind")["allowed"] == "`rl`"
-    assert _row(rl, "`env` (RlEnvConfig)", "env.commission")["allowed"] == "≥ 0.0, < 0.5"
+    assert _row(rl, "`env` (EnvConfig)", "env.commission")["allowed"] == "≥ 0.0, < 0.5"
     assert _row(rl, "`text` (RlTextConfig)", "text.sentiment")["default"] == "`{stats: [mean, has_text]}`"
     assert "### `data` (DataConfig)" not in rl  # shared with a prediction run: shown once, above
 
@@ -167,7 +167,7 @@ def test_sections_walk_nested_lists_and_discriminated_unions():
 @pytest.mark.parametrize(("annotation", "expected"), [
     (list[str] | None, "list[str] | None"),
     (dict[str, list[Any]], "dict[str, list[Any]]"),
-    (tuple[float, ...] | None, "tuple[float, ...] | None"),
+    (tuple[float, ...] | None, "list[float] | None"),  # a frozen list: written as a YAML list
     (tuple[int, int], "tuple[int, int]"),
     (None | int, "int | None"),
     (Literal["x", "y"], "str"),

@@ -15,6 +15,7 @@ import pytest
 from finfusion import cli
 from finfusion.data.simulate import SimulatorConfig, simulate_market, write_market
 from finfusion.errors import ConfigError, DataError
+from finfusion.executors import UnitsFailed
 from finfusion.experiments import runner
 from finfusion.experiments.config import parse_config
 from finfusion.experiments.rundir import LOCK_OWNER, RunDirectory
@@ -177,15 +178,16 @@ def test_a_truncated_progress_file_is_named_on_resume(tmp_path, interrupt_at_fol
     cut = _interrupted(tmp_path, parse_config(SMALL), interrupt_at_fold)
     progress = _unit_checkpoints(cut) / "progress.json"
     progress.write_text(progress.read_text()[:7])
-    with pytest.raises(DataError, match=rf"{progress} is damaged .* delete {progress.parent}"):
+    with pytest.raises(UnitsFailed, match=rf"DataError: {progress} is damaged .* delete {progress.parent}") as err:
         runner.run(None, run_dir=cut, resume=True)
+    assert isinstance(err.value.failures[0].exception, DataError)  # the CLI's exit code 3
 
 
 def test_a_corrupt_fold_file_is_named_on_resume(tmp_path, interrupt_at_fold):
     cut = _interrupted(tmp_path, parse_config(SMALL), interrupt_at_fold)
     fold = _unit_checkpoints(cut) / "folds" / "fold_00003.parquet"
     fold.write_bytes(fold.read_bytes()[:40])
-    with pytest.raises(DataError, match=rf"{fold} cannot be read"):
+    with pytest.raises(UnitsFailed, match=rf"DataError: {fold} cannot be read"):
         runner.run(None, run_dir=cut, resume=True)
 
 
@@ -195,7 +197,7 @@ def test_a_progress_pointer_outside_the_checkpoints_is_refused(tmp_path, interru
     progress = _unit_checkpoints(cut) / "progress.json"
     pointer = json.loads(progress.read_text())
     progress.write_text(json.dumps({**pointer, "state": "../../../../elsewhere"}))
-    with pytest.raises(DataError, match="points outside"):
+    with pytest.raises(UnitsFailed, match="DataError: .*points outside"):
         runner.run(None, run_dir=cut, resume=True)
 
 

@@ -34,7 +34,7 @@ def test_recipe_runs_models_on_newsflow_items_and_builds_the_portfolio_table(tmp
     config = load_config(recipe_path("seed001_selection"), [
         f"data.stocknet_root={root}", f"models={json.dumps(models)}", "analysis.portfolio.n_groups=3",
         "sweep.seeds=[0]", "output.plots=false", "progress=false"])
-    _, samples = plan.unit_inputs(config)
+    _, samples = plan.build_inputs([config]).by_key[plan.data_key(config)]
     assert samples.text_items is not None and any(samples.text_items)
     assert all(len(i) <= 32 for i in samples.text_items)
     assert samples.texts == tuple(" | ".join(i) for i in samples.text_items)

@@ -118,10 +118,8 @@ def test_recipe_runs_the_whole_comparison(tmp_path, monkeypatch):
     for title in ("Simulated long/flat PnL", "Regimes", "SHAP explanations", "Differential privacy"):
         assert title in html
 
-    # a resumed run reuses the cached privacy table instead of refitting every DP model
-    from finfusion.experiments import analysis
-
-    monkeypatch.setattr(analysis, "_privacy_rows", lambda *a, **k: pytest.fail("privacy refit on resume"))
+    # a resumed run reuses the stored DP fits (units) instead of refitting every DP model
+    monkeypatch.setattr(runner, "privacy_fit", lambda *a, **k: pytest.fail("privacy refit on resume"))
     again = runner.run(None, run_dir=tmp_path / "run", resume=True, progress=False)
     pd.testing.assert_frame_equal(pd.read_csv(tables / "privacy.csv"), privacy)
     pd.testing.assert_frame_equal(again.predictions, result.predictions)

@@ -7,16 +7,18 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from finfusion.data.align import align_texts
 from finfusion.data.calendar import TradingCalendar
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig, TextConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.schema import validate_prices, validate_texts
 from finfusion.errors import ConfigError, DataError
 from finfusion.features import sentiment
 from finfusion.features.sentiment import (
     SENTIMENT_FEATURES,
-    SentimentIndexSpec,
+    SentimentSpec,
     daily_sentiment_index,
     score_texts,
     split_selection,
@@ -109,12 +111,10 @@ def test_changing_later_texts_leaves_every_earlier_feature_unchanged():
     phrases = ["great results", "terrible losses", "the meeting is today", "awesome quarter"]
     rows = [(str(c - pd.Timedelta(hours=h)), "A", str(rng.choice(phrases))) for c in closes for h in (1, 20)]
     spec = SampleSpec(
-        features=["price"],
-        groups=["sentiment"],
-        lookback=3,
-        target_kind="close",
-        use_text=False,
-        sentiment=SentimentIndexSpec(scorer="vader"),
+        features=FeatureConfig(features=["price"], groups=["sentiment"], lookback=3,
+                               sentiment=SentimentSpec(scorer="vader")),
+        target=TargetConfig(kind="close"),
+        text=TextConfig(enabled=False),
     )
     base = build_samples(MarketData(prices, make_texts(rows)), spec)
     k = 15
@@ -183,13 +183,13 @@ def test_selection_split_and_errors():
     )
     only = build_samples(
         MarketData(prices, make_texts([("2014-01-02T10:00:00Z", "A", "up")])),
-        SampleSpec(groups=["sentiment"], use_text=False),
+        SampleSpec(features=FeatureConfig(groups=["sentiment"]), text=TextConfig(enabled=False)),
     )
     assert only.feature_names == SENTIMENT_FEATURES and len(only) == 4
     with pytest.raises(DataError, match="'sentiment' feature group needs texts"):
-        build_samples(MarketData(prices), SampleSpec(groups=["sentiment"]))
-    with pytest.raises(ConfigError, match="neutral_band"):
-        SentimentIndexSpec(neutral_band=1.5)
+        build_samples(MarketData(prices), SampleSpec(features=FeatureConfig(groups=["sentiment"])))
+    with pytest.raises(ValidationError, match="neutral_band\n  Input should be less than 1 .*input_value=1.5"):
+        SentimentSpec(neutral_band=1.5)
     with pytest.raises(ValueError, match="built from texts by build_samples"):
         from finfusion.features.build import build_features
 
@@ -219,9 +219,9 @@ def test_alpha_and_beta_weight_a_classifiers_probabilities_and_key_the_cache():
 
 
 def test_alpha_and_beta_need_a_classifier():
-    with pytest.raises(ConfigError, match="lexicon 'vader' gives one score"):
-        SentimentIndexSpec(scorer="vader", alpha=2.0)
-    with pytest.raises(ConfigError, match="beta=-1"):
-        SentimentIndexSpec(scorer="vader", beta=-1)
+    with pytest.raises(ValidationError, match="lexicon 'vader' gives one score"):
+        SentimentSpec(scorer="vader", alpha=2.0)
+    with pytest.raises(ValidationError, match="beta\n  Input should be greater than or equal to 0 .*input_value=-1"):
+        SentimentSpec(scorer="vader", beta=-1)
     with pytest.raises(ConfigError, match="gives one score per text"):
         score_texts(["up"], WordScorer(), alpha=0.5)

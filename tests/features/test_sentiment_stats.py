@@ -7,14 +7,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from finfusion.data.align import align_texts
 from finfusion.data.calendar import TradingCalendar
 from finfusion.data.frames import CleaningReport
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig, TextConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.schema import validate_prices, validate_texts
-from finfusion.errors import ConfigError
-from finfusion.features.sentiment import SEED003_STATS, SentimentIndexSpec, daily_sentiment_index
+from finfusion.features.sentiment import SEED003_STATS, SentimentSpec, daily_sentiment_index
 
 # Thu 2, Fri 3, Mon 6, Tue 7 Jan 2014; the close is 16:00 New York (UTC-5 in January)
 CAL = TradingCalendar(pd.DatetimeIndex(["2014-01-02", "2014-01-03", "2014-01-06", "2014-01-07"]))
@@ -106,23 +107,23 @@ def test_ffill_carries_the_last_text_day_and_counts_staleness():
 
 
 def test_spec_declares_the_fill_indicator_and_checks_its_settings():
-    assert SentimentIndexSpec(stats=("mean",)).feature_names == ("sent_mean", "sent_has_text")  # zero: flagged
-    assert SentimentIndexSpec(stats=("mean",), fill="neutral").feature_names == ("sent_mean",)
-    spec = SentimentIndexSpec(name="vader", stats=SEED003_STATS, fill="ffill")
+    assert SentimentSpec(stats=("mean",)).feature_names == ("sent_mean", "sent_has_text")  # zero: flagged
+    assert SentimentSpec(stats=("mean",), fill="neutral").feature_names == ("sent_mean",)
+    spec = SentimentSpec(name="vader", stats=SEED003_STATS, fill="ffill")
     assert spec.group == "sentiment_vader"
     assert spec.feature_names == tuple(
         f"sent_vader_{s}" for s in ("mean", "std", "max", "range", "kurt", "n_texts", "staleness")
     )
-    with pytest.raises(ConfigError, match="staleness needs fill 'ffill'"):
-        SentimentIndexSpec(stats=("mean", "staleness"))
-    with pytest.raises(ConfigError, match="unknown \\['kurtosis'\\]"):
-        SentimentIndexSpec(stats=("kurtosis",))
-    with pytest.raises(ConfigError, match="decay_basis"):
-        SentimentIndexSpec(decay_basis="hour")
-    with pytest.raises(ConfigError, match="fill"):
-        SentimentIndexSpec(fill="bfill")
-    with pytest.raises(ConfigError, match="lower-case"):
-        SentimentIndexSpec(name="Fin-BERT")
+    with pytest.raises(ValidationError, match="staleness needs fill 'ffill'"):
+        SentimentSpec(stats=("mean", "staleness"))
+    with pytest.raises(ValidationError, match="stats.0\n  Input should be 'mean', .* input_value='kurtosis'"):
+        SentimentSpec(stats=("kurtosis",))
+    with pytest.raises(ValidationError, match="decay_basis\n  Input should be 'age' or 'time_of_day'"):
+        SentimentSpec(decay_basis="hour")
+    with pytest.raises(ValidationError, match="fill\n  Input should be 'zero', 'neutral' or 'ffill'"):
+        SentimentSpec(fill="bfill")
+    with pytest.raises(ValidationError, match="lower-case"):
+        SentimentSpec(name="Fin-BERT")
 
 
 def _prices(n: int = 30) -> tuple[pd.DatetimeIndex, pd.DataFrame]:
@@ -144,11 +145,12 @@ def test_texts_after_the_close_of_day_k_never_change_features_up_to_k(fill):
     phrases = ["great results", "terrible losses", "the meeting is today", "awesome quarter", "weak outlook"]
     rows = [(str(c - pd.Timedelta(hours=h)), "A", str(rng.choice(phrases)))
             for i, c in enumerate(closes) if i % 3 for h in (1, 5, 9, 20)]  # every third day without text
-    specs = (
-        SentimentIndexSpec(name="tod", stats=SEED003_STATS, decay=1.5, decay_basis="time_of_day", fill=fill),
-        SentimentIndexSpec(name="age", stats=("mean", "min", "kurt"), decay=0.7, fill=fill),
-    )
-    spec = SampleSpec(groups=["sentiment", "returns"], target_kind="direction", use_text=False, sentiment=specs)
+    specs = [
+        SentimentSpec(name="tod", stats=SEED003_STATS, decay=1.5, decay_basis="time_of_day", fill=fill),
+        SentimentSpec(name="age", stats=("mean", "min", "kurt"), decay=0.7, fill=fill),
+    ]
+    spec = SampleSpec(features=FeatureConfig(groups=["sentiment", "returns"], sentiment=specs),
+                      target=TargetConfig(kind="direction"), text=TextConfig(enabled=False))
 
     def build(texts):
         return build_samples(MarketData(prices, validate_texts(pd.DataFrame(texts, columns=["timestamp", "ticker", "text"]))), spec)
@@ -169,7 +171,8 @@ def test_ffill_rows_before_the_first_text_are_dropped_and_counted():
     dates, prices = _prices(12)
     texts = validate_texts(pd.DataFrame([(f"{dates[4].date()}T12:00:00-05:00", "A", "great results")],
                                         columns=["timestamp", "ticker", "text"]))
-    spec = SampleSpec(groups=["sentiment"], use_text=False, sentiment=SentimentIndexSpec(stats=("mean",), fill="ffill"))
+    spec = SampleSpec(features=FeatureConfig(groups=["sentiment"], sentiment=SentimentSpec(stats=("mean",), fill="ffill")),
+                      text=TextConfig(enabled=False))
     report = CleaningReport()
     samples = build_samples(MarketData(prices, texts), spec, report=report)
     assert samples.feature_names == ("sent_mean", "sent_staleness")

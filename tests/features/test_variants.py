@@ -6,18 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig, TextConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.schema import validate_prices, validate_texts
 from finfusion.errors import ConfigError
 from finfusion.experiments import plan, runner
 from finfusion.experiments.config import config_to_dict, parse_config
 from finfusion.features.build import FEATURE_GROUPS
-from finfusion.features.sentiment import SENTIMENT_FEATURES, SentimentIndexSpec, split_selection
+from finfusion.features.sentiment import SENTIMENT_FEATURES, SentimentSpec, as_specs, split_selection
 from finfusion.models.base import Samples, resolve_selection
 
-VADER = SentimentIndexSpec(name="vader", stats=("mean", "max"), fill="neutral")
-AGED = SentimentIndexSpec(name="aged", decay=1.0, stats=("mean", "kurt"))  # fill zero: + has_text
+VADER = SentimentSpec(name="vader", stats=("mean", "max"), fill="neutral")
+AGED = SentimentSpec(name="aged", decay=1.0, stats=("mean", "kurt"))  # fill zero: + has_text
+NO_TEXT = TextConfig(enabled=False)
 
 
 def market(n: int = 40) -> MarketData:
@@ -32,8 +35,8 @@ def market(n: int = 40) -> MarketData:
 
 
 def test_named_specs_give_prefixed_features_and_groups():
-    spec = SampleSpec(groups=["technical", "returns", "sentiment"], target_kind="direction", use_text=False,
-                      sentiment=(VADER, AGED))
+    spec = SampleSpec(features=FeatureConfig(groups=["technical", "returns", "sentiment"], sentiment=[VADER, AGED]),
+                      target=TargetConfig(kind="direction"), text=NO_TEXT)
     samples = build_samples(market(), spec)
     sent = ("sent_vader_mean", "sent_vader_max", "sent_aged_mean", "sent_aged_kurt", "sent_aged_has_text")
     assert samples.feature_names == (*FEATURE_GROUPS["technical"], *FEATURE_GROUPS["returns"], *sent)
@@ -42,8 +45,8 @@ def test_named_specs_give_prefixed_features_and_groups():
         "sentiment_vader": sent[:2], "sentiment_aged": sent[2:],
     }
     # a selection of one named group (plus one feature of another) computes the same values
-    only = build_samples(market(), SampleSpec(groups=["sentiment_vader"], features=["sent_aged_kurt"],
-                                              use_text=False, sentiment=(VADER, AGED)))
+    only = build_samples(market(), SampleSpec(features=FeatureConfig(groups=["sentiment_vader"], features=["sent_aged_kurt"],
+                                                                     sentiment=[VADER, AGED]), text=NO_TEXT))
     assert only.feature_names == ("sent_vader_mean", "sent_vader_max", "sent_aged_kurt")
     col = samples.feature_names.index("sent_vader_mean")
     same = only.index["date"].isin(samples.index["date"]).to_numpy()
@@ -59,8 +62,8 @@ def test_selection_errors_name_the_known_sentiment_features_and_groups():
         split_selection(None, ["sentiment_finbert"], (), specs)
     with pytest.raises(ConfigError, match=r"unknown sentiment feature\(s\) \['sent_vader_kurt'\].*stats"):
         split_selection(["sent_vader_kurt"], None, (), specs)
-    with pytest.raises(ConfigError, match="distinct names"):
-        build_samples(market(), SampleSpec(groups=["sentiment"], sentiment=(VADER, SentimentIndexSpec())))
+    with pytest.raises(ValidationError, match="distinct names"):
+        SampleSpec(features=FeatureConfig(groups=["sentiment"], sentiment=[VADER, SentimentSpec()]))
 
 
 def toy(X: np.ndarray) -> Samples:
@@ -121,7 +124,7 @@ def test_the_six_seed003_variants_share_one_run_and_select_their_columns(monkeyp
     raw["features"]["features"] = ["vol_5", "vol_20"]
     raw["features"]["sentiment"][1]["scorer"] = "vader"  # no classifier directory in a unit test
     config = parse_config(raw)
-    assert [s.name for s in config.features.sentiment_spec()] == ["vader", "finbert"]
+    assert [s.name for s in as_specs(config.features.sentiment)] == ["vader", "finbert"]
     assert parse_config(yaml.safe_load(yaml.safe_dump(config_to_dict(config)))) == config  # the saved config reloads
     seen: dict[str, tuple[str, ...]] = {}
 
@@ -130,9 +133,11 @@ def test_the_six_seed003_variants_share_one_run_and_select_their_columns(monkeyp
         return pd.DataFrame({"date": samples.index["date"][:1], "ticker": "A", "y_true": 0, "y_pred": 0})
 
     monkeypatch.setattr(runner, "run_protocol", fake_protocol)
-    monkeypatch.setattr(runner, "unit_inputs", lambda config: (None, build_samples(market(), plan.sample_spec(config))))
-    for unit in plan.plan_units(config):
-        runner.run_unit((unit, tmp_path))
+    units = plan.plan_units(config)
+    inputs = plan.PredictInputs({units[0].data: (None, build_samples(market(), config.sample_spec))})
+    assert {u.data for u in units} == {units[0].data}  # the variants share one data setting
+    for unit in units:
+        runner.run_model_unit(unit, inputs, None)
     tech = (*FEATURE_GROUPS["technical"], *FEATURE_GROUPS["returns"], *FEATURE_GROUPS["volume"])
     assert set(seen["T"]) == {*tech, "vol_5", "vol_20"}
     assert set(seen["T+M"]) == set(seen["T"]) | set(FEATURE_GROUPS["momentum"])
@@ -146,11 +151,11 @@ def test_unknown_variant_names_fail_in_preflight_and_the_single_spec_form_is_unc
     raw = {"features": {"groups": ["returns", "sentiment"]}, "target": {"kind": "direction"},
            "models": [{"name": "xgboost", "exclude": ["sentiment_finbert"]}]}
     config = parse_config(raw)
-    assert config.features.sentiment.scorer == "vader" and config.features.sentiment_spec() == SentimentIndexSpec()
-    monkeypatch.setattr(runner, "unit_inputs", lambda config: (None, build_samples(market(), plan.sample_spec(config))))
+    assert config.features.sentiment.scorer == "vader" and config.features.sentiment == SentimentSpec()
+    units = plan.plan_units(config)
+    samples = build_samples(market(), config.sample_spec)
     with pytest.raises(ConfigError, match=r"unknown group or feature name\(s\) \['sentiment_finbert'\]"):
-        runner.preflight(plan.plan_units(config))
-    samples = runner.unit_inputs(config)[1]
+        runner.preflight(units, plan.PredictInputs({units[0].data: (None, samples)}))
     assert samples.feature_names[-6:] == SENTIMENT_FEATURES and samples.feature_groups["sentiment"] == SENTIMENT_FEATURES
     with pytest.raises(ConfigError, match="distinct names"):
         parse_config({**raw, "features": {"sentiment": [{"scorer": "vader"}, {"name": "lm", "scorer": "lm"}]}})

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.schema import validate_prices
 from finfusion.errors import ConfigError, DataError
 from finfusion.models.base import Samples
@@ -107,7 +108,8 @@ def test_close_target_with_minmax_scaling_comes_back_in_price_units():
             }
         )
     )
-    samples = build_samples(MarketData(prices), SampleSpec(features=["price"], lookback=10, target_kind="close"))
+    samples = build_samples(MarketData(prices), SampleSpec(features=FeatureConfig(features=["price"], lookback=10),
+                                                         target=TargetConfig(kind="close")))
     assert samples.X.shape[1:] == (10, 1)
     np.testing.assert_allclose(samples.X[:, -1, 0], close[9:-1], rtol=1e-6)  # day t's close is the last step
     np.testing.assert_allclose(samples.y, close[10:])  # the target is the next close

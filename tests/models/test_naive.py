@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.schema import validate_prices
 from finfusion.errors import DataError
 from finfusion.models.base import Samples
@@ -32,7 +33,7 @@ def price_samples(kind: str = "close", lookback: int = 2) -> Samples:
         )
     )
     return build_samples(
-        MarketData(prices), SampleSpec(features=["price", "ret_1"], lookback=lookback, target_kind=kind)
+        MarketData(prices), SampleSpec(features=FeatureConfig(features=["price", "ret_1"], lookback=lookback), target=TargetConfig(kind=kind))
     )
 
 

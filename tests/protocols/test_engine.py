@@ -2,14 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finfusion.data.samples import MarketData, SampleSpec, build_samples
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig
+from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.simulate import SimulatorConfig, simulate_market
 from finfusion.models.registry import make_predictor
 from finfusion.protocols import engine
 from finfusion.protocols.engine import run_protocol
 from finfusion.protocols.splitters import RollingWindow
 
-SPEC = SampleSpec(groups=["extra", "returns"])
+SPEC = SampleSpec(features=FeatureConfig(groups=["extra", "returns"]))
 MLP = {"hidden": 8, "epochs": 3, "batch_size": 16}
 
 
@@ -117,7 +118,7 @@ def test_warm_start_changes_training_and_requires_support():
 
 def test_classification_adds_probabilities():
     data = market(n_days=120)
-    samples = build_samples(data, SampleSpec(groups=["extra"], target_kind="direction"))
+    samples = build_samples(data, SampleSpec(features=FeatureConfig(groups=["extra"]), target=TargetConfig(kind="direction")))
     preds = run_protocol(
         make_predictor("xgboost", {"n_estimators": 20}),
         samples,
@@ -131,7 +132,7 @@ def test_classification_adds_probabilities():
 
 def test_explain_adds_exact_treeshap_columns_that_reproduce_each_probability():
     data = market(n_days=90)
-    samples = build_samples(data, SampleSpec(groups=["extra", "returns"], target_kind="direction"))
+    samples = build_samples(data, SampleSpec(features=FeatureConfig(groups=["extra", "returns"]), target=TargetConfig(kind="direction")))
     splitter = RollingWindow(window=40, step=10, refit_every=1)
     model = make_predictor("xgboost", {"n_estimators": 20})
     preds = run_protocol(model, samples, splitter, progress=False, explain=True)
@@ -144,7 +145,7 @@ def test_explain_adds_exact_treeshap_columns_that_reproduce_each_probability():
 
 
 def test_explain_needs_a_tree_model():
-    samples = build_samples(market(), SampleSpec(groups=["extra"], target_kind="direction"))
+    samples = build_samples(market(), SampleSpec(features=FeatureConfig(groups=["extra"]), target=TargetConfig(kind="direction")))
     with pytest.raises(engine.ConfigError, match="TreeSHAP"):
         run_protocol(make_predictor("mlp", MLP), samples, RollingWindow(window=30), progress=False, explain=True)
 

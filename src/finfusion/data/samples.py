@@ -25,6 +25,7 @@ from finfusion.data.adapters.stocknet_benchmark import PRICE_FEATURES as BENCHMA
 from finfusion.data.align import align_texts, build_newsflow
 from finfusion.data.calendar import TradingCalendar
 from finfusion.data.frames import CleaningReport
+from finfusion.data.sample_spec import MarketConfig, SampleSpec, TextConfig
 from finfusion.data.targets import make_targets
 from finfusion.errors import DataError
 from finfusion.features.build import (
@@ -39,7 +40,7 @@ from finfusion.features.build import (
 )
 from finfusion.features.sentiment import (
     SENTIMENT_GROUP,
-    SentimentIndexSpec,
+    SentimentSpec,
     as_specs,
     sentiment_features,
     split_selection,
@@ -63,82 +64,53 @@ class MarketData:
     report: CleaningReport = field(default_factory=CleaningReport)
 
 
-@dataclass(frozen=True)
-class SampleSpec:
-    """How to turn frames into samples (the data-side part of a run config).
-
-    `groups` / `features` may name the text-derived group "sentiment" (or its features, see
-    `finfusion.features.sentiment`), computed with `sentiment`; the others come from prices.
-    `sentiment` is one spec or a tuple of named specs (one feature group "sentiment_<name>" each;
-    "sentiment" is then all of them).
-    """
-
-    features: list[str] | None = None
-    groups: list[str] | None = None
-    exclude_groups: tuple[str, ...] = ()
-    lookback: int = 1
-    target_kind: str = "return"
-    horizon: int = 1
-    price_column: str = "close"
-    neutral_band: tuple[float, float] | None = None
-    use_text: bool = True
-    text_lookback_days: int = 1
-    max_items: int | None = None
-    max_item_chars: int | None = None
-    max_chars: int | None = None
-    separator: str = " | "
-    close_time: str = "16:00"
-    timezone: str = "America/New_York"
-    calendar: str | None = None
-    sentiment: SentimentIndexSpec | tuple[SentimentIndexSpec, ...] = field(default_factory=SentimentIndexSpec)
-
-
 TRUTH_EXTRAS = ("sentiment", "text_part", "numeric_part")
 
 
 def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None) -> Samples:
-    """Samples in time order (sorted by date, then ticker)."""
+    """Samples in time order (sorted by date, then ticker), as `spec` says (`finfusion.data.sample_spec`:
+    spec.features the selection and look-back, spec.target the target, spec.text the newsflow,
+    spec.market the close and calendar the texts are aligned to)."""
     report = report if report is not None else CleaningReport()
-    specs = as_specs(spec.sentiment)
-    features, groups, excluded, sentiment_names = split_selection(
-        spec.features, spec.groups, spec.exclude_groups, specs
-    )
+    f, target, text = spec.features, spec.target, spec.text
+    specs = as_specs(f.sentiment)
+    features, groups, excluded, sentiment_names = split_selection(f.features, f.groups, f.exclude_groups, specs)
     skipped: list[SkippedFeature] = []  # group features the prices cannot give (e.g. range without high / low)
     if wants_price_features(features, groups):
         feats = build_features(
-            data.prices, features, groups=groups, exclude_groups=excluded, price_column=spec.price_column,
+            data.prices, features, groups=groups, exclude_groups=excluded, price_column=target.price_column,
             skipped=skipped,
         )
     else:  # only text-derived features: one row per prices row, in build_features' (ticker, date) order
         feats = data.prices[["date", "ticker"]].sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
     feature_groups = _price_groups(data.prices, [c for c in feats.columns if c not in ("date", "ticker")])
-    needs_texts = bool(sentiment_names) or spec.use_text
+    needs_texts = bool(sentiment_names) or text.enabled
     aligned, calendar = (_aligned_texts(data, spec, report, sentiment=bool(sentiment_names))
                          if needs_texts and data.texts is not None else (None, None))
     if sentiment_names:
         if aligned is None:
             raise DataError("the 'sentiment' feature group needs texts, but the data have none (data.texts)")
-        feats, sentiment_groups = _add_sentiment(feats, aligned, specs, sentiment_names, spec)
+        feats, sentiment_groups = _add_sentiment(feats, aligned, specs, sentiment_names, spec.market)
         feature_groups.update(sentiment_groups)
     names = [c for c in feats.columns if c not in ("date", "ticker")]
-    feats = _stack_lookback(feats, names, spec.lookback, report) if spec.lookback > 1 else drop_warmup(feats, report)
+    feats = _stack_lookback(feats, names, f.lookback, report) if f.lookback > 1 else drop_warmup(feats, report)
     targets = make_targets(
         data.prices,
-        kind=spec.target_kind,
-        horizon=spec.horizon,
-        price_column=spec.price_column,
-        neutral_band=spec.neutral_band,
+        kind=target.kind,
+        horizon=target.horizon,
+        price_column=target.price_column,
+        neutral_band=target.neutral_band,
         report=report,
     )
     table = feats.merge(targets[["date", "ticker", "target"]], on=["date", "ticker"], how="inner", validate="1:1")
     # rows without a target were already counted by make_targets
     table = table.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
-    texts, items = _newsflow(aligned, calendar, spec, table) if spec.use_text and aligned is not None else (None, None)
-    if spec.lookback > 1:  # (n, L, d); no row left is (0, L, d), for the protocol's checks to explain
-        X = np.stack(table["_x"].to_list()) if len(table) else np.empty((0, spec.lookback, len(names)), np.float32)
+    texts, items = _newsflow(aligned, calendar, text, table) if text.enabled and aligned is not None else (None, None)
+    if f.lookback > 1:  # (n, L, d); no row left is (0, L, d), for the protocol's checks to explain
+        X = np.stack(table["_x"].to_list()) if len(table) else np.empty((0, f.lookback, len(names)), np.float32)
     else:
         X = table[names].to_numpy(np.float32)
-    task = "classification" if spec.target_kind == "direction" else "regression"
+    task = target.task
     y = table["target"].to_numpy(np.int64 if task == "classification" else np.float64)
     return Samples(
         index=table[["date", "ticker"]].copy(),
@@ -179,9 +151,9 @@ def _price_groups(prices: pd.DataFrame, names: list[str]) -> dict[str, tuple[str
 def _add_sentiment(
     feats: pd.DataFrame,
     aligned: pd.DataFrame,
-    specs: tuple[SentimentIndexSpec, ...],
+    specs: tuple[SentimentSpec, ...],
     names: list[str],
-    spec: SampleSpec,
+    market: MarketConfig,
 ) -> tuple[pd.DataFrame, dict[str, tuple[str, ...]]]:
     """`feats` with the sentiment features `names` (each from its spec) appended, and their groups:
     "sentiment" (all) and "sentiment_<name>" per named spec."""
@@ -192,7 +164,7 @@ def _add_sentiment(
         if not wanted:
             continue
         index = sentiment_features(aligned, feats[["date", "ticker"]], one, wanted,
-                                   close_time=spec.close_time, timezone=spec.timezone)
+                                   close_time=market.close_time, timezone=market.timezone)
         pieces.append(index[wanted])
         if one.name is not None:
             groups[one.group] = tuple(wanted)
@@ -200,15 +172,15 @@ def _add_sentiment(
 
 
 def sentiment_panel(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None) -> pd.DataFrame:
-    """The sentiment features of `spec.sentiment` for every row of data.prices (no target, no
+    """The sentiment features of `spec.features.sentiment` for every row of data.prices (no target, no
     warm-up dropped): date, ticker and the features, in prices order. Texts are aligned to the
     sessions as for samples (after the close: the next session)."""
     if data.texts is None:
         raise DataError("sentiment_panel: the data have no texts")
-    specs = as_specs(spec.sentiment)
+    specs = as_specs(spec.features.sentiment)
     aligned, _ = _aligned_texts(data, spec, report if report is not None else CleaningReport(), sentiment=True)
     panel = data.prices[["date", "ticker"]].reset_index(drop=True)
-    out, _ = _add_sentiment(panel, aligned, specs, [n for one in specs for n in one.feature_names], spec)
+    out, _ = _add_sentiment(panel, aligned, specs, [n for one in specs for n in one.feature_names], spec.market)
     return out
 
 
@@ -218,23 +190,24 @@ def _aligned_texts(
     """The texts aligned to trading days (once per build, for the newsflow and the sentiment index).
 
     Only texts of the price tickers are kept (exact match, case included) and only those within
-    the text look-back (`spec.text_lookback_days` sessions) of the first session; every dropped
+    the text look-back (`spec.text.lookback_days` sessions) of the first session; every dropped
     text is counted in `report`. With `sentiment` (sentiment features requested), no text left
     raises DataError listing why the texts were dropped.
     """
-    if spec.calendar:
+    market = spec.market
+    if market.calendar:
         dates = data.prices["date"]
-        calendar = TradingCalendar.from_exchange(spec.calendar, dates.min(), dates.max())
+        calendar = TradingCalendar.from_exchange(market.calendar, dates.min(), dates.max())
     else:
         calendar = TradingCalendar.from_prices(data.prices)
     dropped = CleaningReport()
     aligned = align_texts(
         data.texts,
         calendar,
-        close_time=spec.close_time,
-        timezone=spec.timezone,
+        close_time=market.close_time,
+        timezone=market.timezone,
         tickers=pd.unique(data.prices["ticker"].astype(str)),
-        lookback_days=spec.text_lookback_days,
+        lookback_days=spec.text.lookback_days,
         report=dropped,
     )
     report.extend(dropped)
@@ -250,17 +223,17 @@ def _aligned_texts(
 
 
 def _newsflow(
-    aligned: pd.DataFrame, calendar: TradingCalendar, spec: SampleSpec, table: pd.DataFrame
+    aligned: pd.DataFrame, calendar: TradingCalendar, text: TextConfig, table: pd.DataFrame
 ) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
     """(the newsflow string of each row, its texts as a tuple)."""
     flow = build_newsflow(
         aligned,
         table[["date", "ticker"]],
-        lookback_days=spec.text_lookback_days,
-        max_items=spec.max_items,
-        max_item_chars=spec.max_item_chars,
-        max_chars=spec.max_chars,
-        separator=spec.separator,
+        lookback_days=text.lookback_days,
+        max_items=text.max_items,
+        max_item_chars=text.max_item_chars,
+        max_chars=text.max_chars,
+        separator=text.separator,
         calendar=calendar,
     )
     merged = table[["date", "ticker"]].merge(flow[["date", "ticker", "text", "items"]], on=["date", "ticker"],

@@ -13,15 +13,14 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-import finfusion.io as io
+from finfusion.data.samples import MarketData
 from finfusion.data.targets import make_targets
 from finfusion.evaluate.pnl import daily_pnl, pnl_summary, pnl_table
 from finfusion.evaluate.privacy import privacy_utility_table
 from finfusion.evaluate.regimes import assign_regimes, regime_metrics
 from finfusion.experiments.config import PnlConfig, PrivacyConfig, RunConfig
-from finfusion.experiments.plan import make_splitter, unit_inputs
+from finfusion.experiments.plan import PrivacyUnit, make_splitter
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import Samples
 
@@ -136,40 +135,37 @@ def shap_tables(predictions: pd.DataFrame, groups: Mapping[str, str], top_k: int
 # --------------------------------------------------------------------------- privacy
 
 
-def privacy_tables(config: RunConfig, samples: Samples, run_dir, *, progress: bool = True) -> dict[str, pd.DataFrame]:
-    """"privacy": one row per (DP model, ε, fold, seed) and "privacy_summary": mean (and std)
-    over folds and seeds per (model, ε). Cached in <run>/privacy.parquet (a resumed run reuses it)."""
+def privacy_tables(config: RunConfig, rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """"privacy": one row per (DP model, epsilon, fold, seed) in the config's model and epsilon
+    order, and "privacy_summary": mean (and std) over folds and seeds per (model, epsilon)."""
     cfg: PrivacyConfig = config.analysis.privacy
-    cache = run_dir / "privacy.parquet"
-    if cache.exists():
-        rows = pd.read_parquet(cache)
-    else:
-        rows = _privacy_rows(config, cfg, samples.select(cfg.features, cfg.exclude), make_splitter(config), progress)
-        io.write_parquet(cache, rows)
+    models = {spec.label or spec.name: i for i, spec in enumerate(cfg.models)}
+    epsilons = {float(e): i for i, e in enumerate(cfg.epsilons)}
+    order = {"model": models, "epsilon": epsilons}
+    rows = rows.sort_values(["model", "epsilon", "fold", "seed"], kind="mergesort",
+                            key=lambda c: c.map(order[c.name]) if c.name in order else c).reset_index(drop=True)
+    first = ["model", "epsilon", "fold", "seed"]
+    rows = rows[[*first, *[c for c in rows.columns if c not in first]]]
     return {"privacy": rows, "privacy_summary": privacy_summary(rows)}
 
 
-def _privacy_rows(config: RunConfig, cfg: PrivacyConfig, samples: Samples, splitter, progress: bool) -> pd.DataFrame:
-    returns = None
-    splits = list(splitter.split(samples.dates, horizon=config.target.horizon))
-    chosen = [s for s in splits if cfg.folds is None or s.fold in cfg.folds]  # checked by runner.preflight
+def privacy_fit(unit: PrivacyUnit, data: MarketData, samples: Samples) -> pd.DataFrame:
+    """The rows of one DP fit (experiments.plan.PrivacyUnit): its model at its epsilon on its fold,
+    one row per seed (evaluate.privacy.privacy_utility_table), with the model, fold and row counts."""
+    config = unit.config
+    cfg: PrivacyConfig = config.analysis.privacy
+    spec = cfg.models[unit.model]
+    samples = samples.select(cfg.features, cfg.exclude)
+    split = next(s for s in make_splitter(config).split(samples.dates, horizon=config.target.horizon)
+                 if s.fold == unit.fold)
+    train, test = scaled_split(samples, split, config.scaling.features)
+    extra = None
     if config.analysis.pnl is not None:
-        returns = realised_returns(unit_inputs(config)[0].prices, config.target.price_column)
-    parts = []
-    bar = tqdm(total=len(cfg.models) * len(chosen), desc="privacy", disable=not progress, leave=False)
-    for spec in cfg.models:
-        for split in chosen:
-            train, test = scaled_split(samples, split, config.scaling.features)
-            extra = _pnl_metrics(returns, config.analysis.pnl) if returns is not None else None
-            table = privacy_utility_table(spec.name, train, test, epsilons=cfg.epsilons, params=spec.params,
-                                          seeds=cfg.seeds, extra_metrics=extra, holdout=cfg.holdout)
-            n_fit = len(train) - (int(round(cfg.holdout * len(train))) if cfg.holdout else 0)
-            parts.append(table.assign(model=spec.label or spec.name, fold=split.fold, n_fit=n_fit,
-                                      n_test=len(test)))
-            bar.update(1)
-    bar.close()
-    rows = pd.concat(parts, ignore_index=True)
-    return rows[["model", "epsilon", "fold", "seed", *[c for c in rows.columns if c not in ("model", "epsilon", "fold", "seed")]]]
+        extra = _pnl_metrics(realised_returns(data.prices, config.target.price_column), config.analysis.pnl)
+    table = privacy_utility_table(spec.name, train, test, epsilons=[unit.epsilon], params=spec.params,
+                                  seeds=cfg.seeds, extra_metrics=extra, holdout=cfg.holdout)
+    n_fit = len(train) - (int(round(cfg.holdout * len(train))) if cfg.holdout else 0)
+    return table.assign(model=unit.label, fold=split.fold, n_fit=n_fit, n_test=len(test))
 
 
 def scaled_split(samples: Samples, split, kind: str) -> tuple[Samples, Samples]:

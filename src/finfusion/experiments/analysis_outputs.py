@@ -31,9 +31,10 @@ def scored_rows(predictions: pd.DataFrame) -> pd.DataFrame:
     return predictions[predictions["labelled"].astype(bool)].reset_index(drop=True)
 
 
-def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, data, samples) -> dict:
+def analysis_tables(config: RunConfig, predictions: pd.DataFrame, data, samples, privacy: pd.DataFrame | None) -> dict:
     """The tables of the config's `analysis:` section (experiments.analysis). The portfolios trade
-    every predicted row; the other analyses use the scored (labelled) rows."""
+    every predicted row; the other analyses use the scored (labelled) rows; `privacy` holds the rows
+of the run's DP fits (experiments.analysis.privacy_fit)."""
     a, out, everything = config.analysis, {}, predictions
     predictions = scored_rows(predictions)
     returns = realised_returns(data.prices, config.target.price_column) if a.pnl is not None else None
@@ -44,7 +45,7 @@ def analysis_tables(run_dir: Path, config: RunConfig, predictions: pd.DataFrame,
     if a.shap is not None:
         out.update(shap_tables(predictions, feature_group_map(samples.feature_groups), a.shap.top_k))
     if a.privacy is not None:
-        out.update(privacy_tables(config, samples, run_dir, progress=config.progress))
+        out.update(privacy_tables(config, privacy))
     if a.portfolio is not None:
         realised = portfolio_returns(everything, data.prices, a.portfolio, config.target.horizon,
                                      config.target.price_column)

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from finfusion.data.sample_spec import (  # noqa: F401 - re-exported for `from experiments.config import ...`
+    FeatureConfig,
+    MarketConfig,
+    SampleSpec,
+    TargetConfig,
+    TextConfig,
+)
 from finfusion.errors import ConfigError
+from finfusion.executors import ExecutorConfig
 from finfusion.experiments.analysis_config import (  # noqa: F401 - re-exported for `from experiments.config import ...`
     AnalysisConfig,
     PnlConfig,
@@ -31,62 +40,14 @@ from finfusion.experiments.shared_config import (  # noqa: F401 - re-exported fo
     SHAPE_KEYS,
     BenchmarkConfig,
     DataConfig,
-    MarketConfig,
     OutputConfig,
     RunName,
-    SentimentConfig,
 )
-from finfusion.strict import _Strict
 from finfusion.experiments.yaml_loader import load_yaml, shorten
-from finfusion.features.sentiment import SentimentIndexSpec, as_specs
+from finfusion.features.sentiment import SentimentSpec
 from finfusion.protocols.splitters import ChronologicalSplit
+from finfusion.strict import _Strict
 from finfusion.text.scorers import is_lexicon
-
-
-class TextConfig(_Strict):
-    enabled: bool = Field(True, description="give text models their newsflow (false: prices only)")
-    lookback_days: int = Field(1, ge=1, description="trading days of texts in each newsflow (day t included)")
-    max_items: int | None = Field(None, ge=1, description="most recent texts per newsflow; default: all")
-    max_item_chars: int | None = Field(None, ge=1, description="characters kept of each text")
-    max_chars: int | None = Field(None, ge=1, description="characters kept of a whole newsflow")
-    separator: str = Field(" | ", description="between the texts of one newsflow")
-
-
-class FeatureConfig(_Strict):
-    features: list[str] | None = Field(None, description="explicit feature names; default: the groups")
-    groups: list[str] | None = Field(None, description="feature groups (technical, momentum, volatility, returns, "
-                                     "volume, extra, sentiment); default: all but garch_vol")
-    exclude_groups: list[str] = Field(default_factory=list, description="groups left out of the selection")
-    lookback: int = Field(1, ge=1, description="days of features per sample; >1 gives X of shape (n, L, d)")
-    sentiment: SentimentConfig | list[SentimentConfig] = Field(
-        default_factory=SentimentConfig, description="one sentiment spec, or a list of named specs"
-    )
-
-    @model_validator(mode="after")
-    def _check_sentiment(self) -> FeatureConfig:
-        as_specs(self.sentiment_spec())
-        return self
-
-    def sentiment_spec(self) -> SentimentIndexSpec | tuple[SentimentIndexSpec, ...]:
-        """The sentiment spec(s) for `SampleSpec.sentiment`."""
-        if isinstance(self.sentiment, SentimentConfig):
-            return self.sentiment.to_spec()
-        return tuple(s.to_spec() for s in self.sentiment)
-
-
-class TargetConfig(_Strict):
-    kind: Literal["return", "log_return", "direction", "close"] = Field(
-        "return", description="return (p[t+h]-p[t])/p[t], log_return, direction (1 if the return > upper band) or "
-        "close p[t+h]")
-    horizon: int = Field(1, ge=1, description="trading days ahead")
-    price_column: Literal["close", "adj_close"] = Field("close", description="the price targets and returns use")
-    neutral_band: tuple[float, float] | None = Field(
-        None, description="(lower, upper): direction 0 if r <= lower, 1 if r > upper, others dropped"
-    )
-
-    @property
-    def task(self) -> Literal["regression", "classification"]:
-        return "classification" if self.kind == "direction" else "regression"
 
 
 class ModelSpec(_Strict):
@@ -106,6 +67,23 @@ class ModelSpec(_Strict):
     @property
     def display(self) -> str:
         return self.label or self.name
+
+    def predictor(self):
+        """A new, unfitted predictor of this spec, its params checked against the model's signature."""
+        from finfusion.models.registry import make_predictor  # torch and the models load when a model is built
+
+        return make_predictor(self.name, self.params)
+
+    def full_params(self) -> dict[str, Any]:
+        """The predictor's parameters with its defaults filled in; the params are checked (a
+        predictor built) once per name and params in a process, however many sweep points share them."""
+        key = (self.name, json.dumps(self.params, sort_keys=True, default=str))
+        if key not in _FULL_PARAMS:
+            _FULL_PARAMS[key] = self.predictor().get_params()
+        return _FULL_PARAMS[key]
+
+
+_FULL_PARAMS: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 class ChronologicalConfig(_Strict):
@@ -167,16 +145,9 @@ class SweepConfig(_Strict):
     )
 
 
-class ExecutorConfig(_Strict):
-    kind: Literal["local", "processes"] = Field("local", description="units in this process, or in parallel processes")
-    workers: int = Field(2, ge=1, description="processes for kind: processes")
-    torch_threads: int = Field(
-        1, ge=1, description="torch intra-op threads of a local run (processes workers use 1). 1 by default: "
-        "on 2 cores an MLP fit takes as long with 1 thread as with 2 on an idle machine (0.99x) and is 5.6x "
-        "faster beside other work (benchmarks/torch_threads.py); more can pay on an idle many-core machine")
-
-
 class RunConfig(_Strict):
+    kind: Literal["predict"] = Field("predict", description="the run kind (experiments.kinds): predict, or rl for "
+                                     "an RL portfolio run (experiments.rl_config)")
     name: RunName = Field("run", description="the run's name: its directory stem and report title")
     seed: int = Field(0, description="seed of the models (initialisation, sampling); a sweep's seeds replace it")
     data: DataConfig = Field(default_factory=DataConfig)
@@ -193,16 +164,19 @@ class RunConfig(_Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     progress: bool = Field(True, description="progress bars on stderr")
 
+    @property
+    def sample_spec(self) -> SampleSpec:
+        """The run's `SampleSpec`: its own features, target, text and market sections (not copies)."""
+        return SampleSpec(features=self.features, target=self.target, text=self.text, market=self.market)
+
     @model_validator(mode="after")
     def _check_models(self) -> RunConfig:
-        from finfusion.models.registry import make_predictor
-
         labels = [m.display for m in self.models]
         if len(set(labels)) != len(labels):
             raise ValueError(f"models need distinct labels, got {labels}")
         for i, spec in enumerate(self.models):
             try:
-                make_predictor(spec.name, spec.params)  # checks every param against the model's signature
+                spec.full_params()  # checks every param against the model's signature
             except ConfigError as err:
                 raise ValueError(f"models.{i} ({spec.display}):\n    " + str(err).replace("\n", "\n    ")) from None
         a = self.analysis
@@ -226,14 +200,30 @@ class RunConfig(_Strict):
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:
-    """Validate a raw dict; raise ConfigError listing every problem with its key path. A dict with
-    `kind: rl` is an RL portfolio experiment (experiments.rl_config.RlConfig)."""
-    model: type[BaseModel] = RunConfig
-    if isinstance(raw, dict) and raw.get("kind") == "rl":  # imported on use: it loads stable-baselines3 (~1.6 s)
-        from finfusion.experiments.rl_config import RlConfig
+    """Validate a raw dict; raise ConfigError listing every problem with its key path. Its `kind`
+    (default predict) picks the config type (`CONFIG_TYPES`; e.g. `kind: rl` is an RL portfolio
+    experiment, experiments.rl_config.RlConfig)."""
+    kind = raw.get("kind", "predict") if isinstance(raw, dict) else "predict"
+    if kind not in CONFIG_TYPES:
+        raise ConfigError(f"invalid configuration in {source}: kind {kind!r} is not a run kind; "
+                          f"known: {', '.join(CONFIG_TYPES)}")
+    return validate(CONFIG_TYPES[kind](), raw, source=source)
 
-        model = RlConfig
-    return validate(model, raw, source=source)
+
+def _rl_config() -> type[BaseModel]:
+    from finfusion.experiments.rl_config import RlConfig  # on use: it loads stable-baselines3 (~1.6 s)
+
+    return RlConfig
+
+
+def _sentiment_config() -> type[BaseModel]:
+    from finfusion.experiments.sentiment_config import SentimentRunConfig  # on use: it loads torch (text.sentiment)
+
+    return SentimentRunConfig
+
+
+CONFIG_TYPES: dict[str, Callable[[], type[BaseModel]]] = {"predict": lambda: RunConfig, "rl": _rl_config,
+                                                          "sentiment": _sentiment_config}
 
 
 def validate(model: type[BaseModel], raw: Any, *, source: str) -> Any:
@@ -298,12 +288,15 @@ DATA_PATHS = ("prices", "texts", "load_log", "stocknet_root")  # the path keys o
 
 
 def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
-    """Make relative data, scorer and output paths relative to `base` (the config file's folder)."""
+    """Make relative data, scorer and output paths relative to `base` (the config file's folder).
+    A config type with paths of its own resolves them itself (`with_resolved_paths`: kind sentiment)."""
+    if hasattr(config, "with_resolved_paths"):
+        return config.with_resolved_paths(base)
 
     def fix(p: Path | None) -> Path | None:
         return p if p is None or p.is_absolute() else (base / p).resolve()
 
-    def fix_scorer(spec: SentimentConfig) -> SentimentConfig:
+    def fix_scorer(spec: SentimentSpec) -> SentimentSpec:
         if is_lexicon(spec.scorer):
             return spec
         return spec.model_copy(update={"scorer": str(fix(Path(spec.scorer)))})  # a classifier directory
@@ -316,7 +309,7 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
         return config.model_copy(update={"data": data, "output": output, "text": text,
                                          "market_index": fix(config.market_index)})
     sentiment = config.features.sentiment
-    sentiment = fix_scorer(sentiment) if isinstance(sentiment, SentimentConfig) else [fix_scorer(s) for s in sentiment]
+    sentiment = fix_scorer(sentiment) if isinstance(sentiment, SentimentSpec) else [fix_scorer(s) for s in sentiment]
     features = config.features.model_copy(update={"sentiment": sentiment})
     return config.model_copy(update={"data": data, "output": output, "features": features})
 

@@ -1,6 +1,7 @@
 """The configuration reference (docs/config.md), generated from the pydantic config models.
 
-Every key of a prediction run (`RunConfig`) and of an RL run (`RlConfig`, `kind: rl`) with its
+Every key of a prediction run (`RunConfig`), an RL run (`RlConfig`, `kind: rl`) and a sentiment
+run (`SentimentRunConfig`, `kind: sentiment`) with its
 type, default, allowed values or bounds and description, read from `model_fields`: the models are
 the one home of the keys, this module only renders them. Regenerate the committed file with
 
@@ -30,6 +31,7 @@ from pydantic_core import to_jsonable_python
 
 from finfusion.experiments.config import RunConfig
 from finfusion.experiments.rl_config import RlConfig
+from finfusion.experiments.sentiment_config import SentimentRunConfig
 from finfusion.io import write_text
 
 COMMAND = "python -m finfusion.experiments.config_reference docs/config.md"
@@ -74,6 +76,8 @@ def type_name(annotation: Any) -> str:
     if _is_union(annotation):
         members = sorted(args, key=lambda a: a is type(None))  # None last
         return " | ".join(type_name(a) for a in members)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:  # a frozen (hashable) list: a YAML list
+        return f"list[{type_name(args[0])}]"
     if origin is not None:
         shown = ["..." if a is Ellipsis else type_name(a) for a in args]
         return f"{getattr(origin, '__name__', str(origin))}[{', '.join(shown)}]"
@@ -90,7 +94,7 @@ def literal_values(annotation: Any) -> list[Any]:
 
 def models_in(annotation: Any) -> dict[type[BaseModel], set[str]]:
     """The config models inside `annotation`, each with where it appears: {"mapping"} (`SweepConfig
-    | None`), {"item"} (`list[ModelSpec]`) or both (`SentimentConfig | list[SentimentConfig]`)."""
+    | None`), {"item"} (`list[ModelSpec]`) or both (`SentimentSpec | list[SentimentSpec]`)."""
     found: dict[type[BaseModel], set[str]] = {}
 
     def visit(a: Any, in_list: bool) -> None:
@@ -246,16 +250,24 @@ def _and(items: list[str]) -> str:
 
 
 def render_config_reference() -> str:
-    """The whole reference as markdown: prediction runs (RunConfig), then RL runs (RlConfig)."""
-    run, rl = sections(RunConfig), sections(RlConfig)
+    """The whole reference as markdown: prediction runs (RunConfig), then RL runs (RlConfig), then
+    sentiment runs (SentimentRunConfig); a later kind lists only the sections not shown above."""
+    run = sections(RunConfig)
     shown = {(s.path, s.model) for s in run}
-    shared = [f"`{s.path}`" for s in rl if (s.path, s.model) in shown and "." not in s.path]
     parts = [_INTRO, "## Prediction runs (`finfusion run`)\n", *(render_section(s, 3) for s in run)]
-    parts += ["## RL portfolio runs (`kind: rl`)\n",
-              "A config with `kind: rl` is an RL portfolio experiment (seed 002, `docs/rl.md`). Its "
-              f"{_and(shared)} sections are those of a prediction run "
-              "(above).\n"]
-    parts += [render_section(s, 3) for s in rl if (s.path, s.model) not in shown]
+    for model, title, intro in (
+        (RlConfig, "RL portfolio runs (`kind: rl`)",
+         "A config with `kind: rl` is an RL portfolio experiment (seed 002, `docs/rl.md`)."),
+        (SentimentRunConfig, "Sentiment runs (`kind: sentiment`)",
+         "A config with `kind: sentiment` fine-tunes the sentiment classifier, once or over a search "
+         "grid (seed 004, `docs/sentiment.md`; recipe `seed004_sentiment`)."),
+    ):
+        kind = sections(model)
+        shared = [f"`{s.path}`" for s in kind if (s.path, s.model) in shown and "." not in s.path]
+        parts += [f"## {title}\n", f"{intro} Its {_and(shared)} sections are those shown above.\n"
+                  if shared else f"{intro}\n"]
+        parts += [render_section(s, 3) for s in kind if (s.path, s.model) not in shown]
+        shown |= {(s.path, s.model) for s in kind}
     return "\n".join(parts)
 
 

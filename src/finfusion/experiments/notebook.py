@@ -32,15 +32,14 @@ from finfusion.experiments.config import (
     MarketConfig,
     RunConfig,
     apply_overrides,
-    config_to_dict,
     parse_config,
     resolve_paths,
 )
+from finfusion.experiments.kinds import run as run_any
+from finfusion.experiments.overrides import with_values
 from finfusion.experiments.recipes import load_named_config
 from finfusion.experiments.rl_config import RlConfig
-from finfusion.experiments.rl_runner import run_rl
 from finfusion.experiments.rundir import load_run_config, recorded_warnings
-from finfusion.experiments.runner import run as run_config
 
 # data keys a config may keep when it runs on given frames: filters of what the frames hold
 FRAME_COMPATIBLE = frozenset({"tickers", "start", "end", "on_invalid"})
@@ -140,19 +139,12 @@ def run(
     if data is not None:
         resolved = with_frames(resolved, data)
     out = Path(out) if out is not None else None
-    if isinstance(resolved, RlConfig):
-        result = run_rl(resolved, run_dir=out, progress=progress, overwrite=overwrite)
-    else:
-        result = run_config(resolved, run_dir=out, progress=progress, overwrite=overwrite)
-    return Run(result.run_dir)
+    return Run(run_any(resolved, run_dir=out, progress=progress, overwrite=overwrite).run_dir)
 
 
 def resume(run_dir: str | Path, *, force: bool = False, progress: bool | None = None) -> Run:
     """Continue an interrupted run (as `finfusion run --resume RUN_DIR [--force]`)."""
-    config = load_run_config(Path(run_dir))
-    runner = run_rl if isinstance(config, RlConfig) else run_config
-    result = runner(None, run_dir=Path(run_dir), resume=True, progress=progress, force=force)
-    return Run(result.run_dir)
+    return Run(run_any(None, run_dir=Path(run_dir), resume=True, progress=progress, force=force).run_dir)
 
 
 def load_run(config: str | Path | dict[str, Any] | RunConfig | RlConfig,
@@ -160,13 +152,12 @@ def load_run(config: str | Path | dict[str, Any] | RunConfig | RlConfig,
     """A validated config with relative paths resolved (a file's from its folder, others' from the
     working directory) and `overrides` (`a__b=value` for `a.b`) applied."""
     sets = [f"{key.replace('__', '.')}={_yaml_value(value)}" for key, value in (overrides or {}).items()]
-    if isinstance(config, (RunConfig, RlConfig)):
-        config = config_to_dict(config) if sets else config
     if isinstance(config, dict):
         parsed = parse_config(apply_overrides(config, sets), source="the config dict")
         return resolve_paths(parsed, Path.cwd())
     if isinstance(config, (RunConfig, RlConfig)):
-        return resolve_paths(config, Path.cwd())
+        given = [(key.replace("__", "."), value) for key, value in (overrides or {}).items()]
+        return resolve_paths(with_values(config, given, source="the overrides"), Path.cwd())
     if not isinstance(config, (str, Path)):
         raise TypeError(f"config must be a YAML path, a recipe name, a dict or a RunConfig, got {type(config).__name__}")
     return load_named_config(config, sets)

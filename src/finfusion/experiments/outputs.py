@@ -52,7 +52,7 @@ from finfusion.experiments.analysis_outputs import (
     shap_plots,
 )
 from finfusion.experiments.config import RunConfig, config_to_dict
-from finfusion.experiments.plan import Unit, sweep_points, unit_inputs
+from finfusion.experiments.plan import ModelUnit, PredictInputs, sweep_points
 from finfusion.experiments.rundir import environment, recorded_warnings
 from finfusion.fingerprint import frame_fingerprint
 
@@ -125,14 +125,18 @@ def with_last_price(predictions: pd.DataFrame, prices: pd.DataFrame, price_colum
     return predictions.merge(ref, on=["date", "ticker"], how="left", validate="m:1")
 
 
-def write_outputs(run_dir: Path, config: RunConfig, units: list[Unit], predictions: pd.DataFrame) -> RunResult:
+def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], predictions: pd.DataFrame, *,
+                  inputs: PredictInputs, curves: pd.DataFrame | None = None,
+                  privacy: pd.DataFrame | None = None) -> RunResult:
+    """Write what a finished run holds (module docstring) from its units' predictions, training
+    `curves` (long form) and DP-fit rows `privacy` (analysis.privacy)."""
     task = config.target.task
-    data, samples = unit_inputs(units[0].config)
+    data, samples = inputs.of(units[0])
     if config.target.kind == "close" and "last_price" not in predictions.columns:
         predictions = with_last_price(predictions, data.prices, config.target.price_column)
     floors = {}
     for unit in units:
-        floor = unit_inputs(unit.config)[0].meta.get("noise_floor")
+        floor = inputs.of(unit)[0].meta.get("noise_floor")
         for point in (unit.point_id, *unit.also):
             floors[(point, unit.seed)] = floor
     everything = predictions
@@ -140,7 +144,7 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[Unit], predictio
     metrics = unit_metrics(predictions, task, floors)
     per_point = {}  # sample counts per split of each sweep point (e.g. the StockNet benchmark's sample rules)
     for unit in units:
-        counts = unit_inputs(unit.config)[0].meta.get("samples_per_split")
+        counts = inputs.of(unit)[0].meta.get("samples_per_split")
         if counts is not None:
             per_point.update({point: counts for point in (unit.point_id, *unit.also)})
     meta = {
@@ -168,10 +172,10 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[Unit], predictio
     sig = config.analysis.significance
     folds = (classification_fold_tables(predictions, reference=sig.reference, all_pairs=sig.all_pairs)
              if task == "classification" else {})
-    extra = analysis_tables(run_dir, config, everything, data, samples)
+    extra = analysis_tables(config, everything, data, samples, privacy)
     backtests = extra.pop("_backtests", {})
-    curves = training_curves(run_dir, units)
     if curves is not None:  # long: CSV only
+        curves = curves[["point", "seed", "model", "fold", "epoch", "series", "value"]]
         io.write_text(run_dir / "tables" / "training_curves.csv", curves.to_csv(index=False))
         extra.update(mixture_tables(predictions, curves))
     for name, table in {**folds, **extra}.items():
@@ -191,21 +195,6 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[Unit], predictio
     if config.output.report:
         _report(run_dir, config, meta, summary, tables, figures, folds, extra)
     return RunResult(run_dir, everything, metrics, meta)
-
-
-def training_curves(run_dir: Path, units: list[Unit]) -> pd.DataFrame | None:
-    """Every unit's per-epoch training curves (runner.run_unit), long form, or None when no model
-    recorded any; units computed once for several identical sweep points appear under each."""
-    parts = []
-    for unit in units:
-        path = run_dir / "units" / f"{unit.unit_id}.curves.parquet"
-        if path.exists():
-            curves = pd.read_parquet(path)
-            parts += [curves, *(curves.assign(point=p) for p in unit.also)]
-    if not parts:
-        return None
-    curves = pd.concat(parts, ignore_index=True)
-    return curves[["point", "seed", "model", "fold", "epoch", "series", "value"]]
 
 
 def mixture_tables(predictions: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -1,4 +1,5 @@
-"""`--set key=value` overrides: dotted paths into a raw (not yet validated) config mapping.
+"""Dotted-path changes of a config: `--set key=value` into the raw (not yet validated) mapping,
+and sweep points into a validated config (`with_values`).
 
     apply_overrides(raw, ["models.0.params.epochs=5", "protocol.test_start=2015-10-01"])
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from finfusion.errors import ConfigError
 from finfusion.experiments.yaml_loader import load_yaml, shorten
@@ -57,3 +60,39 @@ def _child(node: Any, part: str, dotted: str, *, create: bool) -> Any:
             raise ConfigError(f"--set {dotted}: {part!r} must already be a list")
         node[part] = {}
     return node[part]
+
+
+def with_values(config: BaseModel, sets: list[tuple[str, Any]], *, source: str) -> Any:
+    """A copy of the validated `config` with each (dotted path, value) set: every model on the
+    path is validated again with the new value (its validators run), the rest is shared, not
+    copied. A bad path or value is a ConfigError naming `source` and the path."""
+    for dotted, value in sets:
+        try:
+            config = _with(config, dotted.split("."), value, dotted)
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or dotted}: {e['msg'].removeprefix('Value error, ')}"
+                                 for e in err.errors())
+            raise ConfigError(f"invalid configuration in {source}: {dotted}={shorten(value)}: {problems}") from None
+    return config
+
+
+def _with(node: Any, parts: list[str], value: Any, dotted: str) -> Any:
+    if not parts:
+        return value
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, BaseModel):
+        fields = type(node).model_fields
+        if head not in fields:
+            raise ConfigError(f"{dotted}: {head!r} is not a key here (keys: {', '.join(fields)})")
+        values = {name: getattr(node, name) for name in fields}
+        values[head] = _with(values[head], rest, value, dotted)
+        return type(node).model_validate(values)
+    if isinstance(node, list):
+        if not head.isdigit() or int(head) >= len(node):
+            raise ConfigError(f"{dotted}: {head!r} is not an index of a list of {len(node)}")
+        return [_with(item, rest, value, dotted) if i == int(head) else item for i, item in enumerate(node)]
+    if isinstance(node, dict):
+        return {**node, head: _with(node.get(head), rest, value, dotted) if rest else value}
+    if node is None and rest:
+        return {head: _with(None, rest, value, dotted)}
+    raise ConfigError(f"{dotted}: cannot descend into {head!r}, its parent is {shorten(node)}")

@@ -14,9 +14,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from finfusion.experiments.shared_config import DataConfig, MarketConfig, OutputConfig, RunName, SentimentConfig
-from finfusion.strict import _Strict
+from finfusion.data.sample_spec import MarketConfig
+from finfusion.executors import ExecutorConfig
+from finfusion.experiments.shared_config import DataConfig, OutputConfig, RunName
+from finfusion.features.sentiment import SentimentSpec
 from finfusion.portfolio.rl.agents import VARIANTS
+from finfusion.portfolio.rl.settings import AgentConfig, Commission, EnvConfig
+from finfusion.strict import _Strict
 
 
 class RlTextConfig(_Strict):
@@ -26,8 +30,8 @@ class RlTextConfig(_Strict):
         "scorer", description="scorer: the daily mean sentiment of the day's texts (days without text: neutral, "
         "counted); truth: the simulator's sentiment / sentiment_scale (data.source simulate); none: no text"
     )
-    sentiment: SentimentConfig = Field(
-        default_factory=lambda: SentimentConfig(stats=["mean", "has_text"]),
+    sentiment: SentimentSpec = Field(
+        default_factory=lambda: SentimentSpec(stats=("mean", "has_text")),
         description="the scorer and its settings (features.sentiment of a run); stats are set to mean, has_text",
     )
 
@@ -43,44 +47,10 @@ class RlSplitConfig(_Strict):
         return self
 
 
-class RlEnvConfig(_Strict):
-    """The environment (finfusion.portfolio.rl.env; docs/rl.md)."""
-
-    window: int = Field(30, ge=2, description="days of returns and text in the state")
-    commission: float = Field(0.0025, ge=0.0, lt=0.5, description="cost per unit of turnover (0.0025 = 0.25 %)")
-    ema_alpha: float = Field(0.4, gt=0.0, le=1.0, description="weight of the new target weights in the EMA")
-    lambda_risk: float = Field(0.1, ge=0.0, description="downside penalty of the reward")
-    lambda_turn: float = Field(0.005, ge=0.0, description="turnover penalty of the reward")
-    turnover: Literal["drifted", "undrifted"] = "drifted"
-    reward_baseline: Literal["none", "equal_weight"] = Field(
-        "equal_weight", description="subtract the equal-weight portfolio's log return from the training reward "
-        "(action-independent: same optimal policy, less gradient noise; docs/rl.md); none = Def. 3.9 as written")
-
-
-class RlAgentConfig(_Strict):
-    """A2C settings shared by the variants and the epoch loop (finfusion.portfolio.rl.agents)."""
-
-    learning_rate: float = Field(1e-3, gt=0.0)
-    weight_decay: float = Field(1e-4, ge=0.0, description="AdamW weight decay")
-    gamma: float = Field(0.99, ge=0.0, le=1.0)
-    policy: Literal["asset", "joint"] = Field(
-        "asset", description="asset: extractor and logit per asset with weights shared across assets; "
-        "joint: one state vector for the portfolio")
-    net_arch: list[int] = Field(default_factory=lambda: [64, 64], description="joint: pi and vf layers; asset: vf")
-    features_dim: int = Field(64, ge=1, description="width of the joint gated fusion space")
-    asset_dim: int = Field(16, ge=1, description="width of each asset's vector (policy asset)")
-    n_envs: int = Field(8, ge=1, description="copies of the training env exploring side by side")
-    rollout_steps: int = Field(1, ge=1, description="A2C n_steps per env copy of SBA / SBCA")
-    episode_days: int | None = Field(
-        None, ge=1, description="training episodes of this many days from random starts (None: the whole training "
-        "period; SB / SBC then update once per env copy and epoch)")
-    log_std_init: float = Field(-1.0, description="initial log-std of the Gaussian over the logits")
-    epochs: int = Field(30, ge=1, description="passes over the training period, at most")
-    patience: int = Field(10, ge=1, description="epochs without a better validation value before stopping")
-
-
 class CostSensitivityConfig(_Strict):
-    commissions: list[float] = Field(default_factory=lambda: [0.001, 0.0025, 0.005, 0.01])
+    commissions: list[Commission] = Field(
+        default_factory=lambda: [0.001, 0.0025, 0.005, 0.01],
+        description="commissions to retrain at besides env.commission (each a fraction in [0, 0.5))")
     groups: list[str] | None = Field(None, description="asset groups to retrain at each commission (None: all)")
 
 
@@ -93,8 +63,8 @@ class RlConfig(_Strict):
     text: RlTextConfig = Field(default_factory=RlTextConfig)
     groups: dict[str, list[str]] = Field(description="asset group name -> its tickers")
     split: RlSplitConfig
-    env: RlEnvConfig = Field(default_factory=RlEnvConfig)
-    agent: RlAgentConfig = Field(default_factory=RlAgentConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
     variants: list[str] = Field(default_factory=lambda: list(VARIANTS))
     seeds: list[int] = Field(default_factory=lambda: [42, 43, 44, 45, 46], min_length=1)
     cost_sensitivity: CostSensitivityConfig | None = None
@@ -103,6 +73,7 @@ class RlConfig(_Strict):
     )
     risk_free: float = Field(0.02, description="annual risk-free rate of Sharpe and Sortino")
     output: OutputConfig = Field(default_factory=OutputConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     progress: bool = True
 
     @model_validator(mode="after")

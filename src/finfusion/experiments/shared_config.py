@@ -1,5 +1,7 @@
 """Config sections shared by prediction runs (`experiments.config.RunConfig`) and RL runs
-(`experiments.rl_config.RlConfig`): the run name, data, market, one sentiment spec and output.
+(`experiments.rl_config.RlConfig`): the run name, data and output. (The market section and the
+sentiment spec they share live below them: `finfusion.data.sample_spec.MarketConfig`,
+`finfusion.features.sentiment.SentimentSpec`.)
 
 Both run configs import them from here, so neither config module imports the other's sections
 (`experiments.config` re-exports them, `from finfusion.experiments.config import DataConfig` works).
@@ -18,8 +20,6 @@ from finfusion.data.dates import parse_hhmm
 from finfusion.data.shapes import COLUMN_KEYS, InputShape, check_columns
 from finfusion.data.simulate import SimulatorConfig
 from finfusion.strict import _Strict
-from finfusion.features.sentiment import DEFAULT_STATS, SentimentIndexSpec
-from finfusion.features.sentiment_stats import STATS
 
 
 def _plain_name(value: str) -> str:
@@ -32,12 +32,6 @@ def _plain_name(value: str) -> str:
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=,+-]{0,99}$")
 RunName = Annotated[str, AfterValidator(_plain_name)]
-
-
-class MarketConfig(_Strict):
-    close_time: str = Field("16:00", description="market close, HH:MM local time; later texts go to the next day")
-    timezone: str = Field("America/New_York", description="time zone of the close")
-    calendar: str | None = Field(None, description="exchange calendar name (needs exchange_calendars); default: price dates")
 
 
 class BenchmarkConfig(_Strict):
@@ -151,39 +145,6 @@ class DataConfig(_Strict):
         if self.source in ("stocknet", "stocknet_benchmark") and self.stocknet_root is None:
             raise ValueError(f"data.source {self.source!r} needs data.stocknet_root")
         return self
-
-
-class SentimentConfig(_Strict):
-    """One set of sentiment features (finfusion.features.sentiment); `features.sentiment` is one
-    such mapping or a list of named ones (e.g. one per scorer)."""
-
-    name: str | None = Field(
-        None, description="None: features sent_<stat> in group 'sentiment'; a name: sent_<name>_<stat> in 'sentiment_<name>'"
-    )
-    scorer: str = Field("vader", description="'vader', 'lm' (Loughran-McDonald) or a fine-tuned classifier directory")
-    decay: float = Field(0.0, description="λ of the text weights exp(-λ · x); 0 = equal weights")
-    decay_basis: Literal["age", "time_of_day"] = Field(
-        "age", description="x = age in days to the close (λ>0: late texts count more) or seed 003's τ = time of "
-        "day, 0 at midnight and 1 at the close (λ>0: early texts count more)"
-    )
-    neutral_band: float = Field(0.05, ge=0.0, lt=1.0, description="|score| <= band counts as neither pos nor neg")
-    batch_size: int = Field(64, ge=1, description="texts per scorer call")
-    stats: list[Literal[STATS]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: list(DEFAULT_STATS), description=f"statistics, from {list(STATS)}"
-    )
-    alpha: float = Field(1.0, ge=0.0, description="weight of p_pos in a classifier's score α·p_pos − β·p_neg")
-    beta: float = Field(1.0, ge=0.0, description="weight of p_neg (a lexicon needs α = β = 1)")
-    fill: Literal["zero", "neutral", "ffill"] = Field(
-        "zero", description="days without text: zero (+ has_text), neutral, or ffill (+ staleness)"
-    )
-
-    @model_validator(mode="after")
-    def _check_spec(self) -> SentimentConfig:
-        self.to_spec()  # the spec's own checks (name pattern, staleness needs ffill)
-        return self
-
-    def to_spec(self) -> SentimentIndexSpec:
-        return SentimentIndexSpec(**{**self.model_dump(), "stats": tuple(self.stats)})
 
 
 class OutputConfig(_Strict):

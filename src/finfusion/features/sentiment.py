@@ -9,7 +9,7 @@ statistics of `finfusion.features.sentiment_stats` (weighted mean, std, max, min
 kurtosis, counts, has_text, staleness), with text weights by age or by time of day, and a
 declared fill for days without text (zero, neutral or ffill).
 
-One `SentimentIndexSpec` makes one set of features. Unnamed (the default, seed 004), its
+One `SentimentSpec` makes one set of features. Unnamed (the default, seed 004), its
 features are `sent_<stat>` in the group "sentiment", and its default statistics are the six
 SENTIMENT_FEATURES:
 
@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
+import finfusion.progress as progress
 from finfusion.errors import ConfigError, DataError
 from finfusion.features.sentiment_stats import (
-    DECAY_BASES,
-    FILLS,
     STATS,
     DecayBasis,
     Fill,
@@ -41,6 +41,7 @@ from finfusion.features.sentiment_stats import (
     fill_panel,
     text_weights,
 )
+from finfusion.strict import _Strict
 from finfusion.text.scorers import Scorer, is_lexicon, load_scorer, scorer_key
 
 SENTIMENT_GROUP = "sentiment"
@@ -52,69 +53,67 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _SCORE_CACHE: dict[str, dict[str, float]] = {}
 
 
-@dataclass(frozen=True)
-class SentimentIndexSpec:
-    """How one set of sentiment features is computed.
+class SentimentSpec(_Strict):
+    """One set of sentiment features (finfusion.features.sentiment); `features.sentiment` is one such
+    mapping or a list of named ones (e.g. one per scorer), and `sentiment_features` computes one.
+
+    Frozen and hashable (`stats` is a tuple; a YAML list is accepted). Bad values raise pydantic's
+    ValidationError (a ValueError) naming the key and the value; a run config reports it under its
+    key path (`features.sentiment.<i>.<key>`). Settings (see each field's description):
 
     scorer        "vader", "lm" (Loughran-McDonald) or the directory of a fine-tuned classifier
                   (see `finfusion.text.scorers.load_scorer`).
-    decay         λ of the text weights exp(-λ · x); 0 = equal weights.
-    decay_basis   x = "age" (days from publication to the close; λ > 0 favours late texts) or
-                  "time_of_day" (seed 003's τ in [0, 1], midnight to close; λ > 0 favours early
-                  texts); see `finfusion.features.sentiment_stats`.
-    neutral_band  scores in [-band, band] count neither as positive nor as negative
-                  (0.05: VADER's neutral zone).
-    batch_size    texts per scorer call (matters for transformer classifiers).
+    decay_basis   x of the text weights exp(-λ · x): "age" (days from publication to the close)
+                  or "time_of_day" (seed 003's τ); see `finfusion.features.sentiment_stats`.
     alpha, beta   weights of a classifier's score α·p_pos − β·p_neg (seed 003 definition 3); a
                   lexicon gives one score and needs the default α = β = 1.
-    name          None: features sent_<stat> (group "sentiment"); a name such as "vader": features
-                  sent_<name>_<stat> in the group "sentiment_<name>" (lower-case letters, digits, _).
     stats         statistics of the group, from STATS (default: the six SENTIMENT_FEATURES;
                   SEED003_STATS for seed 003 §4.2). Features are in STATS order.
-    fill          days without text: "zero", "neutral" or "ffill" (see sentiment_stats). "zero"
-                  always adds has_text and "ffill" always adds staleness, so the fill is visible
-                  to the model; "staleness" needs "ffill".
+    fill          "zero" always adds has_text and "ffill" always adds staleness, so the fill is
+                  visible to the model; "staleness" needs "ffill".
     """
 
-    scorer: str = "vader"
-    decay: float = 0.0
-    neutral_band: float = 0.05
-    batch_size: int = 64
-    name: str | None = None
-    decay_basis: DecayBasis = "age"
-    stats: tuple[str, ...] = DEFAULT_STATS
-    fill: Fill = "zero"
-    alpha: float = 1.0
-    beta: float = 1.0
+    name: str | None = Field(
+        None, description="None: features sent_<stat> in group 'sentiment'; a name: sent_<name>_<stat> in 'sentiment_<name>'"
+    )
+    scorer: str = Field("vader", description="'vader', 'lm' (Loughran-McDonald) or a fine-tuned classifier directory")
+    decay: float = Field(0.0, allow_inf_nan=False, description="λ of the text weights exp(-λ · x); 0 = equal weights")
+    decay_basis: DecayBasis = Field(
+        "age", description="x = age in days to the close (λ>0: late texts count more) or seed 003's τ = time of "
+        "day, 0 at midnight and 1 at the close (λ>0: early texts count more)"
+    )
+    neutral_band: float = Field(0.05, ge=0.0, lt=1.0, description="|score| <= band counts as neither pos nor neg")
+    batch_size: int = Field(64, ge=1, description="texts per scorer call")
+    stats: tuple[Literal[STATS], ...] = Field(  # type: ignore[valid-type]
+        DEFAULT_STATS, description=f"statistics, from {list(STATS)}"
+    )
+    alpha: float = Field(1.0, ge=0.0, allow_inf_nan=False,
+                         description="weight of p_pos in a classifier's score α·p_pos − β·p_neg")
+    beta: float = Field(1.0, ge=0.0, allow_inf_nan=False, description="weight of p_neg (a lexicon needs α = β = 1)")
+    fill: Fill = Field("zero", description="days without text: zero (+ has_text), neutral, or ffill (+ staleness)")
 
-    def __post_init__(self) -> None:
-        for key in ("alpha", "beta"):
-            value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
-                raise ConfigError(f"sentiment {key}={value!r}; expected a finite number >= 0")
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.fullmatch(value):
+            raise ValueError(f"sentiment name={value!r}; expected lower-case letters, digits and _ (e.g. 'vader')")
+        return value
+
+    @field_validator("stats")
+    @classmethod
+    def _check_stats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(f"sentiment stats=[]; expected a non-empty list of {list(STATS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> SentimentSpec:
         if (self.alpha, self.beta) != (1.0, 1.0) and is_lexicon(self.scorer):
-            raise ConfigError(f"sentiment alpha={self.alpha!r}, beta={self.beta!r}: the lexicon {self.scorer!r} gives one "
-                              "score per text; α and β weight a classifier's p_pos and p_neg (keep them at 1)")
-        if not np.isfinite(self.decay):
-            raise ConfigError(f"sentiment decay={self.decay!r}; expected a finite number (0 = equal weights)")
-        if not 0.0 <= self.neutral_band < 1.0:
-            raise ConfigError(f"sentiment neutral_band={self.neutral_band!r}; expected 0 <= band < 1")
-        if self.batch_size < 1:
-            raise ConfigError(f"sentiment batch_size={self.batch_size!r}; expected an int >= 1")
-        if self.name is not None and not _NAME.fullmatch(str(self.name)):
-            raise ConfigError(f"sentiment name={self.name!r}; expected lower-case letters, digits and _ (e.g. 'vader')")
-        if self.decay_basis not in DECAY_BASES:
-            raise ConfigError(f"sentiment decay_basis={self.decay_basis!r}; expected one of {DECAY_BASES}")
-        if self.fill not in FILLS:
-            raise ConfigError(f"sentiment fill={self.fill!r}; expected one of {FILLS}")
-        if isinstance(self.stats, str):
-            raise ConfigError(f"sentiment stats must be a list of names, got the string {self.stats!r}")
-        object.__setattr__(self, "stats", tuple(self.stats))
-        unknown = [s for s in self.stats if s not in STATS]
-        if unknown or not self.stats:
-            raise ConfigError(f"sentiment stats {list(self.stats)}: unknown {unknown}; expected a non-empty list of {STATS}")
+            raise ValueError(f"sentiment alpha={self.alpha!r}, beta={self.beta!r}: the lexicon {self.scorer!r} gives one "
+                             "score per text; α and β weight a classifier's p_pos and p_neg (keep them at 1)")
         if "staleness" in self.stats and self.fill != "ffill":
-            raise ConfigError(f"sentiment stats include 'staleness' but fill={self.fill!r}; staleness needs fill 'ffill'")
+            raise ValueError(f"sentiment stats include 'staleness' but fill={self.fill!r}; staleness needs fill 'ffill'")
+        return self
 
     @property
     def group(self) -> str:
@@ -138,9 +137,9 @@ class SentimentIndexSpec:
         return tuple(self.prefix + s for s in self.feature_stats)
 
 
-def as_specs(sentiment: SentimentIndexSpec | Sequence[SentimentIndexSpec]) -> tuple[SentimentIndexSpec, ...]:
+def as_specs(sentiment: SentimentSpec | Sequence[SentimentSpec]) -> tuple[SentimentSpec, ...]:
     """One spec or several as a checked tuple: several specs need distinct names."""
-    specs = (sentiment,) if isinstance(sentiment, SentimentIndexSpec) else tuple(sentiment)
+    specs = (sentiment,) if isinstance(sentiment, SentimentSpec) else tuple(sentiment)
     if not specs:
         raise ConfigError("sentiment: expected one spec or a non-empty list of named specs")
     if len(specs) > 1:
@@ -150,7 +149,7 @@ def as_specs(sentiment: SentimentIndexSpec | Sequence[SentimentIndexSpec]) -> tu
     return specs
 
 
-def sentiment_catalog(specs: Sequence[SentimentIndexSpec]) -> dict[str, SentimentIndexSpec]:
+def sentiment_catalog(specs: Sequence[SentimentSpec]) -> dict[str, SentimentSpec]:
     """Feature name -> the spec that makes it, over every spec (in spec, then STATS order)."""
     return {name: spec for spec in specs for name in spec.feature_names}
 
@@ -159,7 +158,7 @@ def split_selection(
     features: Sequence[str] | None,
     groups: Sequence[str] | None,
     exclude_groups: Iterable[str] = (),
-    specs: Sequence[SentimentIndexSpec] = (SentimentIndexSpec(),),
+    specs: Sequence[SentimentSpec] = (SentimentSpec(),),
 ) -> tuple[list[str] | None, list[str] | None, list[str], list[str]]:
     """Separate the sentiment features from a feature selection.
 
@@ -231,7 +230,7 @@ def score_texts(
     distinct = pd.unique(pd.Series(list(texts), dtype=object)) if len(texts) else np.array([], dtype=object)
     new = [t for t in distinct if t not in cache]
     if new:
-        kwargs = {**weights, **_progress_kwargs(scorer, len(new))}
+        kwargs = {**weights, **_progress_kwargs(scorer)}
         scores = np.asarray(scorer.score(new, batch_size=batch_size, **kwargs), dtype=np.float64)
         if scores.shape != (len(new),) or not np.all((scores >= low - 1e-9) & (scores <= high + 1e-9)):
             raise DataError(
@@ -248,13 +247,10 @@ def _accepts(scorer: Scorer, keyword: str) -> bool:
     return keyword in inspect.signature(scorer.score).parameters
 
 
-def _progress_kwargs(scorer: Scorer, n: int) -> dict:
-    """show_progress=True for a scorer that has a bar (the classifier) on many texts, unless hidden."""
-    from finfusion.text.encoder import PROGRESS_MIN_TEXTS, progress_enabled
-
-    if n < PROGRESS_MIN_TEXTS or not _accepts(scorer, "show_progress"):
-        return {}
-    return {"show_progress": progress_enabled()}
+def _progress_kwargs(scorer: Scorer) -> dict:
+    """show_progress (the context's `finfusion.progress.enabled()`) for a scorer that has a bar
+    (the classifier, which shows it from its own PROGRESS_MIN_TEXTS texts on); {} for the others."""
+    return {"show_progress": progress.enabled()} if _accepts(scorer, "show_progress") else {}
 
 
 def clear_score_cache() -> None:
@@ -312,7 +308,7 @@ def daily_sentiment_index(
 def sentiment_features(
     aligned: pd.DataFrame,
     panel: pd.DataFrame,
-    spec: SentimentIndexSpec,
+    spec: SentimentSpec,
     names: Sequence[str] | None = None,
     *,
     close_time: str = "16:00",

@@ -35,7 +35,7 @@ Fills of (ticker, day) rows without any text, always declared by the caller (nev
     zero     every statistic 0 and has_text = 0.
     neutral  the statistics of neutral news: mean = max = min = 0, std = range = kurt = 0, counts
              0. With scores centred on 0 the values equal those of "zero"; the two differ in
-             what the feature spec adds (see `SentimentIndexSpec`): "zero" always adds has_text so
+             what the feature spec adds (see `SentimentSpec`): "zero" always adds has_text so
              a model can tell "no news" from "neutral news", "neutral" declares them the same.
     ffill    the statistics of the ticker's last day with text (counts included), has_text = 0
              and staleness = sessions since that day. Rows before a ticker's first text have no

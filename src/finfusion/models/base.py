@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from finfusion.errors import ConfigError, NotFittedError
+from finfusion.text.cache import FrozenOutputs
 
 Task = Literal["regression", "classification"]
 LABELLED = "labelled"  # optional extras key: False marks rows that are predicted but never trained or scored on
@@ -200,6 +201,12 @@ class Predictor(BaseEstimator, ABC):
     def training_curves(self) -> pd.DataFrame | None:
         """What the last fit recorded per epoch, long form (epoch, series, value), or None."""
         return None
+
+    def frozen_text_outputs(self, samples: Samples) -> list[FrozenOutputs]:
+        """Frozen encoder outputs that `fit` / `predict` on any rows of `samples` would compute,
+        for a runner to compute once and `finfusion.text.cache.seed` into every worker. Default:
+        [] (this model encodes no text with a frozen encoder; text models override it)."""
+        return []
 
     def check_fitted(self) -> None:
         fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]

@@ -48,7 +48,7 @@ from finfusion.io import read_json, write_json
 from finfusion.models.base import Predictor, Samples
 from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
 from finfusion.models.params import PositiveFloat, PositiveInt, Seed
-from finfusion.models.registry import register
+from finfusion.models.registry import read_config, register, write_config
 
 MODEL_FILE = "model.json"
 
@@ -152,16 +152,12 @@ class DPLogisticPredictor(FittedInputs, Predictor):
         return self.classes_[best]
 
     def save(self, directory: str | Path) -> None:
-        from finfusion.models.registry import write_config
-
         self.check_fitted()
         write_json(Path(directory) / MODEL_FILE, {"coef": self.coef_.tolist(), "intercept": self.intercept_.tolist()})
         fitted = {**self._inputs_state(), "epsilon_": None if math.isinf(self.epsilon_) else self.epsilon_}
         write_config(directory, self, fitted=fitted)
 
     def load(self, directory: str | Path) -> DPLogisticPredictor:
-        from finfusion.models.registry import read_config
-
         config = read_config(directory, self)
         self.set_params(**config["params"])
         fitted, model = config["fitted"], read_json(Path(directory) / MODEL_FILE)

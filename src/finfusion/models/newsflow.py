@@ -140,14 +140,25 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
                  warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
 
-    def _learn_inputs(self, train: Samples) -> None:
+    def _check_newsflow_params(self) -> None:
         if self.no_news not in NO_NEWS:
             raise ConfigError(f"{type(self).__name__}: no_news must be one of {NO_NEWS}, got {self.no_news!r}")
         if self.newsflow not in NEWSFLOWS:
             raise ConfigError(f"{type(self).__name__}: newsflow must be one of {NEWSFLOWS}, got {self.newsflow!r}")
         if self.max_news_items is not None and self.max_news_items < 1:
             raise ConfigError(f"{type(self).__name__}: max_news_items must be >= 1 or None, got {self.max_news_items!r}")
+
+    def _learn_inputs(self, train: Samples) -> None:
+        self._check_newsflow_params()
         super()._learn_inputs(train)
+
+    def _encoder_texts(self, data: Samples) -> list[str]:
+        """"joined": each sample's newsflow string; "items": every sample's news items (the
+        newest `max_news_items`, `news_items`), sample after sample."""
+        self._check_newsflow_params()
+        if self.newsflow == "joined":
+            return super()._encoder_texts(data)
+        return _flat(news_items(data, self.max_news_items))
 
     def _dataset(self, data: Samples, targets: np.ndarray | None):
         x = flatten_features(data.X)  # a look-back (n, L, d) -> (n, L*d)
@@ -158,8 +169,7 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
             dataset.tensors["has_news"] = torch.from_numpy(has)
             return dataset
         items = news_items(data, self.max_news_items)
-        flat = [t for sample in items for t in sample]
-        inputs = self._current_encoder().inputs(flat)
+        inputs = self._current_encoder().inputs(_flat(items))
         bounds = np.cumsum([0, *(len(sample) for sample in items)])
         item_ids = [inputs.ids[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         arrays = {"x": x, "has_news": np.array([len(i) > 0 for i in items], dtype=np.float32)}
@@ -308,6 +318,11 @@ def news_items(data: Samples, max_items: int | None) -> list[tuple[str, ...]]:
     else:
         items = [(t,) if t.strip() else () for t in data.texts]
     return [sample[-max_items:] if max_items is not None else sample for sample in items]
+
+
+def _flat(items: list[tuple[str, ...]]) -> list[str]:
+    """Every sample's items, sample after sample (the order `ItemsDataset` bounds index)."""
+    return [t for sample in items for t in sample]
 
 
 def _per_sample(model: TorchPredictor, data: Samples, fn) -> np.ndarray:

@@ -7,9 +7,9 @@
                                             # each parameter (the constructor's annotations are the spec)
     load_predictor("runs/x/model")          # reads config.json, builds the named model, loads it
 
-The built-in models are imported at the bottom of this module, so importing it is enough to
-populate the registry. A new built-in model adds its module to `_BUILTIN_MODULES` (model modules
-import `register` from here; keep heavy imports such as transformers inside functions).
+The built-in models are imported on the first lookup (`_registry`), so importing this module is
+enough to use any of them, and model modules import `register`, `read_config` and `write_config`
+from here at their top. A new built-in model adds its module to `_BUILTIN_MODULES`.
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def register(name: str):
 
 def available_predictors() -> list[str]:
     """Registered predictor names, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def get_predictor_class(name: str) -> type[Predictor]:
     try:
-        return _REGISTRY[name]
+        return _registry()[name]
     except KeyError:
         hint = difflib.get_close_matches(name, _REGISTRY, n=1)
         did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -117,9 +117,7 @@ def _name_of(predictor: Predictor) -> str:
     return name
 
 
-# Built-in models register themselves on import. Imported last: they import `register` from here
-# (and modules they import must not import this module at top level, or the cycle breaks).
-_BUILTIN_MODULES = (
+_BUILTIN_MODULES = (  # the built-in models: each registers itself when its module is imported
     "finfusion.models.mlp",
     "finfusion.models.tree",
     "finfusion.models.text_models",
@@ -129,5 +127,11 @@ _BUILTIN_MODULES = (
     "finfusion.models.dp",
     "finfusion.models.dp_linear",
 )
-for _module in _BUILTIN_MODULES:
-    importlib.import_module(_module)
+
+
+def _registry() -> dict[str, type[Predictor]]:
+    """The registry with the built-in models loaded (on first use: they import `register` from
+    this module, which therefore imports none of them at its top)."""
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)  # a no-op once imported
+    return _REGISTRY

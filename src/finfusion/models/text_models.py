@@ -37,6 +37,7 @@ from finfusion.models.params import (
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import ArrayDataset, TrainerConfig, to_device
+from finfusion.text.cache import FrozenOutputs
 
 ENCODER_PARAMS = ("model", "pooling", "max_length", "tuning", "top_k", "lora_rank", "lora_alpha", "lora_dropout",
                   "encoder_dropout")
@@ -155,11 +156,36 @@ class TextPredictor(TorchPredictor):
                            top_k=self.top_k, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
                            lora_dropout=self.lora_dropout, dropout=self.encoder_dropout)
 
-    def _learn_inputs(self, train: Samples) -> None:
-        super()._learn_inputs(train)
+    def _seeded_encoder(self):
         with torch.random.fork_rng(devices=[]):  # LoRA initialisation is random: seed it
             torch.manual_seed(self.seed)
-            self._encoder = self._make_encoder()
+            return self._make_encoder()
+
+    def _learn_inputs(self, train: Samples) -> None:
+        super()._learn_inputs(train)
+        self._encoder = self._seeded_encoder()
+
+    def frozen_text_outputs(self, samples: Samples) -> list[FrozenOutputs]:
+        """With tuning="frozen": the pooled vectors of exactly the texts `fit` / `predict` on any
+        rows of `samples` encode (`_encoder_texts`), computed here through the usual caches
+        (process store, on-disk cache) by an encoder built as `fit` builds it, as one
+        `FrozenOutputs` (values (U, H) float32) for `finfusion.text.cache.seed` in a worker.
+        Other tunings: []: "full" / "lora" cache no network output, and the top_k lower-layer
+        states ((L_i, H) per text) are too large to ship, so they stay per process.
+
+        A worker finds the vectors only under the same namespace: same model directory and
+        settings, and the same encoding key (device type, texts per call, torch thread count).
+        Call this with the torch thread count the workers use; with another, the worker looks
+        under its own namespace and encodes the texts itself (correct, only slower).
+        """
+        if self.tuning != "frozen":
+            return []
+        self.check_task(samples)
+        return [self._seeded_encoder().frozen_outputs(self._encoder_texts(samples))]
+
+    def _encoder_texts(self, data: Samples) -> list[str]:
+        """The texts `_dataset` gives the encoder for `data`: one per sample (its newsflow)."""
+        return list(data.texts)
 
     def _take_encoder(self) -> nn.Module:
         encoder = self.__dict__.pop("_encoder", None)
@@ -172,7 +198,7 @@ class TextPredictor(TorchPredictor):
         arrays = {"x": np.ascontiguousarray(data.X, dtype=np.float32)}
         if targets is not None:
             arrays["y"] = targets
-        return TextDataset(self._current_encoder().inputs(data.texts), **arrays)
+        return TextDataset(self._current_encoder().inputs(self._encoder_texts(data)), **arrays)
 
     def _trainer_config(self, epochs: int, warm: bool = False) -> TrainerConfig:
         frozen = {} if warm or not self.encoder_frozen_epochs else {"encoder.": self.encoder_frozen_epochs}

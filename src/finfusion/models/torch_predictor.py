@@ -42,6 +42,7 @@ from finfusion.errors import DataError
 from finfusion.io import atomic_write
 from finfusion.models.base import Predictor, Samples
 from finfusion.models.inputs import encode_targets, flatten_features, learn_classes
+from finfusion.models.registry import read_config, write_config
 from finfusion.models.trainer import ArrayDataset, Prepare, Trainer, TrainerConfig, TrainHistory
 from finfusion.models.trainer import predict as predict_module
 
@@ -159,18 +160,10 @@ class TorchPredictor(Predictor):
         directory = Path(directory)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._module_state().items()}
         atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
-        from finfusion.models.registry import (
-            write_config,  # lazy: the registry imports the models
-        )
-
         fitted = {name: _to_json(getattr(self, name)) for name in self.fitted_attributes}
         write_config(directory, self, fitted=fitted, history=self.history_.to_dict())
 
     def load(self, directory: str | Path) -> TorchPredictor:
-        from finfusion.models.registry import (
-            read_config,  # lazy: the registry imports the models
-        )
-
         directory = Path(directory)
         config = read_config(directory, self)
         self.set_params(**config["params"])

@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 from torch.utils.data._utils.collate import default_collate
 
+import finfusion.progress as progress
 from finfusion.errors import ConfigError
 
 Batch = dict[str, torch.Tensor]
@@ -77,7 +78,7 @@ class TrainerConfig:
     loss                    "mse" (regression), "cross_entropy" (logits (B, C), int targets) or
                             "bce" (logits (B,), float 0/1 targets).
     device                  torch device for training and prediction ("cpu", "cuda", "cuda:1").
-    show_progress           a tqdm bar over epochs.
+    show_progress           a bar over epochs with the latest losses (`finfusion.progress`).
     """
 
     epochs: int = 15
@@ -299,13 +300,14 @@ class Trainer:
                 module, optimizer, loader = prepare(module, optimizer, loader)
             scheduler = self.make_scheduler(optimizer, total_steps=cfg.epochs * len(loader))
             best_state: dict[str, torch.Tensor] | None = None
-            with _progress(cfg.epochs, cfg.show_progress) as bar, _staged(staged) as thaw:
+            with (progress.bar(cfg.epochs, "epochs", unit="epoch", leave=True, enabled=cfg.show_progress) as bar,
+                  _staged(staged) as thaw):
                 for epoch in range(cfg.epochs):
                     thaw(epoch)
                     history.train_loss.append(self._train_epoch(module, loader, optimizer, scheduler, history))
                     if valid is not None:
                         history.valid_loss.append(self.evaluate(module, valid, collate_fn=collate_fn))
-                    bar.update(train_loss=history.train_loss[-1], valid_loss=(history.valid_loss or [None])[-1])
+                    _advance(bar, train_loss=history.train_loss[-1], valid_loss=(history.valid_loss or [None])[-1])
                     improved, stop = self._track_best(history, epoch, patience_from=max(staged.values(), default=0))
                     if improved and cfg.early_stopping_patience is not None:
                         best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
@@ -443,24 +445,10 @@ def _split_output(output: torch.Tensor | Mapping[str, torch.Tensor]) -> tuple[to
     return output["pred"], output.get("aux_loss")
 
 
-class _progress(contextlib.AbstractContextManager):
-    """A tqdm bar over epochs showing the latest losses, or a no-op."""
-
-    def __init__(self, epochs: int, enabled: bool) -> None:
-        self._bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=epochs, desc="epochs", unit="epoch")
-
-    def update(self, **losses: float | None) -> None:
-        if self._bar is not None:
-            self._bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if v is not None})
-            self._bar.update(1)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
+def _advance(bar: progress.Bar, **losses: float | None) -> None:
+    """One more epoch on the epoch bar (`progress.bar`), showing the latest losses after it."""
+    bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if v is not None})
+    bar.update(1)
 
 
 def _check(ok: bool, name: str, value: Any, expected: str) -> None:

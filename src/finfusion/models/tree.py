@@ -20,7 +20,7 @@ from finfusion.io import write_bytes
 from finfusion.models.base import Predictor, Samples
 from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
 from finfusion.models.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, Seed
-from finfusion.models.registry import register
+from finfusion.models.registry import read_config, register, write_config
 
 MODEL_FILE = "model.json"
 
@@ -137,15 +137,11 @@ class XGBoostPredictor(FittedInputs, Predictor):
         return self.model_.get_booster().predict(xgb.DMatrix(X, missing=np.nan), iteration_range=rounds, **kwargs)
 
     def save(self, directory: str | Path) -> None:
-        from finfusion.models.registry import write_config
-
         self.check_fitted()
         write_bytes(Path(directory) / MODEL_FILE, bytes(self.model_.get_booster().save_raw(raw_format="json")))
         write_config(directory, self, fitted=self._inputs_state())
 
     def load(self, directory: str | Path) -> XGBoostPredictor:
-        from finfusion.models.registry import read_config
-
         config = read_config(directory, self)
         self.set_params(**config["params"])
         fitted = config["fitted"]

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from tqdm.auto import tqdm
 
 import finfusion.io as io
+import finfusion.progress as progress_bars
 from finfusion.errors import ConfigError, DataError
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import LABELLED, Predictor, Samples
@@ -59,7 +59,7 @@ def run_protocol(
     warm_start: bool = False,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 1,
-    progress: bool = True,
+    progress: bool | None = None,
     explain: bool = False,
     on_refit=None,
 ) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def run_protocol(
     last-value forecast) always gets unscaled features and targets.
     Regression models with `predict_components` (the mixture) add component_<name> columns in
     target units. `on_refit(fold, model)` is called after every refit (e.g. to store the
-    model's training curves)."""
+    model's training curves). `progress` None follows `finfusion.progress.enabled()`."""
     predictor.check_task(samples)
     if explain and not hasattr(predictor, "shap_values"):
         raise ConfigError(f"{type(predictor).__name__} has no TreeSHAP attributions (explain needs a tree model)")
@@ -90,14 +90,15 @@ def run_protocol(
     if ckpt is not None:
         done, frames, state = ckpt.restore(predictor)
     todo = [s for s in splits if s.fold > done]
-    bar = tqdm(total=len(splits), initial=len(splits) - len(todo), desc=model_name, disable=not progress, leave=False)
-    first = progress  # the first fit (a window of texts to encode, all epochs) can take minutes: show it
+    show = progress_bars.enabled(progress)
+    bar = progress_bars.bar(len(splits), model_name, initial=len(splits) - len(todo), enabled=show)
+    first = show  # the first fit (a window of texts to encode, all epochs) can take minutes: show it
     for split in todo:
         if split.refit or state.model is None:
             if first:
-                tqdm.write(f"{model_name}: fitting fold {split.fold} of {len(splits)} on {len(split.train):,} "
-                           f"training rows{'; encoding its texts first' if predictor.uses_text else ''}",
-                           file=sys.stderr)
+                bar.write(f"{model_name}: fitting fold {split.fold} of {len(splits)} on {len(split.train):,} "
+                          f"training rows{'; encoding its texts first' if predictor.uses_text else ''}",
+                          file=sys.stderr)
             state = _refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start,
                            show_epochs=first)
             first = False

@@ -22,6 +22,15 @@ tweet of ~30 tokens: token ids ~0.5 KB, pooled vector ~1.9 KB, top-k lower-layer
 30 x 384 x 2 bytes (float16) ~ 23 KB. The limit bounds what the cache retains; a `TextInputs`
 that is alive keeps references to its own arrays, so evicting an entry never breaks it.
 
+Frozen outputs can be computed in one process and shipped to others (`FrozenOutputs`, `seed`):
+a runner that fits units on worker processes or Ray nodes computes the pooled vectors of every
+text once on the driver (`Predictor.frozen_text_outputs`), sends them with the other shared
+inputs, and each worker `seed`s its store with them, so no worker runs the encoder for them. An
+entry is found only under the exact namespace a worker's encoder looks up, which includes the
+encoding key (device type, texts per call, torch thread count): outputs computed with another
+device or thread count are stored under a namespace the worker never asks for, and it computes
+its own (correct, only slower).
+
 Lower-layer states are stored as float16 by default (half the memory; the effect on the top
 layers' output is ~1e-3 relative, see tests/text/test_encoder.py); `configure_cache(
 state_dtype="float32")` stores them exactly.
@@ -33,14 +42,15 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from finfusion.errors import ConfigError
 
-__all__ = ["CacheInfo", "cache_info", "clear_cache", "configure_cache", "state_dtype", "STORE"]
+__all__ = ["CacheInfo", "FrozenOutputs", "cache_info", "clear_cache", "configure_cache", "seed", "state_dtype",
+           "STORE"]
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 ENTRY_OVERHEAD = 200  # bytes: ndarray header + OrderedDict node + key tuple (an estimate)
@@ -56,7 +66,8 @@ class KindStats:
     bytes: int = 0
     hits: int = 0
     misses: int = 0
-    computed: int = 0  # texts tokenised / run through the frozen layers
+    computed: int = 0  # texts tokenised / run through the frozen layers (or read from disk)
+    seeded: int = 0  # entries put in by `seed` (computed by another process)
     evicted: int = 0
 
 
@@ -107,21 +118,35 @@ class ByteLRU:
 
     def put_many(self, namespace: tuple, texts: Sequence[str], values: Sequence[np.ndarray]) -> None:
         """Store freshly computed arrays, then evict least-recently-used entries over the limit."""
-        stats = self._kind(namespace)
         with self._lock:
-            stats.computed += len(texts)
+            self._kind(namespace).computed += len(texts)
             for text, value in zip(texts, values, strict=True):
-                size = value.nbytes + sys.getsizeof(text) + ENTRY_OVERHEAD
-                if size > self.max_bytes:
-                    continue
-                old = self._data.pop((namespace, text), None)
-                if old is not None:
-                    self._forget(namespace, old[1])
-                self._data[(namespace, text)] = (value, size)
-                self._bytes += size
-                stats.entries += 1
-                stats.bytes += size
+                self._put(namespace, text, value)
             self._evict()
+
+    def seed_many(self, namespace: tuple, texts: Sequence[str], values: Sequence[np.ndarray]) -> None:
+        """Store arrays computed elsewhere for the texts not stored yet (an entry already here is
+        the same value, see `seed`); evict over the limit. Counted as `seeded`, not `computed`."""
+        with self._lock:
+            for text, value in zip(texts, values, strict=True):
+                if (namespace, text) not in self._data and self._put(namespace, text, value):
+                    self._kind(namespace).seeded += 1
+            self._evict()
+
+    def _put(self, namespace: tuple, text: str, value: np.ndarray) -> bool:
+        """Insert or replace one entry (lock held); False when it alone exceeds the limit."""
+        size = value.nbytes + sys.getsizeof(text) + ENTRY_OVERHEAD
+        if size > self.max_bytes:
+            return False
+        stats = self._kind(namespace)
+        old = self._data.pop((namespace, text), None)
+        if old is not None:
+            self._forget(namespace, old[1])
+        self._data[(namespace, text)] = (value, size)
+        self._bytes += size
+        stats.entries += 1
+        stats.bytes += size
+        return True
 
     def resize(self, max_bytes: int) -> None:
         with self._lock:
@@ -206,3 +231,58 @@ def clear_cache() -> None:
     """Empty the text cache (and reset its counters). Loaded models stay loaded: drop them with
     `finfusion.text.tokens.forget_backbones`."""
     STORE.clear()
+
+
+@dataclass(frozen=True, eq=False)
+class FrozenOutputs:
+    """Frozen encoder outputs of many texts under one store namespace, to ship to other processes.
+
+    namespace  the `STORE` namespace they were computed under (e.g. ``("pooled", model key,
+               max_length, pooling, n_layers, encode_dtype, encoding key)``, see
+               `TextEncoder.frozen_outputs`); hashable.
+    texts      n distinct texts.
+    values     (n, H) array, row i the output of texts[i] (float32 pooled vectors).
+    Picklable and compact: one array for all texts. Made by `TextEncoder.frozen_outputs` /
+    `Predictor.frozen_text_outputs`, consumed by `seed`.
+    """
+
+    namespace: tuple
+    texts: tuple[str, ...]
+    values: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.namespace, tuple) or not self.namespace:
+            raise ValueError(f"FrozenOutputs.namespace must be a non-empty tuple, got {self.namespace!r}")
+        hash(self.namespace)  # a store key: TypeError names the unhashable part
+        if not isinstance(self.texts, tuple) or not all(isinstance(t, str) for t in self.texts):
+            raise ValueError("FrozenOutputs.texts must be a tuple of str, got "
+                             f"{type(self.texts).__name__} {list(self.texts)[:3]!r}...")
+        if len(set(self.texts)) != len(self.texts):
+            raise ValueError(f"FrozenOutputs.texts must be distinct: {len(self.texts) - len(set(self.texts))} "
+                             "repeated text(s)")
+        if not isinstance(self.values, np.ndarray) or self.values.ndim != 2 or len(self.values) != len(self.texts):
+            shape = getattr(self.values, "shape", type(self.values).__name__)
+            raise ValueError(f"FrozenOutputs.values must be an ndarray (n, H) with n={len(self.texts)} "
+                             f"(one row per text), got {shape}")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __repr__(self) -> str:
+        return f"FrozenOutputs(namespace={self.namespace!r}, n={len(self)}, values={self.values.dtype}{self.values.shape})"
+
+
+def seed(outputs: Iterable[FrozenOutputs]) -> None:
+    """Put frozen outputs computed by another process into this process's store, as if computed
+    here: a later `TextEncoder` with the same namespace finds them instead of running the model.
+
+    Idempotent: texts already stored under the namespace are left as they are (a frozen output
+    is a function of its text and namespace, so both are the same value). Each row is copied, so
+    the byte limit counts what the store keeps (a row view would keep the whole array alive).
+    Entries obey the same LRU limit as computed ones (`configure_cache`); they do not go to the
+    on-disk cache.
+    """
+    for item in outputs:
+        if not isinstance(item, FrozenOutputs):
+            raise TypeError(f"seed: expected FrozenOutputs, got {type(item).__name__}")
+        STORE.seed_many(item.namespace, item.texts, [row.copy() for row in item.values])

@@ -50,8 +50,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+import finfusion.progress as progress
 from finfusion.errors import ConfigError
-from finfusion.text.cache import STORE, state_dtype
+from finfusion.text.cache import STORE, FrozenOutputs, state_dtype
 from finfusion.text.disk_cache import RowCache, row_cache, text_keys
 from finfusion.text.encoding import encode_frozen, encoding_key, encoding_tag, layers_of, lower_states, pool, run_layers
 from finfusion.text.tokens import Backbone, default_model_path, load_backbone, pad_ids, token_ids, unique_texts
@@ -245,16 +246,33 @@ class TextEncoder(nn.Module):
 
     def inputs(self, texts: Sequence[str]) -> TextInputs:
         """Tokenise the distinct texts (once per process) and, for frozen / top_k, fetch or compute
-        their cached frozen outputs. Returns the `TextInputs` whose `collate` builds batches."""
+        their cached frozen outputs (tokenising only the texts no cache holds). Returns the
+        `TextInputs` whose `collate` builds batches."""
         uniques, ids = unique_texts(texts)
-        tokens = token_ids(self._backbone, uniques, self.max_length)
         if self.tuning == "frozen":
-            pooled = self._frozen_outputs(uniques, tokens)
+            pooled = self._frozen_outputs(uniques)
             emb = torch.from_numpy(np.stack(pooled)) if pooled else torch.zeros(0, self.hidden_size)
             return TextInputs("frozen", ids, uniques, emb=emb)
         if self.tuning == "top_k":
-            return TextInputs("top_k", ids, uniques, rows=self._frozen_outputs(uniques, tokens))
+            return TextInputs("top_k", ids, uniques, rows=self._frozen_outputs(uniques))
+        tokens = token_ids(self._backbone, uniques, self.max_length)
         return TextInputs(self.tuning, ids, uniques, rows=tokens, pad_id=self._backbone.pad_id)
+
+    def frozen_outputs(self, texts: Sequence[str]) -> FrozenOutputs:
+        """The pooled vectors of the distinct `texts` (first-seen order) as `FrozenOutputs`
+        (values (U, hidden_size) float32) under the namespace this encoder looks them up in,
+        computed or fetched through the usual caches (frozen tuning only). Another process
+        `finfusion.text.cache.seed`s its store with them and encodes none of these texts, if its
+        encoder has the same model, settings and encoding key (device type, texts per call,
+        torch thread count); else it looks under its own namespace and computes them itself.
+        top_k lower-layer states are not offered: (L_i, H) per text, too large to ship."""
+        if self.tuning != "frozen":
+            raise ConfigError(f"TextEncoder.frozen_outputs: needs tuning='frozen', got {self.tuning!r} "
+                              "(top_k lower-layer states stay in each process)")
+        uniques, _ = unique_texts(texts)
+        pooled = self._frozen_outputs(uniques)
+        values = np.stack(pooled) if pooled else np.zeros((0, self.hidden_size), dtype=np.float32)
+        return FrozenOutputs(self._namespace(self.pooling), tuple(uniques), values)
 
     def _namespace(self, pooling: str | None) -> tuple:
         """The cache key of this encoder's frozen outputs: everything they depend on but the text."""
@@ -264,9 +282,10 @@ class TextEncoder(nn.Module):
         return ("states", self._backbone.key, self.max_length, self.n_layers - self.top_k, self.encode_dtype,
                 state_dtype().name, encoding_key(self.encode_device, "states"))
 
-    def _frozen_outputs(self, texts: list[str], tokens: list[np.ndarray]) -> list[np.ndarray]:
-        """Cached frozen outputs of `texts` (pooled vectors or lower-layer states), computing the
-        missing ones (batch-invariant: each is what the text alone gives, see `_encode`)."""
+    def _frozen_outputs(self, texts: list[str]) -> list[np.ndarray]:
+        """Cached frozen outputs of the distinct `texts` (pooled vectors or lower-layer states),
+        computing the missing ones (batch-invariant: each is what the text alone gives, see
+        `_encode`). Only texts found in neither cache are tokenised."""
         namespace = self._namespace(self.pooling)
         found = STORE.get_many(namespace, texts)
         missing = [i for i, v in enumerate(found) if v is None]
@@ -279,7 +298,7 @@ class TextEncoder(nn.Module):
             STORE.put_many(namespace, [texts[missing[j]] for j in np.flatnonzero(hit)], [r for r in rows if r is not None])
             missing, keys = [missing[j] for j in np.flatnonzero(~hit)], [keys[j] for j in np.flatnonzero(~hit)]
         if missing:
-            computed = self._encode([tokens[i] for i in missing])
+            computed = self._encode(token_ids(self._backbone, [texts[i] for i in missing], self.max_length))
             for i, pos in enumerate(missing):
                 found[pos] = computed[self.pooling if self.tuning == "frozen" else "states"][i]
             for key, values in computed.items():
@@ -302,7 +321,7 @@ class TextEncoder(nn.Module):
         (top_k), each a function of its text alone (`finfusion.text.encoding.encode_frozen`)."""
         model = self._backbone.model_on(self.encode_device)
         n_lower = self.n_layers - self.top_k if self.tuning == "top_k" else None
-        with _progress(len(tokens), "encoding texts") as bar:
+        with progress.bar(len(tokens), "encoding texts", unit="text", min_total=PROGRESS_MIN_TEXTS) as bar:
             return encode_frozen(model, tokens, n_lower=n_lower, device=self.encode_device,
                                  bfloat16=self.encode_dtype == "bfloat16", state_dtype=state_dtype(),
                                  on_batch=bar.update)
@@ -395,39 +414,3 @@ def _check_split(backbone: Backbone, n_lower: int, top: nn.ModuleList) -> None:
 
 def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
-
-
-_SHOW_PROGRESS = True
-
-
-def set_progress(enabled: bool) -> None:
-    """Show (default) or hide the progress bar of cache fills (runs with `progress: false` hide it)."""
-    global _SHOW_PROGRESS
-    _SHOW_PROGRESS = bool(enabled)
-
-
-def progress_enabled() -> bool:
-    """Whether long text work (cache fills, sentiment scoring) shows a progress bar."""
-    return _SHOW_PROGRESS
-
-
-class _progress:
-    """A tqdm bar over texts when there are at least PROGRESS_MIN_TEXTS of them, else a no-op."""
-
-    def __init__(self, total: int, desc: str) -> None:
-        self._bar = None
-        if _SHOW_PROGRESS and total >= PROGRESS_MIN_TEXTS:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, desc=desc, unit="text", leave=False)
-
-    def update(self, n: int) -> None:
-        if self._bar is not None:
-            self._bar.update(n)
-
-    def __enter__(self) -> _progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()

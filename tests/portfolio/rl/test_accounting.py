@@ -7,9 +7,18 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
-from finfusion.errors import ConfigError
-from finfusion.portfolio.rl import EnvSettings, MarketWindow, Standardizer, reward, run_policy, smooth, softmax
+from finfusion.portfolio.rl import (
+    EnvConfig,
+    MarketWindow,
+    PortfolioEnv,
+    Standardizer,
+    reward,
+    run_policy,
+    smooth,
+    softmax,
+)
 
 # row 0 is history (window W = 1); rows 1..3 are the decision days
 RETURNS = pd.DataFrame([[0.01, -0.01], [0.10, -0.05], [-0.02, 0.04], [0.05, 0.00]],
@@ -19,8 +28,8 @@ LOGITS = [np.array([0.0, 0.0]), np.array([math.log(3), 0.0]), np.array([0.0, mat
 
 def run_example(turnover: str = "drifted", reward_baseline: str = "none") -> tuple[pd.DataFrame, list[float]]:
     window = MarketWindow(RETURNS)
-    settings = EnvSettings(window=1, commission=0.01, turnover=turnover, reward_baseline=reward_baseline)
-    env = settings.make(window, Standardizer().fit(RETURNS))
+    settings = EnvConfig(window=1, commission=0.01, turnover=turnover, reward_baseline=reward_baseline)
+    env = PortfolioEnv(window, Standardizer().fit(RETURNS), settings)
     env.reset()
     rewards = []
     for a in LOGITS:
@@ -83,5 +92,5 @@ def test_equal_weight_reward_baseline_subtracts_the_market_log_return():
     # mean returns of the decision days: (.10 - .05) / 2, (-.02 + .04) / 2, (.05 + 0) / 2
     assert rewards == pytest.approx([p - math.log(1 + m) for p, m in zip(plain, [0.025, 0.01, 0.025])])
     assert rewards[0] == pytest.approx(math.log(1.015) - 0.005 - math.log(1.025))
-    with pytest.raises(ConfigError, match="reward_baseline='index'"):
-        EnvSettings(reward_baseline="index")
+    with pytest.raises(ValidationError, match=r"reward_baseline\n  Input should be 'none' or 'equal_weight'"):
+        EnvConfig(reward_baseline="index")

@@ -12,17 +12,17 @@ import pytest
 import stable_baselines3
 import torch
 
-from finfusion.portfolio.rl import AgentConfig, EnvSettings, Standardizer, TrainedAgent, train_agent
+from finfusion.portfolio.rl import AgentConfig, EnvConfig, Standardizer, TrainedAgent, train_agent
 
 W = 10
-SETTINGS = EnvSettings(window=W)
+SETTINGS = EnvConfig(window=W)
 
 
 @pytest.fixture
 def trained(windows):
     train, valid, _ = windows
-    return train_agent("SBCA", train, valid, epochs=1, patience=1, seed=3, settings=SETTINGS,
-                       config=AgentConfig(n_envs=2))
+    return train_agent("SBCA", train, valid, seed=3, env=SETTINGS,
+                       agent=AgentConfig(n_envs=2, epochs=1, patience=1))
 
 
 def _forbid_unpickling(monkeypatch) -> None:
@@ -80,9 +80,9 @@ def test_reloaded_agent_acts_bit_identically(trained, windows, tmp_path):
 def test_every_variant_and_policy_round_trips(windows, tmp_path, variant, policy):
     """Untrained but perturbed weights (cheap): every architecture is rebuilt exactly."""
     train, _, test = windows
-    agent = train_agent(variant, train, windows[1], epochs=1, patience=1, seed=0, settings=SETTINGS,
-                        config=AgentConfig(policy=policy, n_envs=1, net_arch=(8,), features_dim=8, asset_dim=4,
-                                           episode_days=5))
+    agent = train_agent(variant, train, windows[1], seed=0, env=SETTINGS,
+                        agent=AgentConfig(policy=policy, n_envs=1, net_arch=(8,), features_dim=8, asset_dim=4,
+                                          episode_days=5, epochs=1, patience=1))
     with torch.no_grad():
         for p in agent.model.policy.parameters():
             p.add_(torch.randn_like(p))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from pydantic import ValidationError
 
 from finfusion.errors import ConfigError
 from finfusion.portfolio.rl import (
@@ -16,8 +17,9 @@ from finfusion.portfolio.rl import (
     AssetGatedExtractor,
     AssetwisePolicy,
     ConcatExtractor,
-    EnvSettings,
+    EnvConfig,
     GatedFusionExtractor,
+    PortfolioEnv,
     Standardizer,
     TrainedAgent,
     build_model,
@@ -29,7 +31,7 @@ from finfusion.portfolio.rl import agents as agents_module
 from finfusion.portfolio.rl.agents import VARIANTS
 
 W = 10
-SETTINGS = EnvSettings(window=W)
+SETTINGS = EnvConfig(window=W)
 
 
 @pytest.mark.parametrize(("name", "joint", "asset", "lam", "full"), [
@@ -39,7 +41,7 @@ SETTINGS = EnvSettings(window=W)
     ("SBCA", GatedFusionExtractor, AssetGatedExtractor, 0.95, False)])
 def test_variants_in_sb3_terms(windows, name, joint, asset, lam, full):
     train = windows[0]
-    env = EnvSettings(window=W).make(train, Standardizer().fit(train.returns))
+    env = PortfolioEnv(train, Standardizer().fit(train.returns), EnvConfig(window=W))
     for policy, extractor in (("asset", asset), ("joint", joint)):
         model = build_model(VARIANTS[name], env, config=AgentConfig(policy=policy, n_envs=3), seed=0)
         assert isinstance(model.policy.features_extractor, extractor)
@@ -52,7 +54,7 @@ def test_variants_in_sb3_terms(windows, name, joint, asset, lam, full):
         # every parameter is trained (the replaced action net's are in the optimizer)
         optimised = {id(p) for group in model.policy.optimizer.param_groups for p in group["params"]}
         assert optimised == {id(p) for p in model.policy.parameters()}
-    short = EnvSettings(window=W).make(train, Standardizer().fit(train.returns), episode_days=5)
+    short = PortfolioEnv(train, Standardizer().fit(train.returns), EnvConfig(window=W), episode_days=5)
     model = build_model(VARIANTS[name], short, config=AgentConfig(n_envs=2), seed=0)
     assert model.n_steps == (5 if full else 1)  # SB / SBC: one whole (short) episode per rollout
 
@@ -60,7 +62,7 @@ def test_variants_in_sb3_terms(windows, name, joint, asset, lam, full):
 def test_asset_wise_policy_shares_its_weights_across_assets(windows):
     """Swapping two assets' rows in the observation swaps their logits: one network for all assets."""
     train = windows[0]
-    env = EnvSettings(window=W).make(train, Standardizer().fit(train.returns))
+    env = PortfolioEnv(train, Standardizer().fit(train.returns), EnvConfig(window=W))
     model = build_model(VARIANTS["SBCA"], env, config=AgentConfig(n_envs=1), seed=0)
     torch.nn.init.normal_(model.policy.action_net.linear.weight)  # SB3 starts it near 0
     obs, _ = env.reset()
@@ -74,9 +76,9 @@ def test_asset_wise_policy_shares_its_weights_across_assets(windows):
 
 def test_same_seed_same_result_and_save_load(windows, tmp_path):
     train, valid, test = windows
-    a = train_agent("SBCA", train, valid, epochs=2, patience=2, seed=7, settings=SETTINGS)
-    b = train_agent("SBCA", train, valid, epochs=2, patience=2, seed=7, settings=SETTINGS)
-    c = train_agent("SBCA", train, valid, epochs=2, patience=2, seed=8, settings=SETTINGS)
+    a = train_agent("SBCA", train, valid, seed=7, env=SETTINGS, agent=AgentConfig(epochs=2, patience=2))
+    b = train_agent("SBCA", train, valid, seed=7, env=SETTINGS, agent=AgentConfig(epochs=2, patience=2))
+    c = train_agent("SBCA", train, valid, seed=8, env=SETTINGS, agent=AgentConfig(epochs=2, patience=2))
     pd.testing.assert_frame_equal(a.curve, b.curve)
     pd.testing.assert_frame_equal(a.run(test), b.run(test))
     assert not a.run(test)["value"].equals(c.run(test)["value"])
@@ -104,7 +106,7 @@ def test_early_stopping_keeps_the_best_validation_epoch(windows, monkeypatch):
         return frame.assign(value=next(values))
 
     monkeypatch.setattr(agents_module, "run_policy", scripted)
-    agent = train_agent("SBA", train, valid, epochs=10, patience=2, seed=0, settings=SETTINGS)
+    agent = train_agent("SBA", train, valid, seed=0, env=SETTINGS, agent=AgentConfig(epochs=10, patience=2))
     # best at epoch 2 (1.20); epochs 3 and 4 do not beat it -> stop after epoch 4, before the 1.30
     assert agent.best_epoch == 2 and agent.curve["epoch"].tolist() == [1, 2, 3, 4]
     assert agent.curve["is_best"].tolist() == [True, True, False, False]
@@ -118,20 +120,26 @@ def test_bad_variant_and_settings(windows):
     train, valid, _ = windows
     with pytest.raises(ConfigError, match="variant='PPO'; expected one of"):
         train_agent("PPO", train, valid)
-    with pytest.raises(ConfigError, match="policy='eiie'"):
+    with pytest.raises(ValidationError, match=r"policy\n  Input should be 'asset' or 'joint'.*input_value='eiie'"):
         AgentConfig(policy="eiie")
-    with pytest.raises(ConfigError, match="n_envs=0"):
+    with pytest.raises(ValidationError, match=r"n_envs\n  Input should be greater than or equal to 1"):
         AgentConfig(n_envs=0)
-    with pytest.raises(ConfigError, match="episode_days=0"):
+    with pytest.raises(ValidationError, match=r"episode_days\n  Input should be greater than or equal to 1"):
         AgentConfig(episode_days=0)
-    with pytest.raises(ConfigError, match="patience=0"):
-        train_agent("SB", train, valid, patience=0)
-    with pytest.raises(ConfigError, match="commission=0.7"):
-        EnvSettings(commission=0.7)
-    with pytest.raises(ConfigError, match="ema_alpha=0"):
-        EnvSettings(ema_alpha=0.0)
-    with pytest.raises(ConfigError, match="turnover='gross'"):
-        EnvSettings(turnover="gross")
+    with pytest.raises(ValidationError, match=r"patience\n  Input should be greater than or equal to 1"):
+        AgentConfig(patience=0)
+    with pytest.raises(ValidationError, match=r"net_arch.0\n  Input should be greater than or equal to 1"):
+        AgentConfig(net_arch=[0, 8])
+    with pytest.raises(ValidationError, match=r"commission\n  Input should be less than 0.5.*input_value=0.7"):
+        EnvConfig(commission=0.7)
+    with pytest.raises(ValidationError, match=r"ema_alpha\n  Input should be greater than 0"):
+        EnvConfig(ema_alpha=0.0)
+    with pytest.raises(ValidationError, match=r"turnover\n  Input should be 'drifted' or 'undrifted'"):
+        EnvConfig(turnover="gross")
+    with pytest.raises(ConfigError, match=r"agent=\{'epochs': 1\}; expected an AgentConfig"):
+        train_agent("SB", train, valid, agent={"epochs": 1})
+    with pytest.raises(ConfigError, match=r"env=\{'window': 10\}; expected an EnvConfig"):
+        train_agent("SB", train, valid, env={"window": 10})
 
 
 def test_sbca_learns_an_informative_text_signal():
@@ -147,8 +155,8 @@ def test_sbca_learns_an_informative_text_signal():
     lagged = np.vstack([np.zeros(3), text.to_numpy()[:-1]])
     returns = pd.DataFrame(0.01 * lagged + rng.normal(0.0, 0.005, (n, 3)), idx, text.columns)
     train, valid, test = split_market(returns, text, train_end=idx[179], valid_end=idx[239], window=W)
-    agent = train_agent("SBCA", train, valid, epochs=10, patience=10, seed=42, settings=SETTINGS,
-                        config=AgentConfig(learning_rate=3e-3))
+    agent = train_agent("SBCA", train, valid, seed=42, env=SETTINGS,
+                        agent=AgentConfig(learning_rate=3e-3, epochs=10, patience=10))
     learned = agent.run(test)["value"].iloc[-1]
     ew = equal_weight(test, window=W)["value"].iloc[-1]
     assert learned > ew * 1.15, (learned, ew)

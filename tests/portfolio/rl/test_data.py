@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from finfusion.errors import DataError
-from finfusion.portfolio.rl import EnvSettings, MarketWindow, Standardizer, split_market
+from finfusion.portfolio.rl import EnvConfig, MarketWindow, PortfolioEnv, Standardizer, split_market
 
 
 def test_frames_must_match(market):
@@ -40,9 +40,9 @@ def test_window_must_fit(market):
     returns, text = market
     std = Standardizer().fit(returns)
     with pytest.raises(DataError, match="has 5 history row"):
-        EnvSettings(window=30).make(MarketWindow(returns, text, returns.index[5]), std)
+        PortfolioEnv(MarketWindow(returns, text, returns.index[5]), std, EnvConfig(window=30))
     with pytest.raises(DataError, match="leave no decision date"):
-        EnvSettings(window=30).make(MarketWindow(returns.iloc[:30], text.iloc[:30]), std)
+        PortfolioEnv(MarketWindow(returns.iloc[:30], text.iloc[:30]), std, EnvConfig(window=30))
     with pytest.raises(DataError, match="is not a date of the returns index"):
         MarketWindow(returns, text, "2030-01-01")
     with pytest.raises(DataError, match="expected > 30 train rows"):

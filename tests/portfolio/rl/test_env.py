@@ -8,8 +8,9 @@ import pytest
 from finfusion.errors import ConfigError
 from finfusion.portfolio.rl import (
     AgentConfig,
-    EnvSettings,
+    EnvConfig,
     MarketWindow,
+    PortfolioEnv,
     Standardizer,
     build_model,
     run_policy,
@@ -35,7 +36,7 @@ def _hand_policy(obs):
 
 
 def _weights(policy, returns, text, standardizer):
-    env = EnvSettings(window=W).make(_window(returns, text), standardizer)
+    env = PortfolioEnv(_window(returns, text), standardizer, EnvConfig(window=W))
     daily = run_policy(policy, env).set_index("date")
     return daily[[c for c in daily if c.startswith("w_")]]
 
@@ -44,7 +45,7 @@ def _weights(policy, returns, text, standardizer):
 def test_action_at_t_ignores_day_t_and_later(market, kind):
     returns, text = market
     std = _standardizer(returns)
-    env = EnvSettings(window=W).make(_window(returns, text), std)
+    env = PortfolioEnv(_window(returns, text), std, EnvConfig(window=W))
     policy = _hand_policy if kind == "hand" else build_model(VARIANTS["SBCA"], env, config=AgentConfig(), seed=1)
     base = _weights(policy, returns, text, std)
     t = returns.index[T]
@@ -67,7 +68,7 @@ def test_action_at_t_ignores_day_t_and_later(market, kind):
 def test_state_holds_days_t_minus_w_to_t_minus_1(market):
     returns, text = market
     std = _standardizer(returns)
-    env = EnvSettings(window=W).make(_window(returns, text), std)
+    env = PortfolioEnv(_window(returns, text), std, EnvConfig(window=W))
     z = std.transform(returns)
     obs, info = env.reset()
     assert info["date"] == returns.index[START]
@@ -84,7 +85,7 @@ def test_state_holds_days_t_minus_w_to_t_minus_1(market):
 
 def test_episode_is_one_pass(market):
     returns, text = market
-    env = EnvSettings(window=W).make(_window(returns, text), _standardizer(returns))
+    env = PortfolioEnv(_window(returns, text), _standardizer(returns), EnvConfig(window=W))
     assert env.n_steps == len(returns) - START
     env.reset()
     steps, done = 0, False
@@ -110,7 +111,7 @@ def test_standardizer_is_fit_on_training_rows_only(market):
     logr = np.log1p(returns.iloc[:70].to_numpy())
     assert np.allclose(a.mean_, logr.mean(axis=0)) and np.allclose(a.std_, logr.std(axis=0))
     # and a test env built with it standardises with the train statistics
-    env = EnvSettings(window=W).make(test, a)
+    env = PortfolioEnv(test, a, EnvConfig(window=W))
     obs, _ = env.reset()
     expected = (np.log1p(returns.iloc[95 - W:95].to_numpy()) - a.mean_) / a.std_
     assert np.allclose(obs["price"], expected.T, atol=1e-5)
@@ -121,7 +122,7 @@ def test_text_nan_is_zero_and_counted(make_market):
     window = MarketWindow(returns, text, returns.index[START])
     assert window.n_text_missing == 24  # rows 0, 5, ..., 115 of BBB
     assert window.n_text_missing_decided == 12  # rows 60, 65, ..., 115
-    env = EnvSettings(window=W).make(window, _standardizer(returns))
+    env = PortfolioEnv(window, _standardizer(returns), EnvConfig(window=W))
     assert env.n_text_missing == 24
     obs, _ = env.reset()
     # state rows 50..59: row 50 and 55 of BBB are NaN -> 0
@@ -137,7 +138,7 @@ def test_passes_the_gymnasium_and_sb3_env_checkers(market):
     from stable_baselines3.common.env_checker import check_env as sb3_check
 
     returns, text = market
-    env = EnvSettings(window=W).make(_window(returns, text), _standardizer(returns))
+    env = PortfolioEnv(_window(returns, text), _standardizer(returns), EnvConfig(window=W))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SB3 advises a [-1, 1] action box; ours holds logits
         gym_check(env, skip_render_check=True)
@@ -148,8 +149,8 @@ def test_training_episodes_of_episode_days(market):
     """episode_days = L: L consecutive decision dates from a seeded random start, each from cash."""
     returns, text = market
     data, std = _window(returns, text), _standardizer(returns)
-    full = EnvSettings(window=W).make(data, std)
-    env = EnvSettings(window=W).make(data, std, episode_days=7)
+    full = PortfolioEnv(data, std, EnvConfig(window=W))
+    env = PortfolioEnv(data, std, EnvConfig(window=W), episode_days=7)
     assert env.n_steps == full.n_steps and env.episode_length == 7
     env.reset(seed=3)
     starts = []
@@ -165,9 +166,9 @@ def test_training_episodes_of_episode_days(market):
         assert [s["date"] for s in steps] == list(full.dates[k:k + 7])
         assert steps[0]["turnover"] == pytest.approx(1.0)  # the entry from cash is paid again
     assert len(set(starts)) > 1
-    again = EnvSettings(window=W).make(data, std, episode_days=7)
+    again = PortfolioEnv(data, std, EnvConfig(window=W), episode_days=7)
     again.reset(seed=3)
     assert [list(full.dates).index(again.reset()[1]["date"]) for _ in range(12)] == starts  # seeded
-    assert EnvSettings(window=W).make(data, std, episode_days=10_000).episode_length == full.n_steps
+    assert PortfolioEnv(data, std, EnvConfig(window=W), episode_days=10_000).episode_length == full.n_steps
     with pytest.raises(ConfigError, match="episode_days"):
-        EnvSettings(window=W).make(data, std, episode_days=0)
+        PortfolioEnv(data, std, EnvConfig(window=W), episode_days=0)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from finfusion.cli import main
+from finfusion.text.sentiment import SentimentClassifier
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +69,13 @@ def test_train_prints_metrics_and_paths(trained):
     assert "validation: n 12, accuracy 1.0000" in printed and "best epoch 4 of 5" in printed
     assert f"model: {trained / 'run' / 'model'}" in printed and "report:" in printed
     assert (trained / "run" / "model" / "model.safetensors").is_file()
-    config = json.loads((trained / "run" / "config.json").read_text())
-    assert config["lr"] == 5e-3 and config["early_stopping_patience"] is None and config["epochs"] == 5
+    config = yaml.safe_load((trained / "run" / "config.yaml").read_text())  # a `kind: sentiment` run directory
+    assert config["kind"] == "sentiment" and config["search"] is None and config["name"] == "run"
+    train = config["train"]
+    assert train["lr"] == 5e-3 and train["early_stopping_patience"] is None and train["epochs"] == 5
+    assert config["data"]["label_map"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    assert (trained / "run" / "report.html").is_file() and (trained / "run" / "valid" / "errors.csv").is_file()
+    assert pd.read_csv(trained / "run" / "results.csv")["best_epoch"].tolist() == [4]
 
 
 def test_predict_a_text_file_to_jsonl(trained, tmp_path, capsys):
@@ -142,34 +150,39 @@ def test_evaluate_prints_and_writes_a_report(trained, tmp_path, capsys):
     assert metrics["labels"] == ["negative", "neutral", "positive"] and metrics["metrics"]["n"] == 3
 
 
-def test_search_runs_a_grid(tiny_bert, toy, tmp_path, capsys):
-    data = tmp_path / "toy.jsonl"
-    toy(1).to_json(data, orient="records", lines=True)
-    assert (
-        main(
-            [
-                "sentiment",
-                "search",
-                str(data),
-                "--out",
-                str(tmp_path / "s"),
-                "--model",
-                str(tiny_bert),
-                "--lr",
-                "5e-3,1e-3",
-                "--batch-size",
-                "8",
-                "--epochs",
-                "1",
-                "--valid-fraction",
-                "0.25",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert "best: trial" in out and len(pd.read_csv(tmp_path / "s" / "results.csv")) == 2
+def search_args(data, out, tiny_bert, *extra):
+    return ["sentiment", "search", str(data), "--out", str(out), "--model", str(tiny_bert), "--lr", "5e-3,1e-3",
+            "--batch-size", "8", "--epochs", "1", "--valid-fraction", "0.25", "--quiet", *extra]
+
+
+def test_search_runs_a_grid_and_resumes_only_the_missing_trials(tiny_bert, toy, tmp_path, capsys):
+    data = tmp_path / "toy.csv"
+    toy(1).to_csv(data, index=False)
+    out = tmp_path / "s"
+    assert main(search_args(data, out, tiny_bert)) == 0
+    printed = capsys.readouterr().out
+    table = pd.read_csv(out / "results.csv")
+    assert table["lr"].tolist() == [5e-3, 1e-3] and "| trial |" in printed and "best: trial" in printed
+    assert f"results: {out / 'results.csv'}" in printed and f"best model: {out / 'best_model'}" in printed
+    best = json.loads((out / "best.json").read_text())
+    assert SentimentClassifier.load(out / "best_model").info["training"]["lr"] == best["lr"]
+    assert (out / "report.html").is_file() and (out / "config.yaml").is_file()
+
+    kept = (out / "units" / "trial-000" / "info.json").stat().st_mtime_ns
+    shutil.rmtree(out / "units" / "trial-001")
+    assert main(search_args(data, out, tiny_bert, "--resume")) == 0
+    assert (out / "units" / "trial-000" / "info.json").stat().st_mtime_ns == kept  # finished: not trained again
+    assert (out / "units" / "trial-001" / "info.json").is_file()
+    again = pd.read_csv(out / "results.csv")
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), table.drop(columns="seconds"))
+    capsys.readouterr()
+
+    assert main(search_args(data, out, tiny_bert, "--resume", "--seed", "1")) == 2  # other options: refused
+    assert "train.seed (0 there, 1 now)" in capsys.readouterr().err
+    assert main(search_args(data, out, tiny_bert)) == 2  # a new run cannot reuse the directory
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(search_args(data, tmp_path / "none", tiny_bert, "--resume")) == 2
+    assert "is not a run directory" in capsys.readouterr().err
 
 
 def test_errors_exit_with_a_message_and_the_code_of_their_kind(trained, tmp_path, capsys):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from pydantic import ValidationError
 from safetensors.torch import load_file
 
 from finfusion.errors import ConfigError
@@ -170,10 +171,16 @@ def test_run_directory_rules(tiny_bert, toy, tmp_path):
 
 
 def test_config_is_validated():
-    with pytest.raises(ConfigError, match="SentimentTrainConfig.lr must be a float > 0, got 0"):
+    with pytest.raises(ValidationError, match=r"lr\n  Input should be greater than 0"):
         SentimentTrainConfig(lr=0)
-    with pytest.raises(ConfigError, match="classes must be 2, 3 or None"):
+    with pytest.raises(ValidationError, match="classes"):
         SentimentTrainConfig(classes=4)
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['learning_rate'\]"):
-        SentimentTrainConfig.from_dict({"learning_rate": 1e-3})
+    with pytest.raises(ValidationError, match=r"learning_rate\n  Extra inputs are not permitted"):
+        SentimentTrainConfig.model_validate({"learning_rate": 1e-3})
+    with pytest.raises(ValidationError, match=r"valid_fraction \+ test_fraction must be < 1"):
+        SentimentTrainConfig(valid_fraction=0.6, test_fraction=0.4)
+    with pytest.raises(ValidationError, match="device must be None, 'cpu' or 'cuda"):
+        SentimentTrainConfig(device="tpu")
     assert SentimentTrainConfig().replace(epochs=2).epochs == 2
+    with pytest.raises(ValidationError, match="epochs"):
+        SentimentTrainConfig().replace(epochs=0)  # replace validates like the constructor

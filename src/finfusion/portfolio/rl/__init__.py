@@ -1,7 +1,8 @@
 """finfusion.portfolio.rl: the reinforcement-learning portfolio system of seed 002 (SB / SBA / SBC / SBCA).
 
     train, valid, test = split_market(returns, text, train_end=..., valid_end=..., window=30)
-    agent = train_agent("SBCA", train, valid, epochs=30, patience=5, seed=42)
+    agent = train_agent("SBCA", train, valid, seed=42, env=EnvConfig(window=30),
+                        agent=AgentConfig(epochs=30, patience=5))
     daily = agent.run(test)                                  # date, value, net_return, turnover, w_<ticker>
     table = metrics_table({"SBCA": daily, "Equal Weight": equal_weight(test),
                            "Buy & Hold": buy_and_hold(test), "Market": market(test)})
@@ -12,7 +13,6 @@ See docs/rl.md for the timing, accounting and reward conventions.
 from finfusion.portfolio.rl.accounting import drift, reward, smooth, softmax, trade_day
 from finfusion.portfolio.rl.agents import (
     VARIANTS,
-    AgentConfig,
     AssetwisePolicy,
     TrainedAgent,
     Variant,
@@ -21,7 +21,7 @@ from finfusion.portfolio.rl.agents import (
 )
 from finfusion.portfolio.rl.baselines import buy_and_hold, equal_weight, market
 from finfusion.portfolio.rl.data import MarketWindow, Standardizer, check_frames, split_market
-from finfusion.portfolio.rl.env import EnvSettings, PortfolioEnv, daily_frame, run_policy
+from finfusion.portfolio.rl.env import PortfolioEnv, daily_frame, run_policy
 from finfusion.portfolio.rl.extractors import (
     EXTRACTORS,
     AssetConcatExtractor,
@@ -30,6 +30,7 @@ from finfusion.portfolio.rl.extractors import (
     GatedFusionExtractor,
 )
 from finfusion.portfolio.rl.metrics import metrics_table, rl_metrics
+from finfusion.portfolio.rl.settings import AgentConfig, EnvConfig
 
 __all__ = [
     "EXTRACTORS",
@@ -39,7 +40,7 @@ __all__ = [
     "AssetGatedExtractor",
     "AssetwisePolicy",
     "ConcatExtractor",
-    "EnvSettings",
+    "EnvConfig",
     "GatedFusionExtractor",
     "MarketWindow",
     "PortfolioEnv",

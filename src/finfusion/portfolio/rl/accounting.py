@@ -28,8 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TURNOVER_MODES = ("drifted", "undrifted")
-
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """(N,) logits -> (N,) weights >= 0 summing to 1 (max-shifted for stability)."""

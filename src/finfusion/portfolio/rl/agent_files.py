@@ -2,7 +2,7 @@
 
 A saved agent is a directory of
 
-    agent.json          format, format_version, variant, AgentConfig, EnvSettings, standardizer,
+    agent.json          format, format_version, variant, AgentConfig, EnvConfig, standardizer,
                         best_epoch, A2C's n_steps / n_envs, the observation and action spaces
     policy.safetensors  the SB3 policy's state dict (tensors shared between the policy's
                         features-extractor aliases stored once: safetensors' save_model)

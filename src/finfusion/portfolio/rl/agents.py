@@ -9,7 +9,7 @@ G_t (no bootstrap, the rollout ends at the terminal step). So:
     SBC   as SB                                                            gated extractor
     SBCA  as SBA                                                           gated extractor
 
-All (`AgentConfig`; docs/rl.md gives the measurements behind the defaults):
+All (`AgentConfig` of settings.py; docs/rl.md gives the measurements behind the defaults):
 - policy "asset" (default): the extractor runs on each asset's own rows with weights shared
   across assets, and asset i's logit is one shared linear map of its vector (`AssetwisePolicy`);
   the critic reads all N vectors through vf = net_arch. policy "joint": one state vector for the
@@ -37,13 +37,14 @@ import copy
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import ValidationError
 from stable_baselines3 import A2C
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
@@ -51,6 +52,7 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
+import finfusion.progress as progress_bars
 from finfusion.errors import ConfigError
 from finfusion.portfolio.rl.agent_files import (
     CURVE_FILE,
@@ -63,8 +65,9 @@ from finfusion.portfolio.rl.agent_files import (
     write_agent_files,
 )
 from finfusion.portfolio.rl.data import MarketWindow, Standardizer
-from finfusion.portfolio.rl.env import EnvSettings, PortfolioEnv, run_policy
+from finfusion.portfolio.rl.env import PortfolioEnv, run_policy
 from finfusion.portfolio.rl.extractors import EXTRACTORS
+from finfusion.portfolio.rl.settings import AgentConfig, EnvConfig
 from finfusion.seeding import seed_everything
 
 
@@ -85,7 +88,6 @@ VARIANTS: dict[str, Variant] = {
     "SBC": Variant("SBC", "gated", 1.0, False),
     "SBCA": Variant("SBCA", "gated", 0.95, True),
 }
-POLICIES = ("asset", "joint")
 LOSS_KEYS = ("policy_loss", "value_loss", "entropy_loss")
 
 
@@ -94,34 +96,6 @@ def get_variant(name: str) -> Variant:
     if key not in VARIANTS:
         raise ConfigError(f"variant={name!r}; expected one of {sorted(VARIANTS)}")
     return VARIANTS[key]
-
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """A2C hyper-parameters shared by the variants (module docstring)."""
-
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    gamma: float = 0.99
-    policy: str = "asset"  # "asset" | "joint"
-    net_arch: tuple[int, ...] = (64, 64)  # joint: pi and vf; asset: vf only
-    features_dim: int = 64  # the joint gated extractor's d; the joint concat extractor stays raw
-    asset_dim: int = 16  # d of the asset-wise extractors
-    n_envs: int = 8
-    rollout_steps: int = 1  # A2C n_steps of the actor-critic variants, per env copy
-    episode_days: int | None = None  # training episodes of this many days from random starts; None = whole period
-    log_std_init: float = -1.0
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ConfigError(f"policy={self.policy!r}; expected one of {POLICIES}")
-        for name in ("features_dim", "asset_dim", "n_envs", "rollout_steps"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= 1):
-                raise ConfigError(f"{name}={value!r}; expected an integer >= 1")
-        if self.episode_days is not None and not (isinstance(self.episode_days, int) and self.episode_days >= 1):
-            raise ConfigError(f"episode_days={self.episode_days!r}; expected None or an integer >= 1")
 
 
 class AssetHead(nn.Module):
@@ -229,6 +203,8 @@ def deterministic_torch() -> Iterator[None]:
 class TrainedAgent:
     """A trained variant with the env settings and train-fit standardizer it needs to act.
 
+    settings  the EnvConfig of its envs (`env(data)` builds one on new data with it).
+
     curve   one row per epoch: epoch, timesteps, train_reward_mean, policy_loss, value_loss,
             entropy_loss (means over the epoch's updates), valid_value (final validation value of
             the deterministic policy), is_best.
@@ -238,22 +214,23 @@ class TrainedAgent:
     variant: str
     model: A2C
     standardizer: Standardizer
-    settings: EnvSettings
+    settings: EnvConfig
     curve: pd.DataFrame
     best_epoch: int
     config: AgentConfig
 
     def env(self, data: MarketWindow) -> PortfolioEnv:
-        return self.settings.make(data, self.standardizer)
+        return PortfolioEnv(data, self.standardizer, self.settings)
 
     def run(self, data: MarketWindow | PortfolioEnv) -> pd.DataFrame:
         """Deterministic daily frame (env.daily_frame) over `data`'s decision dates."""
         return run_policy(self.model, data if isinstance(data, PortfolioEnv) else self.env(data))
 
     def save(self, directory: str | Path) -> Path:
-        """agent.json (variant, AgentConfig, EnvSettings, standardizer, best epoch, spaces),
+        """agent.json (variant, AgentConfig, EnvConfig, standardizer, best epoch, spaces),
         policy.safetensors (the policy weights), curve.csv; no pickle (agent_files.py)."""
-        meta = {"variant": self.variant, "config": asdict(self.config), "settings": asdict(self.settings),
+        meta = {"variant": self.variant, "config": self.config.model_dump(mode="json"),
+                "settings": self.settings.model_dump(mode="json"),
                 "standardizer": self.standardizer.to_dict(), "best_epoch": int(self.best_epoch),
                 "n_steps": int(self.model.n_steps), "n_envs": int(self.model.n_envs),
                 "policy_class": type(self.model.policy).__name__,
@@ -272,11 +249,12 @@ class TrainedAgent:
                    pd.read_csv(src / CURVE_FILE), int(meta["best_epoch"]), config)
 
 
-def _settings_from_json(meta: dict, path: Path) -> tuple[Variant, AgentConfig, EnvSettings]:
+def _settings_from_json(meta: dict, path: Path) -> tuple[Variant, AgentConfig, EnvConfig]:
+    """(variant, AgentConfig, EnvConfig) of agent.json's "variant", "config" and "settings"."""
     try:
-        config = AgentConfig(**{**meta["config"], "net_arch": tuple(meta["config"]["net_arch"])})
-        return get_variant(meta["variant"]), config, EnvSettings(**meta["settings"])
-    except (KeyError, TypeError, ConfigError) as exc:
+        config, settings = AgentConfig.model_validate(meta["config"]), EnvConfig.model_validate(meta["settings"])
+        return get_variant(meta["variant"]), config, settings
+    except (KeyError, TypeError, ValidationError, ConfigError) as exc:
         raise ConfigError(f"{path}: variant / config / settings unreadable ({type(exc).__name__}: {exc})") from exc
 
 
@@ -294,47 +272,50 @@ def _rebuild_model(variant: Variant, config: AgentConfig, meta: dict, directory:
     return model
 
 
-def train_agent(variant: str, train: MarketWindow, valid: MarketWindow, *, epochs: int = 30,
-                patience: int = 10, seed: int = 42, settings: EnvSettings | None = None,
-                config: AgentConfig | None = None, progress: bool = False) -> TrainedAgent:
+def train_agent(variant: str, train: MarketWindow, valid: MarketWindow, *, seed: int = 42,
+                env: EnvConfig | None = None, agent: AgentConfig | None = None,
+                progress: bool = False) -> TrainedAgent:
     """Train `variant` ("SB" | "SBA" | "SBC" | "SBCA") on `train`, early-stopped on `valid`'s
-    final value (module docstring). The standardizer is fit on `train.returns` only."""
+    final value (module docstring) after at most `agent.epochs` epochs with `agent.patience`.
+    `env` / `agent`: EnvConfig() / AgentConfig() when None (an RL run passes its config's `env`
+    and `agent` sections as they are). The standardizer is fit on `train.returns` only."""
     spec = get_variant(variant)
-    if not (isinstance(epochs, int) and epochs >= 1 and isinstance(patience, int) and patience >= 1):
-        raise ConfigError(f"epochs={epochs!r}, patience={patience!r}; expected integers >= 1")
-    settings, config = settings or EnvSettings(), config or AgentConfig()
+    env = EnvConfig() if env is None else env
+    agent = AgentConfig() if agent is None else agent
+    for name, value, kind in (("env", env, EnvConfig), ("agent", agent, AgentConfig)):
+        if not isinstance(value, kind):
+            raise ConfigError(f"{name}={value!r}; expected an {kind.__name__} (finfusion.portfolio.rl.{kind.__name__})")
     seed_everything(seed)
     standardizer = Standardizer().fit(train.returns)
-    train_env = settings.make(train, standardizer, episode_days=config.episode_days)
-    valid_env = settings.make(valid, standardizer)
+    train_env = PortfolioEnv(train, standardizer, env, episode_days=agent.episode_days)
+    valid_env = PortfolioEnv(valid, standardizer, env)
     with deterministic_torch():
-        model = build_model(spec, train_env, config=config, seed=seed)
-        curve, best_epoch = _fit(model, train_env, valid_env, epochs=epochs, patience=patience, progress=progress,
-                                 n_envs=config.n_envs)
-    return TrainedAgent(spec.name, model, standardizer, settings, curve, best_epoch, config)
+        model = build_model(spec, train_env, config=agent, seed=seed)
+        curve, best_epoch = _fit(model, train_env, valid_env, epochs=agent.epochs, patience=agent.patience,
+                                 progress=progress, n_envs=agent.n_envs)
+    return TrainedAgent(spec.name, model, standardizer, env, curve, best_epoch, agent)
 
 
 def _fit(model: A2C, train_env: PortfolioEnv, valid_env: PortfolioEnv, *, epochs: int, patience: int,
          progress: bool, n_envs: int = 1) -> tuple[pd.DataFrame, int]:
     """The epoch loop: learn one pass, validate, keep the best policy weights; returns (curve, best epoch)."""
-    from tqdm.auto import tqdm
-
     stats, rows = _EpochStats(), []
     best_value, best_epoch, best_state = -np.inf, 0, None
-    bar = tqdm(range(1, epochs + 1), desc=f"A2C {train_env.n_steps} steps/epoch", disable=not progress)
-    for epoch in bar:
-        stats.clear()
-        model.learn(total_timesteps=train_env.n_steps * n_envs, callback=stats, log_interval=None,
-                    reset_num_timesteps=epoch == 1)
-        value = float(run_policy(model, valid_env)["value"].iloc[-1])
-        is_best = value > best_value
-        if is_best:
-            best_value, best_epoch, best_state = value, epoch, copy.deepcopy(model.policy.state_dict())
-        rows.append({"epoch": epoch, "timesteps": int(model.num_timesteps), **stats.summary(),
-                     "valid_value": value, "is_best": is_best})
-        bar.set_postfix(valid=f"{value:.4f}", best=f"{best_value:.4f}@{best_epoch}")
-        if epoch - best_epoch >= patience:
-            break
+    with progress_bars.bar(epochs, f"A2C {train_env.n_steps} steps/epoch", leave=True, enabled=progress) as bar:
+        for epoch in range(1, epochs + 1):
+            stats.clear()
+            model.learn(total_timesteps=train_env.n_steps * n_envs, callback=stats, log_interval=None,
+                        reset_num_timesteps=epoch == 1)
+            value = float(run_policy(model, valid_env)["value"].iloc[-1])
+            is_best = value > best_value
+            if is_best:
+                best_value, best_epoch, best_state = value, epoch, copy.deepcopy(model.policy.state_dict())
+            rows.append({"epoch": epoch, "timesteps": int(model.num_timesteps), **stats.summary(),
+                         "valid_value": value, "is_best": is_best})
+            bar.set_postfix(valid=f"{value:.4f}", best=f"{best_value:.4f}@{best_epoch}")
+            bar.update(1)
+            if epoch - best_epoch >= patience:
+                break
     if best_state is not None:  # None only if every validation value was NaN
         model.policy.load_state_dict(best_state)
     return pd.DataFrame(rows), best_epoch

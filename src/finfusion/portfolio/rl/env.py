@@ -27,7 +27,6 @@ in cash like a full one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -36,12 +35,12 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from finfusion.errors import ConfigError
-from finfusion.portfolio.rl.accounting import TURNOVER_MODES, reward, smooth, softmax, trade_day
+from finfusion.portfolio.rl.accounting import reward, smooth, softmax, trade_day
 from finfusion.portfolio.rl.data import MarketWindow, Standardizer
+from finfusion.portfolio.rl.settings import EnvConfig
 
 LOGIT_BOUND = 10.0
 RUIN_LOG = float(np.log(1e-12))
-REWARD_BASELINES = ("none", "equal_weight")
 
 
 class PortfolioEnv(gym.Env):
@@ -49,30 +48,35 @@ class PortfolioEnv(gym.Env):
 
     data          MarketWindow (returns, text, first decision date).
     standardizer  fitted on the TRAINING returns only and shared by the validation / test envs.
-    window        W, days in the state window (default 30).
-    commission    c, one-way cost per unit of turnover (fraction, default 0.0025).
-    ema_alpha     weight of the new target in the EMA of the output weights (default 0.4; 1 = off).
-    lambda_risk, lambda_turn  reward penalties (default 0.1, 0.005).
-    turnover      "drifted" (||w_t - held_{t-1}||_1, default) or "undrifted" (||w_t - w_{t-1}||_1).
-    reward_baseline  "none" (the reward of Def. 3.9) or "equal_weight": minus log(1 + mean_i R_t,i),
-                  the log return of the equal-weight portfolio before costs. It does not depend on
-                  the actions (returns are exogenous), so it changes no policy's ranking and no
-                  expected policy gradient, only the gradient's noise (docs/rl.md).
+    config        EnvConfig (settings.py; default EnvConfig()): window W, commission c (one-way cost
+                  per unit of turnover, a fraction), ema_alpha (weight of the new target in the EMA
+                  of the output weights; 1 = off), lambda_risk / lambda_turn (reward penalties),
+                  turnover ("drifted": ||w_t - held_{t-1}||_1, or "undrifted": ||w_t - w_{t-1}||_1),
+                  reward_baseline ("none": the reward of Def. 3.9, or "equal_weight": minus
+                  log(1 + mean_i R_t,i), the log return of the equal-weight portfolio before costs;
+                  it does not depend on the actions (returns are exogenous), so it changes no
+                  policy's ranking and no expected policy gradient, only the gradient's noise;
+                  docs/rl.md). The train, validation and test envs (and a saved agent) share one.
     episode_days  None (default): an episode is every decision date; L: L consecutive dates from a
                   uniformly drawn start (more, shorter episodes for training; never for evaluation).
+
+    The settings the step loop reads are copied into plain attributes here (commission,
+    ema_alpha, ...), so a step does no pydantic attribute lookups.
     """
 
     metadata = {"render_modes": []}
 
-    def __init__(self, data: MarketWindow, standardizer: Standardizer, *, window: int = 30,
-                 commission: float = 0.0025, ema_alpha: float = 0.4, lambda_risk: float = 0.1,
-                 lambda_turn: float = 0.005, turnover: str = "drifted", reward_baseline: str = "none",
+    def __init__(self, data: MarketWindow, standardizer: Standardizer, config: EnvConfig | None = None, *,
                  episode_days: int | None = None) -> None:
-        _check_settings(commission, ema_alpha, lambda_risk, lambda_turn, turnover, reward_baseline)
-        self.reward_baseline = reward_baseline
-        self.data, self.standardizer, self.window = data, standardizer, int(window)
-        self.commission, self.ema_alpha = float(commission), float(ema_alpha)
-        self.lambda_risk, self.lambda_turn, self.turnover_mode = float(lambda_risk), float(lambda_turn), turnover
+        config = EnvConfig() if config is None else config
+        if not isinstance(config, EnvConfig):
+            raise ConfigError(f"config={config!r}; expected an EnvConfig (finfusion.portfolio.rl.EnvConfig)")
+        self.config = config
+        self.data, self.standardizer, self.window = data, standardizer, config.window
+        self.commission, self.ema_alpha = config.commission, config.ema_alpha
+        self.lambda_risk, self.lambda_turn = config.lambda_risk, config.lambda_turn
+        self._drifted = config.turnover == "drifted"
+        self._ew_baseline = config.reward_baseline == "equal_weight"
         self._rows = data.decision_rows(self.window)
         self.dates = data.returns.index[self._rows.start:]
         self.tickers = data.tickers
@@ -127,7 +131,7 @@ class PortfolioEnv(gym.Env):
         row = self._rows[self._k]
         target = softmax(np.asarray(action, dtype="float64").reshape(-1))
         w = smooth(target, self._prev_w, self.ema_alpha)
-        if self.turnover_mode == "drifted":
+        if self._drifted:
             ref = self._held
         else:
             ref = self._prev_w if self._prev_w is not None else np.zeros_like(w)
@@ -139,7 +143,7 @@ class PortfolioEnv(gym.Env):
         else:
             self.value *= growth
             r = reward(day.net_return, day.turnover, lambda_risk=self.lambda_risk, lambda_turn=self.lambda_turn)
-            if self.reward_baseline == "equal_weight":
+            if self._ew_baseline:
                 r -= float(np.log1p(self._r[row].mean()))
         self._prev_w, self._held = w, day.held_after
         self._k += 1
@@ -147,43 +151,6 @@ class PortfolioEnv(gym.Env):
         info = {"date": self.dates[self._k - 1], "value": self.value, "weights": w, "target": target,
                 "turnover": day.turnover, "gross_return": day.gross_return, "net_return": day.net_return}
         return self._obs(row + 1), float(r), bool(terminated), False, info
-
-
-def _check_settings(commission: float, ema_alpha: float, lambda_risk: float, lambda_turn: float,
-                    turnover: str, reward_baseline: str = "none") -> None:
-    if not 0.0 <= commission < 0.5:
-        raise ConfigError(f"commission={commission!r}; expected a fraction in [0, 0.5)")
-    if not 0.0 < ema_alpha <= 1.0:
-        raise ConfigError(f"ema_alpha={ema_alpha!r}; expected 0 < ema_alpha <= 1 (1 = no smoothing)")
-    if lambda_risk < 0 or lambda_turn < 0:
-        raise ConfigError(f"lambda_risk={lambda_risk!r}, lambda_turn={lambda_turn!r}; expected >= 0")
-    if turnover not in TURNOVER_MODES:
-        raise ConfigError(f"turnover={turnover!r}; expected one of {TURNOVER_MODES}")
-    if reward_baseline not in REWARD_BASELINES:
-        raise ConfigError(f"reward_baseline={reward_baseline!r}; expected one of {REWARD_BASELINES}")
-
-
-@dataclass(frozen=True)
-class EnvSettings:
-    """The env's settings in one value, so that train, validation and test envs (and a saved
-    agent) agree; `make(data, standardizer)` builds a PortfolioEnv."""
-
-    window: int = 30
-    commission: float = 0.0025
-    ema_alpha: float = 0.4
-    lambda_risk: float = 0.1
-    lambda_turn: float = 0.005
-    turnover: str = "drifted"
-    reward_baseline: str = "equal_weight"  # training default; PortfolioEnv alone defaults to "none"
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.window, int) and self.window >= 1):
-            raise ConfigError(f"window={self.window!r}; expected an integer >= 1")
-        _check_settings(self.commission, self.ema_alpha, self.lambda_risk, self.lambda_turn, self.turnover,
-                        self.reward_baseline)
-
-    def make(self, data: MarketWindow, standardizer: Standardizer, *, episode_days: int | None = None) -> PortfolioEnv:
-        return PortfolioEnv(data, standardizer, **asdict(self), episode_days=episode_days)
 
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]

@@ -9,7 +9,8 @@ seed 003 (definition 3).
 Modules: `data` (reading labeled texts, 2-/3-class preparation, stratified split),
 `classifier` (`SentimentClassifier`), `train_config` (`SentimentTrainConfig`, `TrainResult`),
 `train` (`train_sentiment`; the Hugging Face `Trainer` wiring is in `hf`),
-`search` (`SearchSpace`, `search_sentiment`), `evaluation` and `error_analysis` (metrics,
+`search` (`SearchConfig`, `run_trial`: one trial; the search itself is the run kind
+`finfusion.experiments.sentiment_runner`), `evaluation` and `error_analysis` (metrics,
 confusion matrix, error buckets), `reporting` (HTML reports). Everything but the classifier is
 imported on first use, so `import finfusion.text.sentiment` stays light.
 """
@@ -30,8 +31,8 @@ _LAZY = {
     "SentimentTrainConfig": "train_config",
     "train_sentiment": "train",
     "TrainResult": "train_config",
-    "SearchSpace": "search",
-    "search_sentiment": "search",
+    "SearchConfig": "search",
+    "run_trial": "search",
     "best_trial": "search",
     "evaluate_classifier": "evaluation",
     "label_metrics": "evaluation",

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import finfusion.progress as progress
 from finfusion._version import __version__
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import write_json
@@ -59,7 +60,7 @@ TOKENIZER_FILES = (
     "spiece.model",
     "sentencepiece.bpe.model",
 )
-PROGRESS_MIN_TEXTS = 2000
+PROGRESS_MIN_TEXTS = 2000  # predict_proba(show_progress=True) shows a bar from this many texts to run
 
 
 class SentimentClassifier:
@@ -244,19 +245,14 @@ class SentimentClassifier:
         """(positions in `texts`, (b, C) probabilities) per length-sorted batch."""
         tokens = token_ids(self._tokens, texts, self.max_length)
         order = np.argsort([-len(t) for t in tokens], kind="stable")  # longest first: little padding
-        bar = _bar(len(texts), show_progress)
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(order), batch_size):
-                    rows = order[start : start + batch_size]
-                    input_ids, mask = pad_ids([tokens[i] for i in rows], self._tokens.pad_id)
-                    logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                    yield rows, torch.softmax(logits.double(), dim=-1).cpu().numpy()  # (b, C)
-                    if bar is not None:
-                        bar.update(len(rows))
-        finally:
-            if bar is not None:
-                bar.close()
+        bar = progress.bar(len(texts), "sentiment", unit="text", min_total=PROGRESS_MIN_TEXTS, enabled=show_progress)
+        with bar, torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                input_ids, mask = pad_ids([tokens[i] for i in rows], self._tokens.pad_id)
+                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                yield rows, torch.softmax(logits.double(), dim=-1).cpu().numpy()  # (b, C)
+                bar.update(len(rows))
 
     def predict_batch(
         self, texts: str | Sequence[str], batch_size: int = 64, *, show_progress: bool = False
@@ -441,11 +437,3 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 def _load_again(path: str, device: str) -> SentimentClassifier:
     return SentimentClassifier.load(path, device=device)
-
-
-def _bar(total: int, enabled: bool):
-    if not enabled or total < PROGRESS_MIN_TEXTS:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="sentiment", unit="text", leave=False)

@@ -4,8 +4,8 @@ checkpoints, retention limit, best-model restore, linear warm-up and decay, earl
 metrics and the per-epoch progress lines.
 
 It takes a `SentimentTrainConfig` (from `train_config`) and is called by `train.train_sentiment`;
-it does not import `train`. transformers and tqdm are imported inside the functions that use them,
-so importing this module does not load the Hugging Face trainer."""
+it does not import `train`. transformers is imported inside the functions that use it, so
+importing this module does not load the Hugging Face trainer."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+import finfusion.progress as progress
 from finfusion.seeding import seed_everything
 from finfusion.text.sentiment.classifier import quiet_hf
 from finfusion.text.sentiment.evaluation import label_metrics
@@ -158,26 +159,21 @@ def _metrics_fn(labels: tuple[str, ...]):
     return compute
 
 
-def _progress_callback(log: Log, bar: bool):
-    """A `TrainerCallback`: one log line per epoch (train loss, validation loss and metrics) and a
-    tqdm bar over steps (made here so importing this module does not import the trainer)."""
+def _progress_callback(log: Log, show: bool):
+    """A `TrainerCallback`: one log line per epoch (train loss, validation loss and metrics) and,
+    with `show`, a bar over steps (made here so importing this module does not import the trainer)."""
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
         def __init__(self) -> None:
-            self.bar, self.train_loss = None, None
+            self.bar, self.train_loss = progress.NullBar(), None
 
         def on_train_begin(self, args, state, control, **kwargs):
-            if bar:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(
-                    total=state.max_steps, initial=state.global_step, desc="fine-tuning", unit="step", leave=False
-                )
+            self.bar = progress.bar(state.max_steps, "fine-tuning", unit="step", initial=state.global_step,
+                                    enabled=show)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if self.bar is not None:
-                self.bar.update(1)
+            self.bar.update(1)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
@@ -191,16 +187,12 @@ def _progress_callback(log: Log, bar: bool):
                 f"{m.get('eval_loss', float('nan')):.4f}, accuracy {m.get('eval_accuracy', float('nan')):.4f}, "
                 f"f1 {m.get('eval_f1', float('nan')):.4f}"
             )
-            if self.bar is None:
+            with self.bar.external_write_mode(file=sys.stderr):  # the line above the bar, not inside it
                 log(line)
-            else:
-                with self.bar.external_write_mode(file=sys.stderr):  # the line above the bar, not inside it
-                    log(line)
 
         def on_train_end(self, args, state, control, **kwargs):
-            if self.bar is not None:
-                self.bar.close()
-                self.bar = None
+            self.bar.close()
+            self.bar = progress.NullBar()
 
     return Progress()
 

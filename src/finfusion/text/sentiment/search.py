@@ -1,46 +1,43 @@
 """Hyper-parameter search for the sentiment classifier (seed 004 §4): learning rate, batch size and
 epochs, by grid (every combination) or by Optuna (TPE, optional: ``pip install finfusion[optuna]``).
 
+This module holds the parts that do not depend on where trials run: the search settings
+(`SearchConfig`, the `search:` section of a `kind: sentiment` run), one trial as a function of its
+data and settings (`run_trial`), the Optuna loop (`optuna_search`) and the selection rule
+(`best_trial`). The run kind `experiments.sentiment_runner` plans the trials as units of the run
+skeleton (a grid point per unit, any executor; Optuna's sequential TPE as one unit), stores them and
+writes the search's tables (`finfusion sentiment search`, `finfusion run`).
+
 Every trial is a `train_sentiment` run with the same base config and seed, so all trials train on
 the same stratified split, start from the same head initialisation and are scored on the same
 validation part; only the searched values differ. With early stopping, ``epochs`` is the maximum.
 
-The output directory:
-
-    results.csv     one row per finished trial: trial, lr, batch_size, epochs, epochs_run,
-                    best_epoch, accuracy, f1, precision, recall, macro_f1, valid_loss, seconds
-                    (written after every trial, so an interrupted search keeps what it finished)
-    best.json       the best configuration: highest validation accuracy, ties broken by F1,
-                    then by the earlier trial
-    best_model/     the best trial's model directory (`SentimentClassifier.load`)
-    trials/         the trials' run directories while they run (kept with keep_trials=True)
-    optuna.db       the Optuna study (SQLite), which a resumed Optuna search continues
-    report.html     the table and the best configuration
-
-``resume=True`` skips the grid points already in results.csv (Optuna: runs the trials still
-missing) and reruns a trial that was cut off.
+    trial = run_trial(frame, work_dir, SentimentTrainConfig(lr=2e-5), number=0)
+    trial.row["accuracy"], trial.model_files["model/model.safetensors"][:4]
 """
 
 from __future__ import annotations
 
 import itertools
-import math
+import json
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import Field, PositiveFloat, PositiveInt
 
-from finfusion.errors import ConfigError
-from finfusion.io import atomic_write, write_json
-from finfusion.text.sentiment.classifier import _replace_dir
-from finfusion.text.sentiment.reporting import write_search_report
-from finfusion.text.sentiment.train import _stderr, train_sentiment
-from finfusion.text.sentiment.train_config import SentimentTrainConfig
+from finfusion.errors import ConfigError, DataError
+from finfusion.io import atomic_write
+from finfusion.strict import _Strict
+from finfusion.text.sentiment.classifier import MANIFEST_NAME, _replace_dir
+from finfusion.text.sentiment.reporting import write_train_report
+from finfusion.text.sentiment.train import train_sentiment
+from finfusion.text.sentiment.train_config import SentimentTrainConfig, TrainResult
 
-Method = Literal["grid", "optuna"]
+Log = Callable[[str], None]
 COLUMNS = [
     "trial",
     "lr",
@@ -57,39 +54,44 @@ COLUMNS = [
     "seconds",
 ]
 SEARCHED = ("lr", "batch_size", "epochs")
+MODEL = "model"  # a trial's model files: model/<file> (the `SentimentClassifier.save` layout)
+REPORT = "report"  # a trial's training report: report/report.html, report/valid/..., report/test/...
+SELECTION = "accuracy, then f1, then earlier trial"
 
 
-@dataclass(frozen=True)
-class SearchSpace:
-    """Values to try. Grid: every combination. Optuna: lr log-uniform between the smallest and the
-    largest value, batch_size one of the values, epochs an int between the smallest and largest."""
+class SearchConfig(_Strict):
+    """Values to try and how. Grid: every combination. Optuna: lr log-uniform between the smallest
+    and the largest value, batch_size one of the values, epochs an int between the smallest and largest."""
 
-    lrs: tuple[float, ...] = (5e-5, 2e-5, 1e-5)
-    batch_sizes: tuple[int, ...] = (8, 16)
-    epochs: tuple[int, ...] = (3, 5)
+    method: Literal["grid", "optuna"] = Field("grid", description="grid: every combination of the lists; optuna: "
+                                              "n_trials of Optuna's TPE sampler inside the lists' bounds")
+    lrs: list[PositiveFloat] = Field(default_factory=lambda: [5e-5, 2e-5, 1e-5], min_length=1,
+                                     description="learning rates")
+    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [8, 16], min_length=1,
+                                           description="training batch sizes")
+    epochs: list[PositiveInt] = Field(default_factory=lambda: [3, 5], min_length=1,
+                                      description="maximum epochs (with early stopping on, epochs_run may be fewer)")
+    n_trials: PositiveInt = Field(10, description="optuna: trials to run")
+    keep_trials: bool = Field(False, description="keep every trial's model in its unit folder (grid: with its "
+                              "training report); default: only the best trial's, copied to best_model/")
 
-    def __post_init__(self) -> None:
-        for name, values, ok in (
-            ("lrs", self.lrs, lambda v: v > 0),
-            ("batch_sizes", self.batch_sizes, lambda v: isinstance(v, int) and v >= 1),
-            ("epochs", self.epochs, lambda v: isinstance(v, int) and v >= 1),
-        ):
-            if not values or not all(ok(v) for v in values):
-                raise ConfigError(f"SearchSpace.{name} must be a non-empty list of positive values, got {list(values)}")
-
-    def grid(self) -> list[dict]:
-        return [
-            {"lr": lr, "batch_size": bs, "epochs": ep}
-            for lr, bs, ep in itertools.product(self.lrs, self.batch_sizes, self.epochs)
-        ]
+    def grid(self) -> list[dict[str, Any]]:
+        """Every combination of the lists, lr slowest: [{lr, batch_size, epochs}, ...]."""
+        return [{"lr": lr, "batch_size": bs, "epochs": ep}
+                for lr, bs, ep in itertools.product(self.lrs, self.batch_sizes, self.epochs)]
 
 
 @dataclass
-class SearchResult:
-    table: pd.DataFrame
-    best: dict
-    best_model_dir: Path
-    out_dir: Path
+class Trial:
+    """One finished trial: its results.csv `row`, per-epoch `history` (with a trial column), the
+    data summary and metrics of `train_sentiment`, and its files as bytes by relative name:
+    model/<file> (always) and report/<file> (when asked for)."""
+
+    row: dict[str, Any]
+    history: pd.DataFrame
+    data: dict[str, Any]
+    metrics: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def best_trial(table: pd.DataFrame) -> pd.Series:
@@ -100,165 +102,181 @@ def best_trial(table: pd.DataFrame) -> pd.Series:
     return order.iloc[0]
 
 
-def search_sentiment(
-    data: pd.DataFrame,
-    out_dir: str | Path,
-    base: SentimentTrainConfig | None = None,
-    space: SearchSpace | None = None,
-    *,
-    method: Method = "grid",
-    n_trials: int | None = None,
-    keep_trials: bool = False,
-    resume: bool = False,
-    source: str | None = None,
-    log: Callable[[str], None] | None = None,
-    progress: bool = True,
-) -> SearchResult:
-    """Run the search on frame[text, label] and write `out_dir` (see the module docstring)."""
-    base, space, log = base or SentimentTrainConfig(), space or SearchSpace(), log or _stderr
-    if method not in ("grid", "optuna"):
-        raise ConfigError(f"search method must be 'grid' or 'optuna', got {method!r}")
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not resume:
-        raise ConfigError(f"{out}: exists and is not empty; choose another output directory or resume the search")
-    out.mkdir(parents=True, exist_ok=True)
-    table = _read_table(out / "results.csv") if resume else pd.DataFrame(columns=COLUMNS)
-    _drop_unfinished_trials(out / "trials", set(table["trial"].astype(int)))
-    runner = _TrialRunner(data, out, base, keep_trials, source, log, progress, table)
-    if method == "grid":
-        points = space.grid()
-        done = {_key(r) for r in table[list(SEARCHED)].to_dict(orient="records")}
-        for number, point in enumerate(points):
-            if _key(point) in done:
-                continue
-            log(f"trial {number + 1}/{len(points)}: {point}")
-            runner.run(number, point)
-    else:
-        _optuna_search(runner, space, base.seed, n_trials or 10, out, log)
-    best = _best_dict(runner.table, out)
-    write_json(out / "best.json", best)
-    write_search_report(runner.table, best, out, method=method)
-    log(
-        f"best: trial {best['trial']} lr={best['lr']:g} batch_size={best['batch_size']} epochs={best['epochs']}: "
-        f"accuracy {best['accuracy']:.4f}, f1 {best['f1']:.4f}; model in {out / 'best_model'}"
-    )
-    return SearchResult(runner.table, best, out / "best_model", out)
+def run_trial(data: pd.DataFrame, work_dir: Path, config: SentimentTrainConfig, *, number: int,
+              name: str | None = None, source: str | None = None, report: bool = False,
+              log: Log | None = None, progress: bool = True) -> Trial:
+    """Train `config` on frame[text, label] in `work_dir` (a `train_sentiment` run directory: a
+    cut-off run of the same config there is resumed from its last checkpoint, a finished one is
+    started again) and return the trial; `work_dir` is left for the caller to remove.
+
+    report: also return the training report (report.html with the model directory shown as
+    `model`, and the valid/ test/ evaluation files) under report/."""
+    log = log or _quiet
+    resume = (work_dir / "config.json").is_file() and not (work_dir / MODEL / MANIFEST_NAME).is_file()
+    if work_dir.exists() and not resume:
+        shutil.rmtree(work_dir)
+    result = train_sentiment(data, work_dir, config, source=source, name=name or f"trial-{number:03d}",
+                             resume=resume, report=False, log=log, progress=progress)
+    files = read_tree(result.model_dir, MODEL)
+    if report:
+        write_train_report(replace(result, model_dir=Path(MODEL)), config)  # the model's place in the run directory
+        files |= _report_files(work_dir)
+    history = result.history.assign(trial=number)[["trial", *result.history.columns]]
+    metrics = {"valid": result.valid.metrics} | ({"test": result.test.metrics} if result.test else {})
+    return Trial(trial_row(number, config, result), history, dict(result.data), metrics, files)
 
 
-class _TrialRunner:
-    """Runs one trial, appends its row to results.csv and keeps the best model so far."""
-
-    def __init__(
-        self, data, out: Path, base: SentimentTrainConfig, keep: bool, source, log, progress, table: pd.DataFrame
-    ) -> None:
-        self.data, self.out, self.base, self.keep = data, out, base, keep
-        self.source, self.log, self.progress, self.table = source, log, progress, table
-
-    def run(self, number: int, point: dict) -> dict:
-        trial_dir = self.out / "trials" / f"trial-{number:03d}"
-        if trial_dir.exists():  # cut off in an earlier run: start it again
-            shutil.rmtree(trial_dir)
-        config = self.base.replace(**point)
-        res = train_sentiment(
-            self.data,
-            trial_dir,
-            config,
-            source=self.source,
-            name=f"trial-{number:03d}",
-            report=self.keep,
-            log=lambda m: self.log(f"  {m}"),
-            progress=self.progress,
-        )
-        best_row = res.history[res.history["epoch"] == res.best_epoch].iloc[0]
-        row = {
-            "trial": number,
-            **point,
-            "epochs_run": res.epochs_run,
-            "best_epoch": res.best_epoch,
-            **{k: res.valid.metrics[k] for k in ("accuracy", "f1", "precision", "recall", "macro_f1")},
-            "valid_loss": float(best_row["valid_loss"]),
-            "seconds": round(res.seconds, 2),
-        }
-        new = pd.DataFrame([row], columns=COLUMNS)
-        self.table = new if self.table.empty else pd.concat([self.table, new], ignore_index=True)
-        if int(best_trial(self.table)["trial"]) == number:
-            _copy_model(res.model_dir, self.out / "best_model")
-        table = self.table
-        atomic_write(self.out / "results.csv", lambda p: table.to_csv(p, index=False))
-        if not self.keep:
-            shutil.rmtree(trial_dir, ignore_errors=True)
-        self.log(f"  trial {number}: accuracy {row['accuracy']:.4f}, f1 {row['f1']:.4f}")
-        return row
+def trial_row(number: int, config: SentimentTrainConfig, result: TrainResult) -> dict[str, Any]:
+    """The results.csv row (`COLUMNS`) of a finished trial."""
+    best = result.history[result.history["epoch"] == result.best_epoch].iloc[0]
+    return {
+        "trial": number,
+        **{k: getattr(config, k) for k in SEARCHED},
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        **{k: float(result.valid.metrics[k]) for k in ("accuracy", "f1", "precision", "recall", "macro_f1")},
+        "valid_loss": float(best["valid_loss"]),
+        "seconds": round(result.seconds, 2),
+    }
 
 
-def _optuna_search(runner: _TrialRunner, space: SearchSpace, seed: int, n_trials: int, out: Path, log) -> None:
+def read_tree(folder: Path, prefix: str) -> dict[str, bytes]:
+    """{prefix/relative path: bytes} of every file under `folder`."""
+    return {f"{prefix}/{p.relative_to(folder).as_posix()}": p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _report_files(work_dir: Path) -> dict[str, bytes]:
+    files = {f"{REPORT}/report.html": (work_dir / "report.html").read_bytes()}
+    for part in ("valid", "test"):
+        if (work_dir / part).is_dir():
+            files |= read_tree(work_dir / part, f"{REPORT}/{part}")
+    return files
+
+
+def write_files(files: dict[str, bytes], prefix: str, target: Path) -> Path:
+    """Write the files under `prefix/` of a trial's `files` as the directory `target` (a temporary
+    sibling first, renamed into place). Raises DataError when there is none."""
+    chosen = {name.removeprefix(f"{prefix}/"): data for name, data in files.items() if name.startswith(f"{prefix}/")}
+    if not chosen:
+        raise DataError(f"no {prefix}/ files to write to {target}")
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for name, data in chosen.items():
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    _replace_dir(tmp, target)
+    return target
+
+
+# -- Optuna -------------------------------------------------------------------------------------------
+
+
+def optuna_search(data: pd.DataFrame, work_dir: Path, base: SentimentTrainConfig, search: SearchConfig, *,
+                  source: str | None = None, log: Log | None = None, progress: bool = True) -> list[Trial]:
+    """`search.n_trials` trials of Optuna's TPE sampler (seeded with `base.seed`), one after another
+    (TPE proposes each trial from the finished ones). Returns the finished trials; only the best
+    one keeps its model files (every one with `search.keep_trials`).
+
+    `work_dir` holds the study (optuna.db), the trial being trained and the best model so far, so a
+    search cut off at any point continues there: finished trials are kept, the cut-off one is
+    marked failed and a new one is asked for (its values may differ from an uninterrupted run's)."""
+    optuna = import_optuna()
+    log = log or _quiet
+    work_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="sentiment", storage=f"sqlite:///{(work_dir / 'optuna.db').resolve()}",
+                                load_if_exists=True, direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=base.seed))
+    state = optuna.trial.TrialState
+    for t in study.get_trials(states=(state.RUNNING,)):  # cut off by an interruption
+        study.tell(t.number, state=state.FAIL)
+    kept = {t.number: _from_attrs(t.user_attrs) for t in study.get_trials(states=(state.COMPLETE,))}
+    _settle_best(work_dir, kept)
+    while len(kept) < search.n_trials:
+        ask = study.ask(_distributions(optuna, search))
+        point = _point(ask.params, search)
+        log(f"trial {len(kept) + 1}/{search.n_trials} (optuna trial {ask.number}): {point}")
+        trial = run_trial(data, work_dir / f"trial-{ask.number:03d}", base.replace(**point), number=ask.number,
+                          source=source, log=lambda m: log(f"  {m}"), progress=progress)
+        for key, value in _to_attrs(trial).items():
+            ask.set_user_attr(key, value)
+        study.tell(ask, trial.row["accuracy"])
+        kept[ask.number] = replace(trial, files={})  # the model stays on disk until the best is known
+        _settle_best(work_dir, kept, keep=search.keep_trials)
+    best = int(best_trial(pd.DataFrame([t.row for t in kept.values()]))["trial"])
+    for number, trial in kept.items():
+        if number == best or search.keep_trials:
+            trial.files = read_tree(_model_dir(work_dir, number), MODEL)
+    return [kept[n] for n in sorted(kept)]
+
+
+def import_optuna():
+    """The optuna module, or ConfigError saying how to install it."""
     try:
         import optuna
     except ImportError:
-        raise ConfigError(
-            "the Optuna search needs the optional package optuna: pip install 'finfusion[optuna]' "
-            "(or use the grid search)"
-        ) from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name="sentiment",
-        storage=f"sqlite:///{(out / 'optuna.db').resolve()}",
-        load_if_exists=True,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-    )
-    finished = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    lo, hi = min(space.lrs), max(space.lrs)
-    e_lo, e_hi = min(space.epochs), max(space.epochs)
-
-    def objective(trial) -> float:
-        point = {
-            "lr": trial.suggest_float("lr", lo, hi, log=True) if lo < hi else lo,
-            "batch_size": trial.suggest_categorical("batch_size", list(space.batch_sizes)),
-            "epochs": trial.suggest_int("epochs", e_lo, e_hi) if e_lo < e_hi else e_lo,
-        }
-        log(f"trial {trial.number + 1} (optuna, {n_trials} in all): {point}")
-        return runner.run(trial.number, point)["accuracy"]
-
-    if n_trials > finished:
-        study.optimize(objective, n_trials=n_trials - finished)
+        raise ConfigError("the Optuna search needs the optional package optuna: pip install 'finfusion[optuna]' "
+                          "(or use the grid search, search.method: grid)") from None
+    return optuna
 
 
-def _drop_unfinished_trials(folder: Path, finished: set[int]) -> None:
-    """Remove the run directories of trials cut off by an interruption (not in results.csv)."""
-    if folder.is_dir():
-        for trial_dir in folder.glob("trial-*"):
-            if trial_dir.name.removeprefix("trial-").isdigit() and int(trial_dir.name[6:]) not in finished:
-                shutil.rmtree(trial_dir, ignore_errors=True)
+def _distributions(optuna, search: SearchConfig) -> dict:
+    d = optuna.distributions
+    lo, hi, e_lo, e_hi = min(search.lrs), max(search.lrs), min(search.epochs), max(search.epochs)
+    out = {"batch_size": d.CategoricalDistribution(list(search.batch_sizes))}
+    if lo < hi:
+        out["lr"] = d.FloatDistribution(lo, hi, log=True)
+    if e_lo < e_hi:
+        out["epochs"] = d.IntDistribution(e_lo, e_hi)
+    return out
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        return pd.DataFrame(columns=COLUMNS)
-    table = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        raise ConfigError(f"{path}: not a results table of `finfusion sentiment search` (missing columns {missing})")
-    return table[COLUMNS]
+def _point(params: dict, search: SearchConfig) -> dict[str, Any]:
+    return {"lr": float(params.get("lr", min(search.lrs))), "batch_size": int(params["batch_size"]),
+            "epochs": int(params.get("epochs", min(search.epochs)))}
 
 
-def _key(point: dict) -> tuple:
-    return (round(math.log10(float(point["lr"])), 9), int(point["batch_size"]), int(point["epochs"]))
+def _to_attrs(trial: Trial) -> dict[str, Any]:
+    """The trial as JSON values (Optuna user attributes: the study is the record of finished trials)."""
+    attrs = {"row": trial.row, "history": trial.history.to_dict(orient="records"), "data": trial.data,
+             "metrics": trial.metrics}
+    return json.loads(json.dumps(attrs, default=lambda value: value.item()))  # numpy scalars -> Python
 
 
-def _best_dict(table: pd.DataFrame, out: Path) -> dict:
-    row = best_trial(table)
-    best = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-    best["trial"], best["batch_size"], best["epochs"] = int(best["trial"]), int(best["batch_size"]), int(best["epochs"])
-    return best | {"model_dir": str(out / "best_model"), "selection": "accuracy, then f1, then earlier trial"}
+def _from_attrs(attrs: dict[str, Any]) -> Trial:
+    return Trial(attrs["row"], pd.DataFrame(attrs["history"]), attrs["data"], attrs["metrics"])
 
 
-def _copy_model(source: Path, target: Path) -> None:
-    """Copy a model directory onto `target` (a temporary copy renamed into place)."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    _replace_dir(tmp, target)
+def _model_dir(work_dir: Path, number: int) -> Path:
+    return work_dir / "models" / f"trial-{number:03d}"
+
+
+def _settle_best(work_dir: Path, kept: dict[int, Trial], *, keep: bool = False) -> None:
+    """Move the finished trials' models out of their training directories into models/, then
+    delete the training directories and (unless `keep`) every kept model but the best one's."""
+    for number in kept:
+        trained = work_dir / f"trial-{number:03d}" / MODEL
+        if trained.is_dir() and not _model_dir(work_dir, number).exists():
+            _model_dir(work_dir, number).parent.mkdir(parents=True, exist_ok=True)
+            trained.rename(_model_dir(work_dir, number))
+    for folder in work_dir.glob("trial-*"):
+        shutil.rmtree(folder)
+    if not kept:
+        return
+    best = int(best_trial(pd.DataFrame([t.row for t in kept.values()]))["trial"])
+    if not (_model_dir(work_dir, best) / MANIFEST_NAME).is_file():
+        raise DataError(f"{work_dir}: the model of the best Optuna trial {best} is missing; delete {work_dir} to "
+                        "run the search again")
+    for folder in (work_dir / "models").glob("trial-*"):
+        if not keep and folder.name != f"trial-{best:03d}":
+            shutil.rmtree(folder)
+
+
+def write_table(path: Path, table: pd.DataFrame) -> Path:
+    """results.csv: the trials' rows in `COLUMNS` order."""
+    return atomic_write(path, lambda p: table[COLUMNS].to_csv(p, index=False))
 
 
 def parse_values(text: str | Sequence, kind: type, name: str) -> tuple:
@@ -271,3 +289,7 @@ def parse_values(text: str | Sequence, kind: type, name: str) -> tuple:
     if not values:
         raise ConfigError(f"{name}: no values given")
     return values
+
+
+def _quiet(message: str) -> None:
+    del message

@@ -9,11 +9,15 @@ checkpoints.
     result = train_sentiment(read_labeled("Sentences_AllAgree.txt"), "runs/pb", SentimentTrainConfig())
     result.classifier.score(["Operating profit rose 12 %"])
 
+`finfusion sentiment train | search` run this through the run kind `sentiment`
+(`finfusion.experiments.sentiment_runner`): each trial is a `train_sentiment` run in a working
+folder (`search.run_trial`), whose model and report the kind places in its run directory.
+
 `SentimentTrainConfig` and `TrainResult` are defined in `train_config` (so that `hf` and
 `reporting` need not import this module) and importable from here as before. The `Trainer` wiring
 is in `hf`, the HTML report in `reporting`.
 
-The run directory:
+The directory `train_sentiment` writes:
 
     config.json            the resolved `SentimentTrainConfig` (a resume must match it)
     data.json              source, fingerprint, label counts, rows removed and why, split sizes
@@ -80,13 +84,10 @@ def train_sentiment(
         source = source or str(data)
         data = read_labeled(data)
     out = Path(out_dir)
-    prepared = prepare_labeled(data, classes=config.classes, dedupe=config.dedupe, limit=config.limit, seed=config.seed)
-    splits = stratified_split(
-        prepared, valid_fraction=config.valid_fraction, test_fraction=config.test_fraction, seed=config.seed
-    )
+    prepared, splits = prepare_splits(data, config)
     summary = _data_summary(prepared, splits, source)
     _start_run_dir(out, config, summary, resume)
-    _write_splits(out / "splits", splits, prepared.labels)
+    write_splits(out / "splits", splits, prepared.labels)
     log(
         f"data: {summary['n']} texts {summary['counts']}, removed {summary['removed'] or 'nothing'}; "
         f"split {summary['split_sizes']}"
@@ -108,7 +109,7 @@ def train_sentiment(
         tokens_key=backbone.key,
         device=config.device,
     )
-    frames = {k: _with_names(v, prepared.labels) for k, v in splits.items()}
+    frames = {k: with_names(v, prepared.labels) for k, v in splits.items()}
     valid = evaluate_classifier(clf, frames["valid"], name="valid")
     test = evaluate_classifier(clf, frames["test"], name="test") if "test" in frames else None
     stopped = len(history) < config.epochs
@@ -126,10 +127,21 @@ def train_sentiment(
     if report:
         write_train_report(result, config)
     log(
-        f"best epoch {best_epoch}: valid accuracy {valid.metrics['accuracy']:.4f}, f1 {valid.metrics['f1']:.4f}; "
-        f"model in {out / 'model'} ({seconds:.1f} s)"
+        f"best epoch {best_epoch}: valid accuracy {valid.metrics['accuracy']:.4f}, f1 {valid.metrics['f1']:.4f} "
+        f"({seconds:.1f} s)"
     )
     return result
+
+
+def prepare_splits(data: pd.DataFrame, config: SentimentTrainConfig) -> tuple[PreparedData, dict[str, pd.DataFrame]]:
+    """(the training data of frame[text, label] under `config`'s classes, dedupe, limit and seed;
+    its stratified {"train", "valid"[, "test"]} frames [text, label_id]): the split every trial
+    with these settings trains on. Bad data or fractions raise DataError / ConfigError."""
+    prepared = prepare_labeled(data, classes=config.classes, dedupe=config.dedupe, limit=config.limit, seed=config.seed)
+    splits = stratified_split(
+        prepared, valid_fraction=config.valid_fraction, test_fraction=config.test_fraction, seed=config.seed
+    )
+    return prepared, splits
 
 
 # -- run directory, history, manifest ---------------------------------------------------------------
@@ -172,13 +184,15 @@ def _data_summary(prepared: PreparedData, splits: dict[str, pd.DataFrame], sourc
     }
 
 
-def _with_names(frame: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+def with_names(frame: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
+    """frame[text, label_id] -> frame[text, label] with the label names."""
     return pd.DataFrame({"text": frame["text"], "label": [labels[i] for i in frame["label_id"]]})
 
 
-def _write_splits(folder: Path, splits: dict[str, pd.DataFrame], labels: tuple[str, ...]) -> None:
+def write_splits(folder: Path, splits: dict[str, pd.DataFrame], labels: tuple[str, ...]) -> None:
+    """<folder>/<part>.jsonl (text, label) of each part of a split: the exact split of a run."""
     for name, frame in splits.items():
-        named = _with_names(frame, labels)
+        named = with_names(frame, labels)
         atomic_write(
             folder / f"{name}.jsonl", lambda p, f=named: f.to_json(p, orient="records", lines=True, force_ascii=False)
         )

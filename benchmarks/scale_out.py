@@ -1,0 +1,135 @@
+"""Benchmark: one sweep with the local, processes and ray executors; Ray's overhead per unit; peak
+driver memory of each.
+
+Usage:  python benchmarks/scale_out.py [--days 1500] [--epochs 20] [--seeds 3] [--workers 2]
+                                       [--empty 200] [--quick]
+
+The sweep is `seed000_simulation` reduced to 24 units: models Num-only MLP and Text-only (frozen
+encoder), a grid of n_features {4, 8} x batch_size {16, 32}, 3 seeds (each seed a new market),
+`--days` days. Each executor runs the same config in a fresh child process (`--one KIND`), so its
+wall time includes the executor's start (the Ray instance, the pool) and its peak resident memory
+(ru_maxrss of the child) is the driver's alone; Ray's workers and object store are other
+processes. A warm-up local run of one unit fills the text-encoder cache first (all executors then
+read encoded texts from it, as a second run of a study would).
+
+Then Ray's scheduling overhead per unit: `--empty` units that do nothing, mapped by the Ray
+executor on a running instance vs in process; (ray - local) / units.
+
+Prints every figure, the ratios to `local` (speed-up = local time / time) and the machine.
+`--quick` (tiny sizes) only checks that the script works. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+
+from finfusion.executors import InProcessExecutor
+from finfusion.executors.ray_cluster import RayExecutor
+from finfusion.experiments.config import load_config
+from finfusion.experiments.plan import plan_units
+from finfusion.experiments.recipes import recipe_path
+from finfusion.experiments.runner import run
+
+KINDS = ("local", "processes", "ray")
+
+
+def sweep_config(args: argparse.Namespace, out: Path, kind: str, *, seeds: int | None = None):
+    """The reduced seed000_simulation sweep, run by executor `kind`."""
+    models = ('[{name: mlp, label: Num-only MLP, params: {epochs: %d, early_stopping_patience: 8, lr: 0.001}},'
+              ' {name: text_only, label: Text-only, params: {tuning: frozen, epochs: %d, '
+              'early_stopping_patience: 8, lr: 0.001}}]') % (args.epochs, args.epochs)
+    sets = [f"data.simulate.n_days={args.days}", f"models={models}", "sweep.mode=grid",
+            "sweep.params={data.simulate.n_features: [4, 8], models.*.params.batch_size: [16, 32]}",
+            f"sweep.seeds={list(range(seeds or args.seeds))}", "output.plots=false", "output.report=false",
+            "progress=false", f"output.dir={out}", f"executor.kind={kind}", f"executor.workers={args.workers}"]
+    return load_config(recipe_path("seed000_simulation"), sets)
+
+
+def one(args: argparse.Namespace) -> None:
+    """Child process: run the sweep with `args.one` and print a JSON line of its figures."""
+    config = sweep_config(args, Path(args.out), args.one)
+    started = time.perf_counter()
+    result = run(config, run_dir=Path(args.out) / args.one)
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    units = len(plan_units(config))
+    print(json.dumps({"kind": args.one, "seconds": seconds, "units": units, "peak_mib": peak_mib,
+                      "rows": len(result.predictions)}))
+
+
+def _noop(item, shared):
+    return item
+
+
+def overhead(n: int) -> tuple[float, float]:
+    """(seconds per unit in process, seconds per unit on Ray) of `n` empty units; the Ray instance is
+    started before timing (its start is a cost per run, not per unit)."""
+    ids = [str(i) for i in range(n)]
+    started = time.perf_counter()
+    InProcessExecutor().map(_noop, list(range(n)), ids=ids)
+    local = (time.perf_counter() - started) / n
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    try:
+        executor = RayExecutor()
+        executor.map(_noop, list(range(4)), ids=ids[:4])  # workers started
+        started = time.perf_counter()
+        executor.map(_noop, list(range(n)), ids=ids)
+        on_ray = (time.perf_counter() - started) / n
+    finally:
+        ray.shutdown()
+    return local, on_ray
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--days", type=int, default=1500)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="processes of the processes executor")
+    parser.add_argument("--empty", type=int, default=200, help="empty units for the overhead figure")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script works")
+    parser.add_argument("--one", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.days, args.epochs, args.seeds, args.empty = 300, 2, 1, 20
+    if args.one:
+        return one(args)
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"ray {ray.__version__}")
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = sweep_config(args, Path(tmp), "local", seeds=1)
+        run(warm.model_copy(update={"sweep": warm.sweep.model_copy(update={"params": {}})}), run_dir=Path(tmp) / "warm")
+        figures = {}
+        for kind in KINDS:
+            child = [sys.executable, __file__, "--one", kind, "--out", tmp, "--days", str(args.days),
+                     "--epochs", str(args.epochs), "--seeds", str(args.seeds), "--workers", str(args.workers)]
+            done = subprocess.run(child, check=True, capture_output=True, text=True)
+            figures[kind] = json.loads(done.stdout.strip().splitlines()[-1])
+            f = figures[kind]
+            print(f"{kind:9s}: {f['seconds']:7.1f} s for {f['units']} units, driver peak RSS {f['peak_mib']:6.0f} MiB")
+    base = figures["local"]
+    for kind in KINDS[1:]:
+        f = figures[kind]
+        print(f"{kind:9s}: speed-up {base['seconds'] / f['seconds']:.2f}x vs local; "
+              f"driver memory {f['peak_mib'] / base['peak_mib']:.2f}x local's")
+    print(f"ray vs processes: {figures['processes']['seconds'] / figures['ray']['seconds']:.2f}x "
+          "(>1: ray faster)")
+    local, on_ray = overhead(args.empty)
+    print(f"overhead per empty unit: in process {local * 1e3:.3f} ms, ray {on_ray * 1e3:.2f} ms "
+          f"({args.empty} units, instance running)")
+
+
+if __name__ == "__main__":
+    main()

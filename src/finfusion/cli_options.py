@@ -1,0 +1,18 @@
+"""Command-line options that several finfusion commands share (`cli`, `cli_sentiment`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_executor_options(p: argparse.ArgumentParser, *, what: str = "the units", address: bool = True,
+                         workers_help: str = "") -> None:
+    """--executor local|processes|ray, --workers N and (unless `address` is False) --address."""
+    p.add_argument("--executor", choices=("local", "processes", "ray"), default=None,
+                   help=f"where {what} run (default: the config's executor.kind, local: one after another); "
+                   "allowed with --resume: it changes where units run, never their results (docs/scale-out.md)")
+    if address:
+        p.add_argument("--address", default=None, help="with --executor ray: local (a private Ray instance, the "
+                       "default), auto (the cluster of `ray start`), HOST:PORT or ray://HOST:PORT")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"with --executor processes: how many processes (default 2){workers_help}")
