@@ -260,6 +260,8 @@ def test_make_executor_builds_the_configured_ray_executor():
     assert isinstance(executor, RayExecutor) and executor.shared_filesystem is False
     assert (executor.address, executor.cpus_per_unit, executor.max_retries, executor.torch_threads) == (
         "auto", 0.5, 1, 2)
+    two_threads = make_executor(ExecutorConfig(kind="ray", torch_threads=2))  # by default a unit reserves its threads
+    assert two_threads.cpus_per_unit == 2.0 and ExecutorConfig().unit_cpus == 1.0
 
 
 def test_without_ray_the_module_names_the_extra(monkeypatch):

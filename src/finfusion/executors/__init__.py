@@ -32,5 +32,5 @@ def make_executor(config: ExecutorConfig) -> Executor:
         return ProcessPoolExecutor(workers=config.workers, threads_per_worker=config.torch_threads)
     from finfusion.executors.ray_cluster import RayExecutor  # optional extra [ray]: imported only when used
 
-    return RayExecutor(address=config.address, cpus_per_unit=config.cpus_per_unit,
+    return RayExecutor(address=config.address, cpus_per_unit=config.unit_cpus,
                        max_retries=config.max_retries, torch_threads=config.torch_threads)

@@ -47,7 +47,14 @@ class ExecutorConfig(_Strict):
         "local", description="ray: 'local' starts a private Ray instance on this machine for the run; 'auto' "
         "joins the cluster this machine belongs to (`ray start`, or RAY_ADDRESS); 'ray://host:port' connects "
         "with Ray Client; 'host:port' joins the cluster of that head node")
-    cpus_per_unit: float = Field(1.0, gt=0, description="ray: CPUs reserved per unit (num_cpus of its task)")
+    cpus_per_unit: float | None = Field(
+        None, gt=0, description="ray: CPUs reserved per unit (num_cpus of its task); default: torch_threads, so "
+        "units that use 2 torch threads reserve 2 CPUs and never oversubscribe a node")
+
+    @property
+    def unit_cpus(self) -> float:
+        """The CPUs a unit reserves on Ray: `cpus_per_unit`, or its torch threads."""
+        return self.cpus_per_unit if self.cpus_per_unit is not None else float(self.torch_threads)
     max_retries: int = Field(2, ge=0, description="ray: re-runs of a unit whose worker process died; a unit that "
                              "raises is not retried (the error is the result)")
 

@@ -54,7 +54,7 @@ from finfusion.executors import ExecutorConfig
 from finfusion.experiments.execute import execute
 from finfusion.experiments.rundir import FILES, unit_dir
 from finfusion.experiments.sentiment_config import SentimentRunConfig
-from finfusion.experiments.units import Headline, Plan, UnitResult
+from finfusion.experiments.units import Headline, Plan, UnitResult, UnitSpec
 from finfusion.fingerprint import frame_fingerprint
 from finfusion.text.sentiment.classifier import MANIFEST_NAME
 from finfusion.text.sentiment.data import read_labeled
@@ -80,8 +80,8 @@ RESULTS, HISTORY, BEST = "results.csv", "history.csv", "best.json"
 MODEL_DIR, BEST_MODEL = "model", "best_model"  # the model of one training run / of a search's best trial
 
 
-@dataclass(frozen=True)
-class TrialUnit:
+@dataclass(frozen=True, eq=False)
+class TrialUnit(UnitSpec):
     """One training run with `train` (a grid point applied): trial `number` of the run."""
 
     train: SentimentTrainConfig
@@ -94,12 +94,9 @@ class TrialUnit:
     def unit_id(self) -> str:
         return trial_id(self.number)
 
-    def __hash__(self) -> int:
-        return hash(self.unit_id)
 
-
-@dataclass(frozen=True)
-class OptunaUnit:
+@dataclass(frozen=True, eq=False)
+class OptunaUnit(UnitSpec):
     """An Optuna search: `search.n_trials` trials of TPE around `train`, one after another."""
 
     train: SentimentTrainConfig
@@ -109,9 +106,6 @@ class OptunaUnit:
     @property
     def unit_id(self) -> str:
         return "optuna"
-
-    def __hash__(self) -> int:
-        return hash(self.unit_id)
 
 
 @dataclass
