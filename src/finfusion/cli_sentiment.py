@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -231,11 +230,7 @@ def _run_config(args: argparse.Namespace, *, searched: dict, search: dict | None
     }
     executor = {k: v for k, v in (("kind", getattr(args, "executor", None)), ("workers", getattr(args, "workers", None)))
                 if v is not None}
-    if executor.get("kind") != "ray":  # Ray: one thread per unit (executor.cpus_per_unit), the config's default
-        from finfusion.executors import ExecutorConfig
-
-        workers = executor.get("workers", ExecutorConfig().workers) if executor.get("kind") == "processes" else 1
-        executor["torch_threads"] = max(1, (os.cpu_count() or 1) // workers)  # the cores shared by concurrent trials
+    executor["torch_threads"] = "cores"  # each trial fine-tunes a transformer: the cores shared by concurrent trials
     raw = {
         "kind": "sentiment", "name": _run_name(args.out), "progress": not args.quiet,
         "data": {"path": str(args.data), "text_col": args.text_col, "label_col": args.label_col,

@@ -51,6 +51,26 @@ def _shared_view(item: int, shared) -> tuple[bool, float]:
     return bool(prices.flags.writeable), item + float(prices.sum())
 
 
+class _CountsLoads:
+    """Shared inputs that append a line to `log` each time they are unpickled."""
+
+    def __init__(self, log: str, value: float) -> None:
+        self.log, self.value = log, value
+
+    def __reduce__(self):
+        return _loaded, (self.log, self.value)
+
+
+def _loaded(log: str, value: float) -> _CountsLoads:
+    with open(log, "a") as out:
+        out.write(f"{os.getpid()}\n")
+    return _CountsLoads(log, value)
+
+
+def _worker_copy(item: int, shared: _CountsLoads) -> tuple[int, float]:
+    return os.getpid(), shared.value
+
+
 def _fail_on_two(item: int, shared) -> int:
     if item == 2:
         raise ValueError(f"bad item {item}")
@@ -120,6 +140,19 @@ class TestOnRunningInstance:
         assert len(puts) == 1 and puts[0] is shared
         assert got == [(False, i + 499500.0) for i in range(4)]
         assert ray.is_initialized()  # not the executor's instance: left running
+
+    def test_each_worker_reads_shared_once_per_map_call(self, tmp_path):
+        """Invariant: a worker hands every unit of a map call the same copy of `shared` (read from
+        the store once, as the processes executor's initializer does); the next map call's units
+        get that call's inputs, not the last one's."""
+        log = tmp_path / "loads"
+        first = RayExecutor().map(_worker_copy, list(range(8)), ids=[f"u{i}" for i in range(8)],
+                                  shared=_CountsLoads(str(log), 1.0))
+        workers = {pid for pid, _ in first}
+        assert sorted(map(int, log.read_text().split())) == sorted(workers)  # one load per worker, not per unit
+        assert {value for _, value in first} == {1.0}
+        second = RayExecutor().map(_worker_copy, list(range(4)), ids=list("abcd"), shared=_CountsLoads(str(log), 2.0))
+        assert {value for _, value in second} == {2.0}
 
     def test_failing_unit_gives_its_failure_and_others_finish(self):
         seen = []

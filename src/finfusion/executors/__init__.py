@@ -27,10 +27,10 @@ __all__ = ["Executor", "ExecutorConfig", "ExecutorKind", "InProcessExecutor", "P
 def make_executor(config: ExecutorConfig) -> Executor:
     """The executor `config` describes (Ray's is imported only when asked for: it is an extra)."""
     if config.kind == "local":
-        return InProcessExecutor(torch_threads=config.torch_threads)
+        return InProcessExecutor(torch_threads=config.threads)
     if config.kind == "processes":
-        return ProcessPoolExecutor(workers=config.workers, threads_per_worker=config.torch_threads)
+        return ProcessPoolExecutor(workers=config.workers, threads_per_worker=config.threads)
     from finfusion.executors.ray_cluster import RayExecutor  # optional extra [ray]: imported only when used
 
     return RayExecutor(address=config.address, cpus_per_unit=config.unit_cpus,
-                       max_retries=config.max_retries, torch_threads=config.torch_threads)
+                       max_retries=config.max_retries, torch_threads=config.threads)

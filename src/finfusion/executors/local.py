@@ -18,13 +18,14 @@ then not read or write the driver's files (`fn` gets everything through `item` a
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from finfusion.errors import FinfusionError
 from finfusion.strict import _Strict
@@ -39,10 +40,12 @@ class ExecutorConfig(_Strict):
         "local", description="local: one after another in this process; processes: a pool of local processes; "
         "ray: Ray tasks on a local instance or an existing cluster (extra [ray]; docs/scale-out.md)")
     workers: int = Field(2, ge=1, description="processes for kind: processes")
-    torch_threads: int = Field(
-        1, ge=1, description="torch intra-op threads of each unit (every executor). 1 by default: "
+    torch_threads: int | Literal["cores"] = Field(
+        1, description="torch intra-op threads of each unit (every executor). 1 by default: "
         "on 2 cores an MLP fit takes as long with 1 thread as with 2 on an idle machine (0.99x) and is 5.6x "
-        "faster beside other work (benchmarks/torch_threads.py); more can pay on an idle many-core machine")
+        "faster beside other work (benchmarks/torch_threads.py); more can pay on an idle many-core machine. "
+        "'cores': this machine's cores shared by the units that run at once (local: all; processes: "
+        "cores // workers; ray: cpus_per_unit, else 1)")
     address: str = Field(
         "local", description="ray: 'local' starts a private Ray instance on this machine for the run; 'auto' "
         "joins the cluster this machine belongs to (`ray start`, or RAY_ADDRESS); 'ray://host:port' connects "
@@ -50,13 +53,30 @@ class ExecutorConfig(_Strict):
     cpus_per_unit: float | None = Field(
         None, gt=0, description="ray: CPUs reserved per unit (num_cpus of its task); default: torch_threads, so "
         "units that use 2 torch threads reserve 2 CPUs and never oversubscribe a node")
+    max_retries: int = Field(2, ge=0, description="ray: re-runs of a unit whose worker process died; a unit that "
+                             "raises is not retried (the error is the result)")
+
+    @field_validator("torch_threads")
+    @classmethod
+    def _at_least_one(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"torch_threads must be >= 1 or 'cores', got {value}")
+        return value
+
+    @property
+    def threads(self) -> int:
+        """torch threads of each unit: `torch_threads`, with 'cores' resolved on this machine."""
+        if self.torch_threads != "cores":
+            return self.torch_threads
+        if self.kind == "ray":
+            return max(1, int(self.cpus_per_unit or 1))
+        concurrent = self.workers if self.kind == "processes" else 1
+        return max(1, (os.cpu_count() or 1) // concurrent)
 
     @property
     def unit_cpus(self) -> float:
         """The CPUs a unit reserves on Ray: `cpus_per_unit`, or its torch threads."""
-        return self.cpus_per_unit if self.cpus_per_unit is not None else float(self.torch_threads)
-    max_retries: int = Field(2, ge=0, description="ray: re-runs of a unit whose worker process died; a unit that "
-                             "raises is not retried (the error is the result)")
+        return self.cpus_per_unit if self.cpus_per_unit is not None else float(self.threads)
 
 
 @dataclass(frozen=True)

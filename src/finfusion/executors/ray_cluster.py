@@ -6,9 +6,10 @@
 
 Same contract as the other executors (`finfusion.executors`): `fn(item, shared)` runs in a Ray
 worker with `torch_threads` torch threads; `shared` goes into the object store once per map call
-and every task reads it from there (numpy arrays zero-copy and read-only); `on_result(i, result)`
-runs in the driver as units finish; a unit that raised, or whose worker died more than
-`max_retries` times, gives a `UnitFailure` at its place while the others run on.
+and each worker reads it from there once (numpy arrays zero-copy and read-only) and keeps it for
+the units it runs; `on_result(i, result)` runs in the driver as units finish; a unit that raised,
+or whose worker died more than `max_retries` times, gives a `UnitFailure` at its place while the
+others run on.
 
 Workers must be able to import finfusion and `fn`'s module. On a private instance they run in this
 interpreter's environment. On a cluster, install finfusion (same version) on every node, or pass a
@@ -50,12 +51,21 @@ _START_HINT = ("start a cluster with `ray start --head --port PORT` on the head 
                "for a private instance on this machine")
 
 
+_WORKER_SHARED: dict[str, Any] = {}  # a worker's copy of the shared inputs of the map call it serves, by object id
+
+
 @ray.remote
-def _run_unit(fn, item, shared, threads: int):
+def _run_unit(fn, item, shared_box: list, threads: int):
     """One unit in a Ray worker: `fn(item, shared)` with `threads` torch intra-op threads.
-    `shared` arrives as a top-level ObjectRef argument, so Ray resolves it from the object store."""
+    `shared_box` holds the shared inputs' ObjectRef inside a list, so that Ray does not resolve it
+    for every task: the worker reads it once per map call and keeps it for its next units."""
+    (ref,) = shared_box
+    key = ref.hex()
+    if key not in _WORKER_SHARED:
+        _WORKER_SHARED.clear()  # a new map call: drop the last one's inputs
+        _WORKER_SHARED[key] = ray.get(ref)
     with torch_threads(threads):
-        return fn(item, shared)
+        return fn(item, _WORKER_SHARED[key])
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -106,10 +116,10 @@ class RayExecutor:
         if len(items) != len(ids):
             raise ValueError(f"{len(items)} items but {len(ids)} ids")
         with self._session():
-            shared_ref = ray.put(shared)  # once per map call; every task reads this one copy
+            shared_ref = ray.put(shared)  # once per map call; each worker reads this one copy once
             task = _run_unit.options(num_cpus=self.cpus_per_unit, max_retries=self.max_retries,
                                      retry_exceptions=False)
-            refs = [task.remote(fn, item, shared_ref, self.torch_threads) for item in items]
+            refs = [task.remote(fn, item, [shared_ref], self.torch_threads) for item in items]
             return _gather(refs, ids, on_result)
 
     @contextmanager

@@ -51,7 +51,7 @@ def execute(kind: RunKind, config: Any, *, run_dir: Path | None = None, resume: 
             plan = kind.plan(config)
         return plan.fingerprints, plan
 
-    with torch_threads(config.executor.torch_threads), run_directory(
+    with torch_threads(config.executor.threads), run_directory(
             config, run_dir, resume=resume, overwrite=overwrite, force=force, prepare=prepare) as (held, plan):
         results = run_units(kind, plan, held.path, make_executor(config.executor), show=config.progress)
         with progress.showing(config.progress):

@@ -278,8 +278,8 @@ def input_record(config, *, files: dict[str, str | None], samples: list[str]) ->
     the fingerprints of what the models see (sorted), and `package_versions()`."""
     settings = config_to_dict(config)
     settings.pop("progress", None)  # progress bars (--quiet on resume) change no result
-    executor = settings.pop("executor", {})  # where units run changes no result (a resume may switch it) ...
-    settings["torch_threads"] = executor.get("torch_threads")  # ... but torch's thread count can change the last bits
+    settings.pop("executor", None)  # where units run changes no result (a resume may switch it) ...
+    settings["torch_threads"] = config.executor.threads  # ... but torch's thread count can change the last bits
     return {"config": settings, "files": files, "samples": sorted(samples), "packages": package_versions()}
 
 

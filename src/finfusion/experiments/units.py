@@ -1,7 +1,7 @@
 """The run skeleton's parts that every run kind shares: the `RunKind` contract, a `Plan`, and a
 unit's `UnitResult` with its one place in the run directory.
 
-A run kind (`experiments.kinds`: predict, rl) provides
+A run kind (`experiments.kinds`: predict, rl, sentiment) provides
 
     plan(config)                          -> Plan: unit specs (small, picklable, stable ids), the
                                              inputs they share, the samples' fingerprints
