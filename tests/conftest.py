@@ -50,7 +50,7 @@ def interrupt_at_fold(monkeypatch):
     user's Ctrl-C would) until `restore()` is called."""
     from finfusion.protocols import engine
 
-    original = engine._predict_fold
+    original = engine.predict_fold
 
     def arm(fold: int):
         def crash(state, samples, split, *args, **kwargs):
@@ -58,7 +58,7 @@ def interrupt_at_fold(monkeypatch):
                 raise KeyboardInterrupt
             return original(state, samples, split, *args, **kwargs)
 
-        monkeypatch.setattr(engine, "_predict_fold", crash)
-        return lambda: monkeypatch.setattr(engine, "_predict_fold", original)
+        monkeypatch.setattr(engine, "predict_fold", crash)
+        return lambda: monkeypatch.setattr(engine, "predict_fold", original)
 
     return arm

@@ -7,6 +7,8 @@ The notebook API (imported on first use, so `import finfusion` stays light):
     run = ff.run("my.yaml", data=data)          # or a dict, a recipe name, a RunConfig
     run.metrics, run.predictions, run.report_path, run.dir
     ff.open_run("runs/my-run-20261203-101500")  # a finished run; ff.resume(dir) continues one
+    ff.fit(run.dir, model="Fusion", out="pipelines/fusion")       # a forecasting pipeline
+    ff.load_pipeline("pipelines/fusion").predict(prices_df, texts_df)  # tomorrow's forecasts
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 from finfusion._version import __version__
 
-__all__ = ["InputShape", "LoadedData", "Run", "__version__", "load_frames", "open_run", "resume", "run"]
+__all__ = ["InputShape", "LoadedData", "Pipeline", "Run", "__version__", "fit", "load_frames", "load_pipeline", "open_run",
+           "resume", "run"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,4 +35,8 @@ def __getattr__(name: str) -> Any:
         from finfusion.experiments import notebook
 
         return getattr(notebook, name)
+    if name in ("fit", "load_pipeline", "Pipeline"):
+        from finfusion import pipeline
+
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'finfusion' has no attribute {name!r}")

@@ -99,8 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     reference.set_defaults(func=_cmd_config_reference)
     _cache_parser(sub)
 
+    from finfusion.cli_pipeline import add_pipeline_parsers
     from finfusion.cli_sentiment import add_sentiment_parser
 
+    add_pipeline_parsers(sub)
     add_sentiment_parser(sub)
     return p
 

@@ -89,7 +89,7 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch, warm_start):
     kwargs = {"warm_start": warm_start, "checkpoint_every": 3}
     full = predict(data, checkpoint_dir=tmp_path / "full", **kwargs)
 
-    original = engine._predict_fold
+    original = engine.predict_fold
     calls = {"n": 0}
 
     def crash_at_fold_8(state, samples, split, *args, **kwargs):
@@ -98,10 +98,10 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch, warm_start):
         calls["n"] += 1
         return original(state, samples, split, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "_predict_fold", crash_at_fold_8)
+    monkeypatch.setattr(engine, "predict_fold", crash_at_fold_8)
     with pytest.raises(KeyboardInterrupt):
         predict(data, checkpoint_dir=tmp_path / "cut", **kwargs)
-    monkeypatch.setattr(engine, "_predict_fold", original)
+    monkeypatch.setattr(engine, "predict_fold", original)
     assert engine._Checkpoint(tmp_path / "cut").progress.exists()
     resumed = predict(data, checkpoint_dir=tmp_path / "cut", **kwargs)
     pd.testing.assert_frame_equal(full, resumed)

@@ -67,10 +67,13 @@ class MarketData:
 TRUTH_EXTRAS = ("sentiment", "text_part", "numeric_part")
 
 
-def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None) -> Samples:
+def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport | None = None,
+                  unlabelled: bool = False) -> Samples:
     """Samples in time order (sorted by date, then ticker), as `spec` says (`finfusion.data.sample_spec`:
     spec.features the selection and look-back, spec.target the target, spec.text the newsflow,
-    spec.market the close and calendar the texts are aligned to)."""
+    spec.market the close and calendar the texts are aligned to). `unlabelled`: also the rows whose
+    target is not known yet (the last `horizon` days: what a forecast is made for), marked False in
+    extras[LABELLED], y NaN (regression) or -1 (classification); protocols never fit on them."""
     report = report if report is not None else CleaningReport()
     f, target, text = spec.features, spec.target, spec.text
     specs = as_specs(f.sentiment)
@@ -102,9 +105,13 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
         neutral_band=target.neutral_band,
         report=report,
     )
-    table = feats.merge(targets[["date", "ticker", "target"]], on=["date", "ticker"], how="inner", validate="1:1")
+    table = feats.merge(targets[["date", "ticker", "target"]], on=["date", "ticker"],
+                        how="left" if unlabelled else "inner", validate="1:1")
     # rows without a target were already counted by make_targets
     table = table.sort_values(["date", "ticker"], kind="stable").reset_index(drop=True)
+    labelled = table["target"].notna().to_numpy()
+    if not labelled.all():
+        table["target"] = table["target"].fillna(-1 if target.task == "classification" else np.nan)
     texts, items = _newsflow(aligned, calendar, text, table) if text.enabled and aligned is not None else (None, None)
     if f.lookback > 1:  # (n, L, d); no row left is (0, L, d), for the protocol's checks to explain
         X = np.stack(table["_x"].to_list()) if len(table) else np.empty((0, f.lookback, len(names)), np.float32)
@@ -121,7 +128,7 @@ def build_samples(data: MarketData, spec: SampleSpec, *, report: CleaningReport 
         task=task,
         texts=texts,
         text_items=items,
-        extras=_truth_extras(data.truth, table),
+        extras={**_truth_extras(data.truth, table), **({} if labelled.all() else {LABELLED: labelled})},
         skipped_features=tuple(skipped),
     )
 

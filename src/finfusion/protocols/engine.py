@@ -38,12 +38,26 @@ PREDICTION_COLUMNS = ("date", "ticker", "y_true", "y_pred", "fold", "model", "se
 
 
 @dataclass
-class _FoldState:
-    """The model and scalers of the last refit fold."""
+class FoldState:
+    """The model and scalers of the last refit fold (what a checkpoint and a saved forecasting
+    pipeline hold)."""
 
     model: Predictor | None = None
     x_scaler: Scaler | None = None
     y_scaler: Scaler | None = None
+
+    def save(self, directory: Path) -> None:
+        """The model in `directory`/model (its own format: safetensors / JSON) and the scalers in
+        `directory`/scalers.json."""
+        self.model.save(directory / "model")
+        io.write_json(directory / "scalers.json", {"x": self.x_scaler.state_dict(), "y": self.y_scaler.state_dict()})
+
+    @classmethod
+    def load(cls, directory: Path, predictor: Predictor) -> FoldState:
+        """What `save` wrote, the model restored into a clone of `predictor` (same model and params)."""
+        scalers = io.read_json(directory / "scalers.json")
+        x_scaler, y_scaler = Scaler.from_state(scalers["x"]), Scaler.from_state(scalers["y"])
+        return cls(clone(predictor).load(directory / "model"), x_scaler, y_scaler)
 
 
 def run_protocol(
@@ -86,7 +100,7 @@ def run_protocol(
         predictor = clone(predictor).set_params(warm_start=True)
     splits = list(splitter.split(samples.dates, horizon=horizon))
     ckpt = _Checkpoint(Path(checkpoint_dir)) if checkpoint_dir is not None else None
-    state, done, frames = _FoldState(), -1, []
+    state, done, frames = FoldState(), -1, []
     if ckpt is not None:
         done, frames, state = ckpt.restore(predictor)
     todo = [s for s in splits if s.fold > done]
@@ -99,12 +113,12 @@ def run_protocol(
                 bar.write(f"{model_name}: fitting fold {split.fold} of {len(splits)} on {len(split.train):,} "
                           f"training rows{'; encoding its texts first' if predictor.uses_text else ''}",
                           file=sys.stderr)
-            state = _refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start,
+            state = refit(predictor, samples, split, state, seed, scale_features, scale_target, warm_start,
                            show_epochs=first)
             first = False
             if on_refit is not None:
                 on_refit(split.fold, state.model)
-        frames.append(_predict_fold(state, samples, split, model_name, seed, explain))
+        frames.append(predict_fold(state, samples, split, model_name, seed, explain))
         if ckpt is not None:
             ckpt.save_fold(split.fold, frames[-1])
             if split.fold % checkpoint_every == 0 or split is todo[-1]:
@@ -114,17 +128,17 @@ def run_protocol(
     return pd.concat(frames, ignore_index=True) if frames else _empty_predictions()
 
 
-def _refit(
+def refit(
     predictor: Predictor,
     samples: Samples,
     split: Split,
-    state: _FoldState,
+    state: FoldState,
     seed: int,
     scale_features: str,
     scale_target: str,
     warm_start: bool,
     show_epochs: bool = False,
-) -> _FoldState:
+) -> FoldState:
     """Fit a fresh clone (or, warm-starting, the last model) on the fold's training rows.
     `show_epochs`: a model with `show_progress` shows its epoch bar during this fit only."""
     train = samples.subset(samples.labelled_rows(split.train))  # rows without a target are never fit on
@@ -144,7 +158,7 @@ def _refit(
     finally:
         if quiet_epochs:  # checkpoints and later fits keep the configured setting
             model.set_params(show_progress=False)
-    return _FoldState(model, x_scaler, y_scaler)
+    return FoldState(model, x_scaler, y_scaler)
 
 
 def _scaled(data: Samples | None, x_scaler: Scaler, y_scaler: Scaler, regress: bool) -> Samples | None:
@@ -154,7 +168,7 @@ def _scaled(data: Samples | None, x_scaler: Scaler, y_scaler: Scaler, regress: b
     return data.with_arrays(X=x_scaler.transform(data.X).astype(np.float32), y=y)
 
 
-def _predict_fold(state: _FoldState, samples: Samples, split: Split, model_name: str, seed: int,
+def predict_fold(state: FoldState, samples: Samples, split: Split, model_name: str, seed: int,
                   explain: bool = False) -> pd.DataFrame:
     test = samples.subset(split.test)
     regress = samples.task == "regression"
@@ -204,12 +218,11 @@ class _Checkpoint:
     def save_fold(self, fold: int, frame: pd.DataFrame) -> None:
         io.write_parquet(self.root / "folds" / f"fold_{fold:05d}.parquet", frame)
 
-    def save_state(self, fold: int, state: _FoldState) -> None:
+    def save_state(self, fold: int, state: FoldState) -> None:
         target = self.root / "state" / f"fold_{fold:05d}"
         tmp = target.with_name(target.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        state.model.save(tmp / "model")
-        io.write_json(tmp / "scalers.json", {"x": state.x_scaler.state_dict(), "y": state.y_scaler.state_dict()})
+        state.save(tmp)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         io.write_json(self.progress, {"last_fold": fold, "state": target.name})
@@ -217,22 +230,20 @@ class _Checkpoint:
             if old.name != target.name:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def restore(self, predictor: Predictor) -> tuple[int, list[pd.DataFrame], _FoldState]:
+    def restore(self, predictor: Predictor) -> tuple[int, list[pd.DataFrame], FoldState]:
         """(last completed fold, its and earlier fold predictions, restored state); (-1, [], empty) if none.
         A damaged or foreign checkpoint raises DataError naming the file (never followed outside
         this checkpoint directory)."""
         if not self.progress.exists():
-            return -1, [], _FoldState()
+            return -1, [], FoldState()
         last, state_dir = self._pointer()
         frames = [self._read_fold(k) for k in range(last + 1)]
         try:
-            scalers = io.read_json(state_dir / "scalers.json")
-            x_scaler, y_scaler = Scaler.from_state(scalers["x"]), Scaler.from_state(scalers["y"])
-            model = clone(predictor).load(state_dir / "model")
+            state = FoldState.load(state_dir, predictor)
         except Exception as err:  # any damage: name the directory, say how to recover
             raise DataError(f"checkpoint {state_dir} cannot be restored ({type(err).__name__}: {err}); "
                             f"{self._recover}") from err
-        return last, frames, _FoldState(model, x_scaler, y_scaler)
+        return last, frames, state
 
     @property
     def _recover(self) -> str:

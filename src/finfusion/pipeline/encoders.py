@@ -1,0 +1,51 @@
+"""The text encoder a pipeline's model reads: recorded by path and content hash when the pipeline
+is fit, checked when it loads (a text model saves only what training changed; its frozen encoder
+weights reload from the encoder's own files, which must be the same files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from finfusion.errors import ConfigError
+from finfusion.fingerprint import tree_sha256
+from finfusion.models.base import Predictor
+from finfusion.text.tokens import DEFAULT_MODEL_PACKAGE, default_model_path
+
+
+def encoder_directory(predictor: Predictor) -> tuple[str, Path] | None:
+    """(what the model names, the directory its encoder loads from) of a text model, else None.
+    A name that is no local directory (a Hugging Face hub name) cannot be pinned: ConfigError."""
+    if not predictor.uses_text or "model" not in predictor.get_params():
+        return None
+    named = predictor.get_params()["model"]
+    if named is None:
+        return f"the package {DEFAULT_MODEL_PACKAGE}", default_model_path()
+    path = Path(named).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"the text encoder {named!r} is not a local directory: a pipeline pins its encoder by the "
+                          "content of its files; download it once and give its directory as the model's `model`")
+    return str(named), path.resolve()
+
+
+def encoder_reference(predictor: Predictor) -> dict[str, Any] | None:
+    """pipeline.json's `encoder`: {source, path, sha256} of a text model's encoder, None for others."""
+    found = encoder_directory(predictor)
+    if found is None:
+        return None
+    source, path = found
+    return {"source": source, "path": str(path), "sha256": tree_sha256(path, recursive=False)}
+
+
+def check_encoder(recorded: dict[str, Any] | None, predictor: Predictor, where: Path) -> None:
+    """Refuse (ConfigError) a pipeline whose text encoder's files differ from those it was fit with."""
+    if recorded is None:
+        return
+    found = encoder_directory(predictor)
+    now = None if found is None else tree_sha256(found[1], recursive=False)
+    if now != recorded["sha256"]:
+        raise ConfigError(
+            f"{where}: its text encoder ({recorded['source']}) is not the one it was fit with: sha256 "
+            f"{recorded['sha256'][:12]}… at fit ({recorded['path']}), {str(now)[:12]}… now"
+            f"{'' if found is None else f' ({found[1]})'}; predictions would not reproduce. Install the same "
+            "encoder files, or fit the pipeline again")
