@@ -28,6 +28,8 @@ def add_pipeline_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value by dotted path (repeatable)")
     p.add_argument("--quick", action="store_true", help="the recipe's small version")
+    p.add_argument("--bundle-encoder", action="store_true", help="copy a text model's encoder files into the "
+                   "pipeline (default: a reference by path and content hash, checked when it loads)")
     p.add_argument("--overwrite", action="store_true", help="replace the pipeline in --out")
     p.set_defaults(func=_cmd_fit)
 
@@ -56,7 +58,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     # a run directory as it ran: its backtest metrics go into the pipeline; with --set it is another config
     config = source if source.is_dir() and not args.overrides else (
         load_named_config(source / "config.yaml" if source.is_dir() else args.config, args.overrides, quick=args.quick))
-    pipeline = fit(config, args.model, args.out, window=args.window, overwrite=args.overwrite)
+    pipeline = fit(config, args.model, args.out, window=args.window, bundle_encoder=args.bundle_encoder,
+                   overwrite=args.overwrite)
     t = pipeline.manifest["training"]
     print(f"fitted {pipeline.name} on {t['rows']:,} rows, {t['first_date']} .. {t['last_date']}, "
           f"{len(t['tickers'])} ticker(s) -> {pipeline.directory}\n"

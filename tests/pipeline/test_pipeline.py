@@ -129,3 +129,21 @@ def test_a_changed_encoder_is_refused(text_pipeline):
     weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
     with pytest.raises(ConfigError, match=r"its text encoder .* is not the one it was fit with: sha256"):
         load_pipeline(directory)
+
+
+def test_a_bundled_encoder_travels_with_the_pipeline(tmp_path, files, market, tiny_bert):
+    prices, texts = market
+    encoder = shutil.copytree(tiny_bert, tmp_path / "encoder")
+    model = {**TEXT_MODEL, "params": {**TEXT_MODEL["params"], "model": str(encoder)}}
+    config = config_of(run_config(*files("all"), [model]))
+    fit(config, "Text", tmp_path / "bundled", bundle_encoder=True)
+    before = load_pipeline(tmp_path / "bundled").predict(prices, texts)
+    shutil.rmtree(encoder)  # the encoder it was fit with is gone, and the pipeline moves
+    moved = shutil.move(tmp_path / "bundled", tmp_path / "elsewhere")
+    pipeline = load_pipeline(moved)
+    assert pipeline.manifest["encoder"]["bundled"] is True
+    pd.testing.assert_frame_equal(pipeline.predict(prices, texts), before)
+    with pytest.raises(ConfigError, match="is not the one it was fit with"):  # the bundle is checked too
+        weights = next(p for p in (Path(moved) / "encoder").iterdir() if p.suffix in (".safetensors", ".bin"))
+        weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+        load_pipeline(moved)

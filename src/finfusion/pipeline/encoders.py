@@ -1,12 +1,18 @@
 """The text encoder a pipeline's model reads: recorded by path and content hash when the pipeline
 is fit, checked when it loads (a text model saves only what training changed; its frozen encoder
-weights reload from the encoder's own files, which must be the same files)."""
+weights reload from the encoder's own files, which must be the same files). With `bundle`, the
+encoder's files are copied into the pipeline (`encoder/`) and the model reads that copy."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import finfusion.io as io
 from finfusion.errors import ConfigError
 from finfusion.fingerprint import tree_sha256
 from finfusion.models.base import Predictor
@@ -28,13 +34,36 @@ def encoder_directory(predictor: Predictor) -> tuple[str, Path] | None:
     return str(named), path.resolve()
 
 
-def encoder_reference(predictor: Predictor) -> dict[str, Any] | None:
-    """pipeline.json's `encoder`: {source, path, sha256} of a text model's encoder, None for others."""
+BUNDLE = "encoder"  # the pipeline's folder of a bundled encoder
+
+
+def encoder_reference(predictor: Predictor, bundle_into: Path | None = None) -> dict[str, Any] | None:
+    """pipeline.json's `encoder`: {source, path, sha256, bundled} of a text model's encoder (None
+    for other models); with `bundle_into` (the pipeline directory) its files are copied there."""
     found = encoder_directory(predictor)
     if found is None:
         return None
     source, path = found
-    return {"source": source, "path": str(path), "sha256": tree_sha256(path, recursive=False)}
+    if bundle_into is not None:
+        shutil.copytree(path, bundle_into / BUNDLE)
+    return {"source": source, "path": str(path), "sha256": tree_sha256(path, recursive=False),
+            "bundled": bundle_into is not None}
+
+
+@contextmanager
+def saved_model_reading(state: Path, recorded: dict[str, Any] | None, pipeline: Path) -> Iterator[Path]:
+    """The saved state directory to load the model from: `state` itself, or, when the encoder is
+    bundled, a temporary copy whose model reads the pipeline's `encoder/` (its saved `model`
+    parameter named the encoder's path at fit time)."""
+    if recorded is None or not recorded.get("bundled"):
+        yield state
+        return
+    with tempfile.TemporaryDirectory(prefix="finfusion-pipeline-") as tmp:
+        copy = Path(shutil.copytree(state, Path(tmp) / "state"))
+        config = io.read_json(copy / "model" / "config.json")
+        config["params"]["model"] = str((pipeline / BUNDLE).resolve())
+        io.write_json(copy / "model" / "config.json", config)
+        yield copy
 
 
 def check_encoder(recorded: dict[str, Any] | None, predictor: Predictor, where: Path) -> None:

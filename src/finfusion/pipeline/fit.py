@@ -40,7 +40,7 @@ from finfusion.seeding import derive_seed
 
 
 def fit(config: RunConfig | str | Path | dict[str, Any], model: str, out: str | Path, *, window: int | None = None,
-        overwrite: bool = False, **overrides: Any) -> Pipeline:
+        bundle_encoder: bool = False, overwrite: bool = False, **overrides: Any) -> Pipeline:
     """Fit the model labelled `model` in `config` and save the pipeline in `out`; the loaded pipeline.
 
     config    a run directory (its config; its backtest metrics of `model` are recorded in the
@@ -49,6 +49,8 @@ def fit(config: RunConfig | str | Path | dict[str, Any], model: str, out: str | 
     window    None: every labelled row (targets known by the last price date); N: the last N dates,
               as the fold of a rolling protocol with that window that tests the last price date
               (its `valid` dates held out for early stopping when the config's protocol is rolling)
+    bundle_encoder  copy a text model's encoder files into the pipeline (default: a reference by
+              path and content hash, checked when the pipeline loads)
     overwrite replace the pipeline in `out`
     """
     config, backtest = _config_and_backtest(config, model, overrides)
@@ -68,7 +70,7 @@ def fit(config: RunConfig | str | Path | dict[str, Any], model: str, out: str | 
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     state.save(tmp / STATE)
-    encoder = encoder_reference(state.model)  # by path and content hash, checked at load
+    encoder = encoder_reference(state.model, tmp if bundle_encoder else None)  # path + sha256, checked at load
     io.write_text(tmp / CONFIG_FILE, yaml.safe_dump(config_to_dict(config), sort_keys=False))
     io.write_json(tmp / MANIFEST, _manifest(config, spec, train, split, seed, window, encoder, backtest))
     shutil.rmtree(out, ignore_errors=True)

@@ -38,7 +38,7 @@ from finfusion.errors import ConfigError, DataError
 from finfusion.experiments.config import RunConfig, parse_config
 from finfusion.experiments.rundir import package_versions
 from finfusion.features.build import warmup_cause
-from finfusion.pipeline.encoders import check_encoder
+from finfusion.pipeline.encoders import check_encoder, saved_model_reading
 from finfusion.protocols.engine import FoldState, predict_fold
 from finfusion.protocols.splitters import Split
 
@@ -136,7 +136,8 @@ def load_pipeline(directory: str | Path, *, allow_version_mismatch: bool = False
     if spec is None:
         raise ConfigError(f"{where / CONFIG_FILE} has no model labelled {manifest['model']['label']!r}")
     try:
-        state = FoldState.load(where / STATE, spec.predictor())
+        with saved_model_reading(where / STATE, manifest.get("encoder"), where) as state_dir:
+            state = FoldState.load(state_dir, spec.predictor())
     except (OSError, ValueError, KeyError) as err:
         raise DataError(f"{where / STATE}: the fitted model cannot be read ({type(err).__name__}: {err})") from err
     check_encoder(manifest.get("encoder"), state.model, where)
