@@ -245,30 +245,37 @@ from finfusion.executors import UnitFailure
 from finfusion.executors.ray_cluster import RayExecutor
 
 def where(item, shared):
-    time.sleep(0.5)  # long enough that the head's one CPU is busy and units go to the other node too
+    # waits (up to 60 s) until two units run at once: with one CPU per node, on both nodes
+    marker = os.path.join(shared, f"started_{item}")
+    open(marker, "w").close()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(shared)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     return os.getpid(), ray.get_runtime_context().get_node_id(), shared
 
 report = {}
-for address in sys.argv[1:]:
-    results = RayExecutor(address=address).map(where, list(range(6)), ids=[f"u{i}" for i in range(6)], shared="s")
+for n, address in enumerate(sys.argv[2:]):
+    markers = os.path.join(sys.argv[1], str(n))
+    os.makedirs(markers)
+    results = RayExecutor(address=address).map(where, list(range(4)), ids=[f"u{i}" for i in range(4)], shared=markers)
     report[address] = {"results": [r.error if isinstance(r, UnitFailure) else r for r in results],
                        "connected_after": ray.is_initialized()}
 print(json.dumps(report))
 """
 
 
-def test_units_run_on_both_nodes_of_a_cluster(two_node_cluster):
+def test_units_run_on_both_nodes_of_a_cluster(two_node_cluster, tmp_path):
     """The cluster joined as 'host:port' and through Ray Client ('ray://host:port')."""
     address, client_address, env = two_node_cluster
-    run = subprocess.run([sys.executable, "-c", _DRIVER, address, client_address], env=env, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", _DRIVER, str(tmp_path), address, client_address], env=env,
+                         capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert list(report) == [address, client_address]
     for outcome in report.values():
         assert outcome["connected_after"] is False  # the executor disconnected
         results = outcome["results"]
-        assert all(isinstance(result, list) and result[2] == "s" for result in results), results
+        assert all(isinstance(result, list) and Path(result[2]).parent == tmp_path for result in results), results
         assert len({node for _, node, _ in results}) == 2  # both nodes ran units
         assert len({pid for pid, _, _ in results}) >= 2
 
