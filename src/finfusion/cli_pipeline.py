@@ -71,7 +71,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from finfusion.pipeline import forecast_records, load_pipeline  # torch and the models load when the command runs
 
     pipeline = load_pipeline(args.pipeline, allow_version_mismatch=args.allow_version_mismatch)
-    rows = pipeline.predict(*_read_inputs(pipeline, args.prices, args.texts), asof=args.asof)
+    rows = pipeline.predict(*_read_inputs(pipeline, args.prices, args.texts), asof=args.asof, progress=not args.json)
     notes = dict(rows.attrs)
     if args.json:
         print(json.dumps({"model": pipeline.name, "rows": forecast_records(rows),

@@ -147,3 +147,15 @@ def test_a_bundled_encoder_travels_with_the_pipeline(tmp_path, files, market, ti
         weights = next(p for p in (Path(moved) / "encoder").iterdir() if p.suffix in (".safetensors", ".bin"))
         weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
         load_pipeline(moved)
+
+
+def test_a_fusion_pipeline_gives_its_attention_weights(tmp_path, files, market, tiny_bert):
+    prices, texts = market
+    model = {"name": "fusion", "label": "Fusion", "params": {"model": str(tiny_bert), "tuning": "frozen", "epochs": 1,
+                                                              "max_length": 16, "hidden": 8, "heads": 2}}
+    fit(config_of(run_config(*files("all"), [model])), "Fusion", tmp_path / "fusion")
+    rows = load_pipeline(tmp_path / "fusion").predict(prices, texts)
+    attention = rows.filter(like="att_")
+    pipeline = load_pipeline(tmp_path / "fusion")
+    assert list(attention.columns) == [f"att_{name}" for name in pipeline.state.model.token_names()]
+    assert ((attention.sum(axis=1) - 1).abs() < 1e-5).all()  # a distribution over the tokens, per ticker

@@ -28,6 +28,7 @@ import pandas as pd
 import yaml
 
 import finfusion.io as io
+import finfusion.progress as progress_bars
 from finfusion._version import __version__
 from finfusion.data.align import session_closes
 from finfusion.data.calendar import TradingCalendar
@@ -70,7 +71,8 @@ class Pipeline:
                 "packages": m["packages"], "created_at": m["created_at"], "backtest": m["backtest"],
                 "directory": str(self.directory)}
 
-    def predict(self, prices: pd.DataFrame, texts: pd.DataFrame | None = None, asof: Any = None) -> pd.DataFrame:
+    def predict(self, prices: pd.DataFrame, texts: pd.DataFrame | None = None, asof: Any = None, *,
+                progress: bool = False) -> pd.DataFrame:
         """One row per ticker of `prices`: the forecast made at the close of `asof` (default: the
         last date in `prices`) for `target_date` (`target.horizon` sessions later).
 
@@ -82,7 +84,11 @@ class Pipeline:
         the class id), p_<class> for classifiers, texts (how many entered the newsflow), newest_text
         (their latest timestamp, UTC), att_<token> (attention weights) for fusion models.
         Raises DataError naming the tickers whose prices end before `asof` or that lack the
-        history their features need."""
+        history their features need. `progress`: show the text encoder's bar (many new texts)."""
+        with progress_bars.showing(progress):
+            return self._predict(prices, texts, asof)
+
+    def _predict(self, prices: pd.DataFrame, texts: pd.DataFrame | None, asof: Any) -> pd.DataFrame:
         market = self.config.market
         prices = validate_prices(prices, source="prices")
         day = _asof(prices, asof)
