@@ -159,3 +159,21 @@ def test_a_fusion_pipeline_gives_its_attention_weights(tmp_path, files, market, 
     pipeline = load_pipeline(tmp_path / "fusion")
     assert list(attention.columns) == [f"att_{name}" for name in pipeline.state.model.token_names()]
     assert ((attention.sum(axis=1) - 1).abs() < 1e-5).all()  # a distribution over the tokens, per ticker
+
+
+def test_a_changed_sentiment_classifier_is_refused(tmp_path, files, tiny_bert):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from finfusion.text.sentiment.classifier import SentimentClassifier
+
+    labels = ("negative", "neutral", "positive")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_bert, num_labels=3, id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    scorer = SentimentClassifier(model, AutoTokenizer.from_pretrained(tiny_bert), labels).save(tmp_path / "clf")
+    raw = run_config(*files("all"), features={"groups": ["returns", "sentiment"], "sentiment": {"scorer": str(scorer)}})
+    fit(config_of(raw), "MLP", tmp_path / "pipe")
+    recorded = load_pipeline(tmp_path / "pipe").manifest["scorers"]
+    assert [r["scorer"] for r in recorded] == [str(scorer)]
+    (Path(scorer) / "finfusion_sentiment.json").write_text((Path(scorer) / "finfusion_sentiment.json").read_text() + " ")
+    with pytest.raises(ConfigError, match=r"the sentiment classifier .*clf whose scores are features is not the one"):
+        load_pipeline(tmp_path / "pipe")

@@ -14,8 +14,10 @@ from typing import Any
 
 import finfusion.io as io
 from finfusion.errors import ConfigError
+from finfusion.features.sentiment import SENTIMENT_GROUP, SentimentSpec, as_specs
 from finfusion.fingerprint import tree_sha256
-from finfusion.models.base import Predictor
+from finfusion.models.base import Predictor, Samples
+from finfusion.text.scorers import is_lexicon
 from finfusion.text.tokens import DEFAULT_MODEL_PACKAGE, default_model_path
 
 
@@ -78,3 +80,23 @@ def check_encoder(recorded: dict[str, Any] | None, predictor: Predictor, where: 
             f"{recorded['sha256'][:12]}… at fit ({recorded['path']}), {str(now)[:12]}… now"
             f"{'' if found is None else f' ({found[1]})'}; predictions would not reproduce. Install the same "
             "encoder files, or fit the pipeline again")
+
+
+def scorer_references(sentiment: SentimentSpec | list[SentimentSpec], samples: Samples) -> list[dict[str, Any]]:
+    """pipeline.json's `scorers`: {scorer, sha256} of each fine-tuned classifier whose scores are
+    features of `samples` (a lexicon has no files to pin)."""
+    if not any(group.startswith(SENTIMENT_GROUP) for group in samples.feature_groups):
+        return []
+    return [{"scorer": spec.scorer, "sha256": tree_sha256(Path(spec.scorer), recursive=True)}
+            for spec in as_specs(sentiment) if not is_lexicon(spec.scorer)]
+
+
+def check_scorers(recorded: list[dict[str, Any]], where: Path) -> None:
+    """Refuse (ConfigError) a pipeline whose sentiment classifiers' files changed since the fit."""
+    for ref in recorded:
+        path = Path(ref["scorer"])
+        now = tree_sha256(path, recursive=True) if path.is_dir() else None
+        if now != ref["sha256"]:
+            raise ConfigError(f"{where}: the sentiment classifier {ref['scorer']} whose scores are features is "
+                              f"{'missing' if now is None else 'not the one it was fit with (other files)'}; "
+                              "predictions would not reproduce. Restore it, or fit the pipeline again")

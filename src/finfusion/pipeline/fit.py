@@ -32,7 +32,7 @@ from finfusion.experiments.rundir import package_versions
 from finfusion.experiments.sources import load_market_data
 from finfusion.fingerprint import arrays_fingerprint
 from finfusion.models.base import Samples
-from finfusion.pipeline.encoders import encoder_reference
+from finfusion.pipeline.encoders import encoder_reference, scorer_references
 from finfusion.pipeline.saved import CONFIG_FILE, FORMAT, FORMAT_VERSION, MANIFEST, STATE, Pipeline, load_pipeline
 from finfusion.protocols.engine import FoldState, refit
 from finfusion.protocols.splitters import RollingWindow, Split
@@ -153,5 +153,5 @@ def _manifest(config: RunConfig, spec: ModelSpec, train: Samples, split: Split, 
             "valid_rows": 0 if split.valid is None else len(split.valid),
             "fingerprint": arrays_fingerprint(train.index, train.X, train.y, train.texts, train.feature_names),
         },
-        "encoder": encoder, "backtest": backtest,
+        "encoder": encoder, "scorers": scorer_references(config.features.sentiment, train), "backtest": backtest,
     }

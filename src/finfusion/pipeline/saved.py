@@ -7,7 +7,8 @@ The directory (written by `finfusion.pipeline.fit`):
 
     pipeline.json   what it is: model (label, name, params), task, target, features, market rules,
                     training period and rows, a fingerprint of the training samples, the seed,
-                    the text encoder (path and sha256), package versions, the backtest's metrics
+                    the text encoder and any sentiment classifier whose scores are features (path
+                    and sha256), package versions, the backtest's metrics
     config.yaml     the resolved run config it was fit from
     state/model/    the fitted model in its own format (safetensors / XGBoost JSON + config.json)
     state/scalers.json  the feature and target scalers, fit on the training rows only
@@ -39,7 +40,7 @@ from finfusion.errors import ConfigError, DataError
 from finfusion.experiments.config import RunConfig, parse_config
 from finfusion.experiments.rundir import package_versions
 from finfusion.features.build import warmup_cause
-from finfusion.pipeline.encoders import check_encoder, saved_model_reading
+from finfusion.pipeline.encoders import check_encoder, check_scorers, saved_model_reading
 from finfusion.protocols.engine import FoldState, predict_fold
 from finfusion.protocols.splitters import Split
 
@@ -147,6 +148,7 @@ def load_pipeline(directory: str | Path, *, allow_version_mismatch: bool = False
     except (OSError, ValueError, KeyError) as err:
         raise DataError(f"{where / STATE}: the fitted model cannot be read ({type(err).__name__}: {err})") from err
     check_encoder(manifest.get("encoder"), state.model, where)
+    check_scorers(manifest.get("scorers", []), where)
     return Pipeline(where, manifest, config, state)
 
 
