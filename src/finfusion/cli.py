@@ -101,9 +101,11 @@ def _parser() -> argparse.ArgumentParser:
 
     from finfusion.cli_pipeline import add_pipeline_parsers
     from finfusion.cli_sentiment import add_sentiment_parser
+    from finfusion.cli_serve import add_serve_parser
 
     add_pipeline_parsers(sub)
     add_sentiment_parser(sub)
+    add_serve_parser(sub)
     return p
 
 

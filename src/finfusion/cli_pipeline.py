@@ -7,10 +7,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from finfusion.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas loads when a command runs, not to build the parser
+    import pandas as pd
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
 
