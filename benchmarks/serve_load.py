@@ -140,10 +140,15 @@ def sentiment_bodies(texts: list[str], per_request: int) -> list[dict]:
 
 
 def predict_bodies(pipeline: Path | None, prices: Path | None, texts: Path | None, quick: bool) -> list[dict]:
-    """One /v1/predict body: the given files, else a simulated market of 10 tickers x 60 days."""
+    """One /v1/predict body: the last 60 days of the given files (and the texts of those days),
+    else a simulated market of 10 tickers x 60 days."""
     if pipeline is not None:
         frame = read_prices(prices)
+        frame = frame[frame["date"] >= sorted(frame["date"].unique())[-60]].reset_index(drop=True)
         text_frame = read_texts(texts, tickers=sorted(frame["ticker"].unique())) if texts else None
+        if text_frame is not None:
+            first = frame["date"].min().tz_localize(text_frame["timestamp"].dt.tz)
+            text_frame = text_frame[text_frame["timestamp"] >= first].reset_index(drop=True)
     else:
         market = simulate_market(SimulatorConfig(n_tickers=3 if quick else 10, n_days=60, seed=0))
         frame, text_frame = market.prices, market.texts
