@@ -117,7 +117,7 @@ class RunDirectory:
     @classmethod
     def resume(cls, path: Path) -> RunDirectory:
         """An existing run directory, to continue it (ConfigError if it holds no run)."""
-        path = _config_file(path).parent
+        path = config_file(path).parent
         return cls(path, _lock(path))
 
     def _make_room(self, overwrite: bool) -> None:
@@ -194,10 +194,10 @@ def recorded_warnings(run_dir: Path) -> list[str]:
 
 def load_run_config(run_dir: Path):
     """The config saved in a run directory (a RunConfig, or an RlConfig for `kind: rl`)."""
-    return load_config(_config_file(run_dir))
+    return load_config(config_file(run_dir))
 
 
-def _config_file(run_dir: Path) -> Path:
+def config_file(run_dir: Path) -> Path:
     """`<run_dir>/config.yaml`, or ConfigError when `run_dir` holds no run."""
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():

@@ -28,12 +28,21 @@ from finfusion.data.samples import build_samples
 from finfusion.errors import ConfigError, DataError
 from finfusion.experiments.config import ModelSpec, RunConfig, config_to_dict
 from finfusion.experiments.notebook import load_run
-from finfusion.experiments.rundir import package_versions
+from finfusion.experiments.rundir import config_file, package_versions
 from finfusion.experiments.sources import load_market_data
 from finfusion.fingerprint import arrays_fingerprint
 from finfusion.models.base import Samples
 from finfusion.pipeline.encoders import encoder_reference, scorer_references
-from finfusion.pipeline.saved import CONFIG_FILE, FORMAT, FORMAT_VERSION, MANIFEST, STATE, Pipeline, load_pipeline
+from finfusion.pipeline.saved import (
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    STATE,
+    Pipeline,
+    load_pipeline,
+    model_spec,
+)
 from finfusion.protocols.engine import FoldState, refit
 from finfusion.protocols.splitters import RollingWindow, Split
 from finfusion.seeding import derive_seed
@@ -54,7 +63,7 @@ def fit(config: RunConfig | str | Path | dict[str, Any], model: str, out: str | 
     overwrite replace the pipeline in `out`
     """
     config, backtest = _config_and_backtest(config, model, overrides)
-    spec = _model_spec(config, model)
+    spec = model_spec(config, model)
     if config.data.source == "stocknet_benchmark":
         raise ConfigError("data.source stocknet_benchmark holds the benchmark's preprocessed samples, not prices and "
                           "texts a forecast can be built from; fit a config with source files or stocknet")
@@ -98,9 +107,7 @@ def _config_and_backtest(config: Any, model: str, overrides: dict[str, Any]) -> 
     backtest = None
     if isinstance(config, (str, Path)) and Path(config).is_dir():
         run_dir = Path(config)
-        config = run_dir / "config.yaml"
-        if not config.is_file():
-            raise ConfigError(f"{run_dir} is a directory but not a run directory: {config} is missing")
+        config = config_file(run_dir)  # ConfigError when the directory holds no run
         backtest = _backtest_metrics(run_dir, model)
     resolved = load_run(config, overrides)
     if not isinstance(resolved, RunConfig):
@@ -116,13 +123,6 @@ def _backtest_metrics(run_dir: Path, label: str) -> list[dict] | None:
     metrics = pd.read_csv(path)
     rows = metrics[metrics["model"] == label] if "model" in metrics.columns else metrics.iloc[0:0]
     return json.loads(rows.to_json(orient="records")) or None
-
-
-def _model_spec(config: RunConfig, label: str) -> ModelSpec:
-    specs = {m.display: m for m in config.models}
-    if label not in specs:
-        raise ConfigError(f"no model labelled {label!r} in the config; its models: {', '.join(specs)}")
-    return specs[label]
 
 
 def _fresh_directory(out: Path, overwrite: bool) -> Path:

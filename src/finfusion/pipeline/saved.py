@@ -37,7 +37,7 @@ from finfusion.data.frames import CleaningReport
 from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.schema import validate_prices, validate_texts
 from finfusion.errors import ConfigError, DataError
-from finfusion.experiments.config import RunConfig, parse_config
+from finfusion.experiments.config import ModelSpec, RunConfig, parse_config
 from finfusion.experiments.rundir import package_versions
 from finfusion.features.build import warmup_cause
 from finfusion.pipeline.encoders import check_encoder, check_scorers, saved_model_reading
@@ -63,6 +63,11 @@ class Pipeline:
     @property
     def name(self) -> str:
         return self.manifest["model"]["label"]
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The pipeline's model in its config."""
+        return model_spec(self.config, self.name)
 
     def describe(self) -> dict[str, Any]:
         """What is loaded, JSON-ready: model, task, target, training period and fingerprint, versions."""
@@ -108,8 +113,7 @@ class Pipeline:
         report = CleaningReport()
         samples = build_samples(MarketData(prices, texts, report=report), self.config.sample_spec, report=report,
                                 unlabelled=True)
-        spec = next(m for m in self.config.models if m.display == self.name)
-        samples = samples.select(spec.features, spec.exclude)
+        samples = samples.select(self.spec.features, self.spec.exclude)
         rows = np.flatnonzero(pd.DatetimeIndex(samples.dates) == day)
         _check_tickers(prices, samples.index["ticker"].to_numpy()[rows], day, report)
         training = self.manifest["training"]
@@ -139,9 +143,7 @@ def load_pipeline(directory: str | Path, *, allow_version_mismatch: bool = False
                           "allow_version_mismatch=True (--allow-version-mismatch)")
     config = parse_config(yaml.safe_load((where / CONFIG_FILE).read_text(encoding="utf-8")),
                           source=str(where / CONFIG_FILE))
-    spec = next((m for m in config.models if m.display == manifest["model"]["label"]), None)
-    if spec is None:
-        raise ConfigError(f"{where / CONFIG_FILE} has no model labelled {manifest['model']['label']!r}")
+    spec = model_spec(config, manifest["model"]["label"])
     try:
         with saved_model_reading(where / STATE, manifest.get("encoder"), where) as state_dir:
             state = FoldState.load(state_dir, spec.predictor())
@@ -150,6 +152,14 @@ def load_pipeline(directory: str | Path, *, allow_version_mismatch: bool = False
     check_encoder(manifest.get("encoder"), state.model, where)
     check_scorers(manifest.get("scorers", []), where)
     return Pipeline(where, manifest, config, state)
+
+
+def model_spec(config: RunConfig, label: str) -> ModelSpec:
+    """The model labelled `label` in `config`; ConfigError listing the labels there otherwise."""
+    specs = {m.display: m for m in config.models}
+    if label not in specs:
+        raise ConfigError(f"no model labelled {label!r} in the config; its models: {', '.join(specs)}")
+    return specs[label]
 
 
 def forecast_records(rows: pd.DataFrame) -> list[dict[str, Any]]:
