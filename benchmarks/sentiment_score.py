@@ -15,6 +15,11 @@ Timed (best of `--repeats`, after one warm-up call on other texts):
 * disk cache: the same texts through a second load of the model with the on-disk probability
   cache on (in a temporary directory): the first call fills it (the network runs, rows are
   written), the second reads them as a new process would (the model does not run);
+* micro-batches: the texts in consecutive chunks of `--batch-size` (as a server's micro-batches
+  of requests arrive: mixed lengths), each chunk cut by `length_batches` (padding vs another
+  call) against each chunk as one padded batch (sort by length and cut every batch_size texts,
+  the rule of sentence-transformers and of finfusion before: here `length_batches` with a call
+  cost so high that it never splits a chunk);
 * transformers pipeline: ``pipeline("text-classification", top_k=None, batch_size=..., truncation=True,
   max_length=...)`` on the same model and texts, the usual way to batch a classifier; its
   p_pos - p_neg is compared with `score` (max |difference|).
@@ -35,7 +40,7 @@ import numpy as np
 import torch
 
 from finfusion.data.simulate import SimulatorConfig, simulate_market
-from finfusion.text import disk_cache
+from finfusion.text import disk_cache, tokens
 from finfusion.text.cache import clear_cache
 from finfusion.text.sentiment import SentimentClassifier
 
@@ -101,6 +106,26 @@ def pipeline_scores(clf: SentimentClassifier, texts: list[str], batch_size: int)
     return run, to_scores
 
 
+def print_micro_batches(clf: SentimentClassifier, texts: list[str], bs: int, repeats: int) -> None:
+    """texts/s of `texts` scored in consecutive chunks of `bs`: cut by `length_batches`, and as
+    one padded batch per chunk (the call cost of an accelerator: a chunk is never split)."""
+    def chunked():
+        for start in range(0, len(texts), bs):
+            clf.score(texts[start : start + bs], bs)
+
+    t_cut = best_time(chunked, repeats)
+    cpu_cost = tokens.CALL_TOKENS["cpu"]
+    tokens.CALL_TOKENS["cpu"] = tokens.ACCELERATOR_CALL_TOKENS
+    try:
+        t_whole = best_time(chunked, repeats)
+    finally:
+        tokens.CALL_TOKENS["cpu"] = cpu_cost
+    n = len(texts)
+    print(f"micro-batches of {bs}: {n / t_cut:9,.0f} texts/s cut by length_batches, {n / t_whole:,.0f} texts/s "
+          f"as one padded batch each")
+    print(f"ratio length_batches_vs_one_padded_batch {t_whole / t_cut:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -140,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"score, cold        : {n / t_cold:9,.0f} texts/s ({t_cold:.3f} s)")
         print(f"score, warm tokens : {n / t_warm:9,.0f} texts/s ({t_warm:.3f} s)")
+        print_micro_batches(clf, texts, bs, args.repeats)
         os.environ[disk_cache.CACHE_ENV] = str(Path(tmp) / "cache")
         cached = SentimentClassifier.load(model_dir)
         t_fill = best_time(lambda: cached.score(texts, bs), 1, before=clear_cache)

@@ -123,9 +123,8 @@ def _split_spec(spec: str) -> tuple[str | None, Path]:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:  # the optional extra: only this command needs it
-        import uvicorn
-
         from finfusion.serve import Limits, create_app
+        from finfusion.serve.runner import run_server, server_stack
     except ImportError as err:
         raise ConfigError(f"finfusion serve needs FastAPI and uvicorn ({err}): {SERVE_EXTRA}") from err
 
@@ -141,11 +140,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"  forecaster {name}: {getattr(model, 'directory', '')}")
     for name, model in classifiers.items():
         print(f"  sentiment classifier {name}: {model.path}")
-    print(f"  API key: {'required (header X-API-Key)' if api_key else 'none'}; limits: {limits}", flush=True)
+    print(f"  API key: {'required (header X-API-Key)' if api_key else 'none'}; limits: {limits}")
+    stack = server_stack()
+    print(f"  server: {stack}", flush=True)
+    if stack.missing:
+        print(f"warning: {' and '.join(stack.missing)} not installed: the server runs, with more CPU per request "
+              f"({SERVE_EXTRA})", file=sys.stderr, flush=True)
     if not api_key and not _is_loopback(args.host):
         print(f"warning: serving on {args.host} without an API key: anyone who can reach this port can use the "
               f"models (set --api-key or {API_KEY_ENV})", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    run_server(app, args.host, args.port, stack=stack)
     return 0
 
 

@@ -5,6 +5,7 @@ finfusion.cli), names, the API key from the environment. uvicorn.run is replaced
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 import finfusion.cli_serve as cli_serve
 from finfusion.cli import _exit_code
 from finfusion.errors import ConfigError
+from finfusion.serve.runner import ServerStack
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fakes import FakeForecaster  # noqa: E402
@@ -73,9 +75,13 @@ def test_serve_runs_uvicorn_with_the_api_key_of_the_environment(classifier_dir, 
     args = parse([str(classifier_dir), "--port", "8123", "--max-texts", "5"])
     assert args.func(args) == 0
     (app, kwargs), = calls
-    assert kwargs == {"host": "127.0.0.1", "port": 8123, "log_level": "warning"}
-    out = capsys.readouterr().out
-    assert "http://127.0.0.1:8123" in out and f"sentiment classifier tiny: {classifier_dir}" in out
+    # the extra's fast event loop and HTTP parser, chosen explicitly and said
+    assert kwargs == {"host": "127.0.0.1", "port": 8123, "log_level": "warning", "loop": "uvloop",
+                      "http": "httptools"}
+    captured = capsys.readouterr()
+    assert "http://127.0.0.1:8123" in captured.out and f"sentiment classifier tiny: {classifier_dir}" in captured.out
+    assert "server: uvicorn " in captured.out and "event loop uvloop, HTTP parser httptools" in captured.out
+    assert "not installed" not in captured.err
     with TestClient(app) as client:
         assert client.post("/v1/sentiment", json={"text": "profit"}).status_code == 401
         headers = {"X-API-Key": "from-env"}
@@ -89,3 +95,25 @@ def test_serving_beyond_this_machine_without_a_key_warns(classifier_dir, monkeyp
     args = parse([str(classifier_dir), "--host", "0.0.0.0"])
     args.func(args)
     assert "warning: serving on 0.0.0.0 without an API key" in capsys.readouterr().err
+
+
+def test_without_uvloop_and_httptools_it_serves_on_asyncio_and_h11_and_says_so(classifier_dir, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("uvloop", "httptools") else real_find_spec(name, *a))
+    args = parse([str(classifier_dir)])
+    args.func(args)
+    assert (calls[0]["loop"], calls[0]["http"]) == ("asyncio", "h11")
+    captured = capsys.readouterr()
+    assert "event loop asyncio, HTTP parser h11" in captured.out
+    assert "warning: uvloop and httptools not installed: the server runs, with more CPU per request (pip install " \
+           "'finfusion[serve]')" in captured.err
+
+
+def test_server_stack_names_only_known_parts():
+    assert ServerStack("uvloop", "httptools").missing == []
+    assert ServerStack("asyncio", "httptools").missing == ([] if sys.platform == "win32" else ["uvloop"])
+    with pytest.raises(ValueError, match="unknown server stack 'trio'"):
+        ServerStack("trio", "h11")

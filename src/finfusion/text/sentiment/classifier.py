@@ -46,7 +46,15 @@ from finfusion.errors import ConfigError, DataError
 from finfusion.io import write_json
 from finfusion.text.disk_cache import ModelKey, row_cache, text_keys
 from finfusion.text.sentiment.data import ALIASES, NEGATIVE, POSITIVE
-from finfusion.text.tokens import ALLOW_DOWNLOAD_ENV, Backbone, pad_ids, token_ids, unique_texts
+from finfusion.text.tokens import (
+    ALLOW_DOWNLOAD_ENV,
+    Backbone,
+    call_tokens,
+    length_batches,
+    pad_ids,
+    token_ids,
+    unique_texts,
+)
 
 MANIFEST_NAME = "finfusion_sentiment.json"
 FORMAT = "finfusion-sentiment/1"
@@ -244,11 +252,10 @@ class SentimentClassifier:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(positions in `texts`, (b, C) probabilities) per length-sorted batch."""
         tokens = token_ids(self._tokens, texts, self.max_length)
-        order = np.argsort([-len(t) for t in tokens], kind="stable")  # longest first: little padding
+        batches = length_batches([len(t) for t in tokens], batch_size, call_tokens(self.device))  # little padding
         bar = progress.bar(len(texts), "sentiment", unit="text", min_total=PROGRESS_MIN_TEXTS, enabled=show_progress)
         with bar, torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
+            for rows in batches:
                 input_ids, mask = pad_ids([tokens[i] for i in rows], self._tokens.pad_id)
                 logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
                 yield rows, torch.softmax(logits.double(), dim=-1).cpu().numpy()  # (b, C)
