@@ -4,7 +4,7 @@ Usage:  python benchmarks/serve_load.py [--model DIR] [--requests 2048] [--max-s
                                         [--clients 1 8 32] [--pipeline DIR --prices FILE [--texts FILE]]
                                         [--workloads sentiment-1 sentiment-32 predict]
                                         [--client aiohttp|httpx] [--loop uvloop|asyncio] [--http httptools|h11]
-                                        [--quick]
+                                        [--constant-model] [--quick]
 
 The server runs in a subprocess (this script with --serve: `create_app` + `run_server`, as
 `finfusion serve` does, log level warning) with the sentiment model and a forecaster; the clients
@@ -35,7 +35,8 @@ Model: `--model` (a sentiment model directory), else the bundled all-MiniLM-L6-v
 a FAKE forecaster (validates the prices as a pipeline does, returns the last return per ticker):
 the output says which. The on-disk caches are off, so the network runs for every text. Server
 stack: uvloop + httptools when installed (finfusion[serve]); `--loop asyncio --http h11` measures
-the server without them. `--quick`: a few requests per level, to check that the script works (no
+the server without them. `--constant-model`: the server's classifier returns uniform
+probabilities without running the network, which measures the service's own cost. `--quick`: a few requests per level, to check that the script works (no
 figures to quote). Needs the test extra (aiohttp, httpx; psutil comes with accelerate).
 """
 
@@ -100,8 +101,11 @@ class FakeForecaster:
 
 def serve(args: argparse.Namespace) -> int:
     forecaster = load_pipeline(args.pipeline) if args.pipeline else FakeForecaster()
-    app = create_app(forecasters={forecaster.name: forecaster},
-                     classifiers={"sentiment": SentimentClassifier.load(args.model)})
+    classifier = SentimentClassifier.load(args.model)
+    if args.constant_model:  # the service alone: the network replaced by uniform probabilities
+        classifier.predict_proba = lambda texts, *_, **__: np.full((len(texts), len(classifier.labels)),
+                                                                   1 / len(classifier.labels))
+    app = create_app(forecasters={forecaster.name: forecaster}, classifiers={"sentiment": classifier})
     run_server(app, "127.0.0.1", args.port, stack=ServerStack(args.loop, args.http))
     return 0
 
@@ -109,7 +113,7 @@ def serve(args: argparse.Namespace) -> int:
 def start_server(model: Path, args: argparse.Namespace) -> subprocess.Popen:
     port = args.port
     command = [sys.executable, __file__, "--serve", "--model", str(model), "--port", str(port),
-               "--loop", args.loop, "--http", args.http]
+               "--loop", args.loop, "--http", args.http] + (["--constant-model"] if args.constant_model else [])
     process = subprocess.Popen(command + (["--pipeline", str(args.pipeline)] if args.pipeline else []))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -258,6 +262,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp", help="the load generator's library")
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default=stack.loop, help=f"default {stack.loop}")
     p.add_argument("--http", choices=("httptools", "h11"), default=stack.http, help=f"default {stack.http}")
+    p.add_argument("--constant-model", action="store_true",
+                   help="the server's classifier returns uniform probabilities without running the network: "
+                        "the service's own cost (the ratios then mean nothing)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--quick", action="store_true", help="a few requests per level: check that it works")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the server subprocess
@@ -313,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"model      : {clf.name} ({model}), max_length {clf.max_length}; {len(texts)} distinct texts")
             fake = "FAKE (no --pipeline given): the predict figures measure the service around a trivial model"
             print(f"forecaster : {args.pipeline or fake}")
+            if args.constant_model:
+                print("classifier : CONSTANT (--constant-model): the network does not run; the service alone")
             print(f"server     : {ServerStack(args.loop, args.http)}; load generator {args.client} "
                   f"{version(args.client)}, in this process")
             print(f"in-process : predict_batch(batch 64) {reference[0]:,.0f} texts/s, CPU {reference[1]:.1f} ms/text")
