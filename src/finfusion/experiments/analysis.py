@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from finfusion.data.samples import MarketData
-from finfusion.data.targets import make_targets
+from finfusion.errors import ConfigError
 from finfusion.evaluate.pnl import daily_pnl, pnl_summary, pnl_table
 from finfusion.evaluate.privacy import privacy_utility_table
 from finfusion.evaluate.regimes import assign_regimes, regime_metrics
@@ -23,16 +23,11 @@ from finfusion.experiments.config import PnlConfig, PrivacyConfig, RunConfig
 from finfusion.experiments.plan import PrivacyUnit, make_splitter
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import Samples
+from finfusion.portfolio import realised_returns
 
 ALWAYS_LONG = "Always long (benchmark)"
 PNL_SHOWN = ("cumulative_return_gross", "cumulative_return_net", "sharpe_gross", "sharpe_net", "max_drawdown_net",
              "exposure", "n_trades")
-
-
-def realised_returns(prices: pd.DataFrame, price_column: str = "close") -> pd.DataFrame:
-    """date, ticker, return: the simple return from the close of `date` to the next close."""
-    frame = make_targets(prices, kind="return", horizon=1, price_column=price_column)
-    return frame[["date", "ticker", "target"]].rename(columns={"target": "return"})
 
 
 def _with_benchmark(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -161,7 +156,8 @@ def privacy_fit(unit: PrivacyUnit, data: MarketData, samples: Samples) -> pd.Dat
     train, test = scaled_split(samples, split, config.scaling.features)
     extra = None
     if config.analysis.pnl is not None:
-        extra = _pnl_metrics(realised_returns(data.prices, config.target.price_column), config.analysis.pnl)
+        returns = realised_returns(data.prices, price_column=config.target.price_column)
+        extra = _pnl_metrics(returns, config.analysis.pnl)
     table = privacy_utility_table(spec.name, train, test, epsilons=[unit.epsilon], params=spec.params,
                                   seeds=cfg.seeds, extra_metrics=extra, holdout=cfg.holdout)
     n_fit = len(train) - (int(round(cfg.holdout * len(train))) if cfg.holdout else 0)
@@ -217,14 +213,10 @@ def portfolio_returns(predictions: pd.DataFrame, prices: pd.DataFrame, cfg, hori
     decision date, or each sample's own `truth_movement` (the StockNet benchmark)."""
     if cfg.returns == "truth_movement":
         if "truth_movement" not in predictions.columns:
-            from finfusion.errors import ConfigError
-
             raise ConfigError("analysis.portfolio.returns 'truth_movement' needs samples with a movement "
                               "(data.source stocknet_benchmark)")
         frame = predictions[["date", "ticker", "truth_movement"]].drop_duplicates(["date", "ticker"])
         return frame.rename(columns={"truth_movement": "return"}).reset_index(drop=True)
-    from finfusion.portfolio import realised_returns
-
     return realised_returns(prices, horizon=cfg.holding_period or horizon, price_column=price_column)
 
 
@@ -237,8 +229,6 @@ def portfolio_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg, task
     score = cfg.score or ("p_1" if task == "classification" else "y_pred")
     frame = _prediction_columns(predictions)
     if score not in frame.columns:
-        from finfusion.errors import ConfigError
-
         raise ConfigError(f"analysis.portfolio.score: the predictions have no column {score!r}")
     holding = cfg.holding_period or horizon
     keys = [c for c in ("seed", "model") if c in frame.columns]

@@ -17,11 +17,11 @@ from finfusion.experiments.analysis import (
     portfolio_returns,
     portfolio_tables,
     privacy_tables,
-    realised_returns,
     regime_table,
     shap_tables,
 )
 from finfusion.experiments.config import RunConfig
+from finfusion.portfolio import realised_returns
 
 
 def scored_rows(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def analysis_tables(config: RunConfig, predictions: pd.DataFrame, data, samples,
 of the run's DP fits (experiments.analysis.privacy_fit)."""
     a, out, everything = config.analysis, {}, predictions
     predictions = scored_rows(predictions)
-    returns = realised_returns(data.prices, config.target.price_column) if a.pnl is not None else None
+    returns = realised_returns(data.prices, price_column=config.target.price_column) if a.pnl is not None else None
     if a.pnl is not None:
         out.update(pnl_tables(predictions, returns, a.pnl))
     if a.regimes:
