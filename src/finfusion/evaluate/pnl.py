@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from finfusion.errors import DataError
+from finfusion.evaluate.costs import net_of_costs, turnover
 from finfusion.evaluate.folds import unit_columns
 from finfusion.evaluate.tables import require_columns, require_unique_rows
 
@@ -108,11 +109,11 @@ def daily_pnl(
     n_long = long.sum(axis=1)
     weights = long.astype("float64").div(n_long.where(n_long > 0, 1), axis=0)
     gross = (weights * rets.fillna(0.0)).sum(axis=1)
-    turnover = weights.diff().fillna(weights).abs().sum(axis=1)
+    traded = turnover(weights)
     trades = long.astype("int64").diff().fillna(long.astype("int64")).abs().sum(axis=1)
-    cost = turnover * cost_bps / 10_000.0
-    out = pd.DataFrame({"n_long": n_long.astype("int64"), "gross": gross, "turnover": turnover, "cost": cost,
-                        "net": gross - cost, "trades": trades.astype("int64")})
+    cost, net = net_of_costs(gross, traded, cost_bps)
+    out = pd.DataFrame({"n_long": n_long.astype("int64"), "gross": gross, "turnover": traded, "cost": cost,
+                        "net": net, "trades": trades.astype("int64")})
     return out.rename_axis("date").reset_index()
 
 

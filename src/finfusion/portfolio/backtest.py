@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from finfusion.errors import ConfigError, DataError
+from finfusion.evaluate.costs import net_of_costs, turnover
 from finfusion.evaluate.pnl import DEFAULT_COST_BPS
 from finfusion.evaluate.tables import format_cell
 from finfusion.portfolio.returns import RETURN_COL, attach_returns
@@ -132,8 +133,7 @@ def backtest(
     uni = universe.assign(weight=1.0 / universe.groupby("date")["ticker"].transform("size"))
     rows.append(_periods(uni, rets, schedule).assign(strategy="universe", **{k: np.nan for k in keys}))
     periods = pd.concat(rows, ignore_index=True)
-    periods["cost"] = periods["turnover"] * float(cost_bps) / 10_000.0
-    periods["net"] = periods["gross"] - periods["cost"]
+    periods["cost"], periods["net"] = net_of_costs(periods["gross"], periods["turnover"], float(cost_bps))
     skipped = _all_skipped(selection.skipped, traded, units, schedule, keys)
     return Backtest(periods=periods[keys + PERIOD_COLUMNS], skipped=skipped, rebalance_dates=tuple(schedule),
                     keys=tuple(keys), n_groups=selection.n_groups, holding_period=int(holding_period),
@@ -192,10 +192,9 @@ def _periods(weights: pd.DataFrame, rets: pd.Series, schedule: pd.DatetimeIndex)
     w = weights.pivot(index="date", columns="ticker", values="weight").reindex(schedule).fillna(0.0)
     r = rets.reindex(pd.MultiIndex.from_product([w.index, w.columns])).to_numpy().reshape(w.shape)
     gross = (w.to_numpy() * np.nan_to_num(r)).sum(axis=1)
-    turnover = w.diff().fillna(w).abs().sum(axis=1)
     return pd.DataFrame({"date": schedule, "n_long": (w > 0).sum(axis=1).to_numpy(dtype="int64"),
                          "n_short": (w < 0).sum(axis=1).to_numpy(dtype="int64"), "gross": gross,
-                         "turnover": turnover.to_numpy()})
+                         "turnover": turnover(w).to_numpy()})
 
 
 def _all_skipped(skipped: pd.DataFrame, traded: pd.DataFrame, units: pd.DataFrame | None,

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from finfusion.evaluate.costs import BPS, net_of_costs
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """(N,) logits -> (N,) weights >= 0 summing to 1 (max-shifted for stability)."""
@@ -67,7 +69,7 @@ def trade_day(weights: np.ndarray, reference: np.ndarray, returns: np.ndarray, c
     turnover) to `weights`, then earn `returns`; see the module docstring."""
     turnover = float(np.abs(weights - reference).sum())
     gross = float(weights @ returns)
-    net = gross - commission * turnover
+    _, net = net_of_costs(gross, turnover, commission * BPS)  # commission: a fraction per side
     return DayResult(weights, turnover, gross, net, drift(weights, returns))
 
 
