@@ -24,8 +24,9 @@ level is printed as `ratio serve_vs_inprocess_...`. A second reference, run afte
 stopped, calls predict_batch on as many texts per call as the server's model calls held on
 average for one-text requests at the highest level (from GET /v1/models' batching counters):
 closed-loop clients that wait for their answers cannot give the server larger batches than
-that, and `ratio serve_vs_inprocess_same_batches_...` is the service's own cost beside it. Goals (issue 19, 2 cores, the default MiniLM): >= 0.8 at 32
-clients; p99 < 250 ms for one text at 8 clients. Client and server share the machine's cores:
+that, and `ratio serve_vs_inprocess_same_batches_...` is the service's own cost beside it.
+Goals (issue 19, 2 cores, the default MiniLM): >= 0.8 at 32 clients; p99 < 250 ms for one text
+at 8 clients. Client and server share the machine's cores:
 the load generator's own CPU is part of the price here, which is why it is aiohttp (about a
 tenth of httpx's CPU per request; `--client httpx` shows it).
 
@@ -36,8 +37,8 @@ a FAKE forecaster (validates the prices as a pipeline does, returns the last ret
 the output says which. The on-disk caches are off, so the network runs for every text. Server
 stack: uvloop + httptools when installed (finfusion[serve]); `--loop asyncio --http h11` measures
 the server without them. `--constant-model`: the server's classifier returns uniform
-probabilities without running the network, which measures the service's own cost. `--quick`: a few requests per level, to check that the script works (no
-figures to quote). Needs the test extra (aiohttp, httpx; psutil comes with accelerate).
+probabilities without running the network, which measures the service's own cost. `--quick`:
+a few requests per level, to check that the script works (no figures to quote). Needs the test extra (aiohttp, httpx; psutil comes with accelerate).
 """
 
 from __future__ import annotations
@@ -272,12 +273,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run_levels(url: str, server: psutil.Process, workloads: dict[str, tuple[str, list[dict], int]],
-               args) -> dict[tuple[str, int], dict]:
+               texts: list[str], args) -> dict[tuple[str, int], dict]:
     """Every workload at every level: {(workload, clients): measured_load()'s numbers}, printed
-    as they come. First a warm-up: every text once (in 32-text bodies) and every predict body once."""
-    for name, (path, bodies, _) in workloads.items():
-        if name != "sentiment-1":
-            asyncio.run(load(url, path, bodies, 4, len(bodies), args.max_seconds * 4, args.client))
+    as they come. First a warm-up: every text once (in 32-text bodies, which fills the server's
+    token cache as the in-process reference's is) and every predict body once."""
+    warm = [("/v1/sentiment", sentiment_bodies(texts, 32))]
+    warm += [(path, bodies) for name, (path, bodies, _) in workloads.items() if name == "predict"]
+    for path, bodies in warm:
+        asyncio.run(load(url, path, bodies, 4, len(bodies), args.max_seconds * 4, args.client))
     results = {}
     for name, (path, bodies, _) in workloads.items():
         for clients in args.clients:
@@ -292,13 +295,11 @@ def run_levels(url: str, server: psutil.Process, workloads: dict[str, tuple[str,
 
 
 def workloads_of(args, texts: list[str]) -> dict[str, tuple[str, list[dict], int]]:
-    """{name: (path, bodies, texts per request)} of the chosen workloads. The 32-text bodies
-    always come along: they warm the server's token cache with every text."""
-    chosen = {"sentiment-1": ("/v1/sentiment", sentiment_bodies(texts, 1), 1),
-              "sentiment-32": ("/v1/sentiment", sentiment_bodies(texts, 32), 32)}
-    if "predict" in args.workloads:
-        chosen["predict"] = ("/v1/predict", predict_bodies(args.pipeline, args.prices, args.texts, args.quick), 0)
-    return {name: chosen[name] for name in chosen if name in args.workloads or name == "sentiment-32"}
+    """{name: (path, bodies, texts per request)} of the workloads `--workloads` names."""
+    makers = {"sentiment-1": lambda: ("/v1/sentiment", sentiment_bodies(texts, 1), 1),
+              "sentiment-32": lambda: ("/v1/sentiment", sentiment_bodies(texts, 32), 32),
+              "predict": lambda: ("/v1/predict", predict_bodies(args.pipeline, args.prices, args.texts, args.quick), 0)}
+    return {name: makers[name]() for name in WORKLOADS if name in args.workloads}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"server     : {ServerStack(args.loop, args.http)}; load generator {args.client} "
                   f"{version(args.client)}, in this process")
             print(f"in-process : predict_batch(batch 64) {reference[0]:,.0f} texts/s, CPU {reference[1]:.1f} ms/text")
-            results = run_levels(f"http://127.0.0.1:{args.port}", psutil.Process(server.pid), workloads, args)
+            results = run_levels(f"http://127.0.0.1:{args.port}", psutil.Process(server.pid), workloads, texts,
+                                 args)
         finally:
             server.terminate()
             server.wait(timeout=30)

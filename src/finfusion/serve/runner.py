@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 
 LOOPS = ("uvloop", "asyncio")
+UVLOOP_EXISTS = sys.platform != "win32"  # uvloop is not built for Windows
 HTTP_PARSERS = ("httptools", "h11")
 
 
@@ -41,7 +42,7 @@ class ServerStack:
     def missing(self) -> list[str]:
         """The faster parts this stack runs without (empty when it runs on uvloop and httptools,
         or on asyncio where uvloop does not exist: Windows)."""
-        slow_loop = self.loop == "asyncio" and sys.platform != "win32"
+        slow_loop = self.loop == "asyncio" and UVLOOP_EXISTS
         return [name for name, slow in (("uvloop", slow_loop), ("httptools", self.http == "h11")) if slow]
 
     def __str__(self) -> str:
@@ -51,7 +52,7 @@ class ServerStack:
 def server_stack() -> ServerStack:
     """uvloop and httptools where they are installed (uvloop never on Windows), else asyncio and h11."""
     has = {name: importlib.util.find_spec(name) is not None for name in ("uvloop", "httptools")}
-    return ServerStack(loop="uvloop" if has["uvloop"] and sys.platform != "win32" else "asyncio",
+    return ServerStack(loop="uvloop" if has["uvloop"] and UVLOOP_EXISTS else "asyncio",
                        http="httptools" if has["httptools"] else "h11")
 
 

@@ -278,7 +278,7 @@ def length_batches(lengths: Sequence[int], max_batch: int, call_cost: int) -> li
     equally cheap cuts, the earlier batches are the larger). Texts of similar lengths (a large
     corpus) fill batches of `max_batch`; a few texts of mixed lengths (a micro-batch of
     requests) are split where padding would cost more than another call: chunks of 64 simulated
-    tweets score 1.16-1.38x faster on 2 CPU threads than as one padded batch each
+    tweets score 1.16-1.27x faster on 2 CPU threads than as one padded batch each
     (benchmarks/sentiment_score.py, `ratio length_batches_vs_one_padded_batch`). Written by
     hand: sentence-transformers and the HF pipelines sort by length and cut every `batch_size`
     texts, which pads such mixed batches to their longest.
