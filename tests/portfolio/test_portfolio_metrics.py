@@ -2,62 +2,18 @@
 
 from __future__ import annotations
 
-import empyrical
 import numpy as np
 import pandas as pd
 import pytest
 
-from finfusion.errors import ConfigError, DataError
+from finfusion.errors import ConfigError
 from finfusion.portfolio import (
     backtest,
     ic_stats,
     information_coefficients,
     mape,
-    performance_stats,
-    periods_per_year,
     portfolio_table,
 )
-
-R = np.array([0.1, -0.05, 0.02])
-
-
-def test_performance_stats_by_hand():
-    stats = performance_stats(R, periods_per_year=12)
-    growth = 1.1 * 0.95 * 1.02
-    sd = np.sqrt(((0.1 - 0.07 / 3) ** 2 + (-0.05 - 0.07 / 3) ** 2 + (0.02 - 0.07 / 3) ** 2) / 2)
-    assert stats["cumulative_return"] == pytest.approx(growth - 1)
-    assert stats["annual_return"] == pytest.approx(growth ** (12 / 3) - 1)
-    assert stats["annual_volatility"] == pytest.approx(sd * np.sqrt(12))
-    assert stats["sharpe"] == pytest.approx(0.07 / 3 / sd * np.sqrt(12))
-    assert stats["max_drawdown"] == pytest.approx(-0.05)  # from 1.1 down to 1.045
-    assert stats["n_periods"] == 3
-
-
-def test_performance_stats_match_empyrical():
-    r = np.random.default_rng(0).normal(0.001, 0.02, 50)
-    stats = performance_stats(r, periods_per_year=50.4)
-    assert stats["annual_return"] == pytest.approx(empyrical.annual_return(r, annualization=50.4))
-    assert stats["annual_volatility"] == pytest.approx(empyrical.annual_volatility(r, annualization=50.4))
-    assert stats["sharpe"] == pytest.approx(empyrical.sharpe_ratio(r, annualization=50.4))
-    assert stats["max_drawdown"] == pytest.approx(empyrical.max_drawdown(r))
-
-
-def test_degenerate_series():
-    assert np.isnan(performance_stats([0.01, 0.01], periods_per_year=252)["sharpe"])  # std 0, not inf
-    one = performance_stats([0.01], periods_per_year=252)
-    assert np.isnan(one["sharpe"]) and np.isnan(one["annual_volatility"])
-    assert one["annual_return"] == pytest.approx(1.01**252 - 1)
-    empty = performance_stats([], periods_per_year=252)
-    assert empty["n_periods"] == 0 and np.isnan(empty["annual_return"])
-    with pytest.raises(DataError, match="non-finite"):
-        performance_stats([0.01, np.nan], periods_per_year=252)
-
-
-def test_periods_per_year():
-    assert periods_per_year(1) == 252.0 and periods_per_year(5) == 50.4
-    assert periods_per_year(21, trading_days=252) == 12.0
-    with pytest.raises(ConfigError):
-        periods_per_year(0)
 
 
 def test_mape_excludes_near_zero_returns_and_counts_them():

@@ -24,11 +24,9 @@ are what we want to state and test rather than inherit from a backtest library):
 * **Trades** count entries and exits: the (date, ticker) pairs where the long/flat state of a
   ticker changes (starting flat).
 
-Summary statistics of a daily series R_1..R_n (fractions; `periods_per_year` = 252):
-cumulative = prod(1 + R_t) - 1; annualised = (1 + cumulative) ** (252 / n) - 1; Sharpe =
-mean(R) / std(R, ddof=1) * sqrt(252) (no risk-free rate; NaN when std is 0 or n < 2);
-max_drawdown = min_t (V_t / max_{s<=t} V_s - 1) with V_0 = 1 (a fraction <= 0, empyrical's
-sign convention); exposure = share of dates with at least one long position.
+Summary statistics of the daily gross and net series: `evaluate.performance.performance_stats`
+(cumulative_return, annual_return, sharpe, max_drawdown; 252 periods a year, risk-free rate 0
+unless given) with suffixes _gross / _net; exposure = share of dates with at least one long position.
 """
 
 from __future__ import annotations
@@ -41,10 +39,11 @@ import pandas as pd
 from finfusion.errors import DataError
 from finfusion.evaluate.costs import net_of_costs, turnover
 from finfusion.evaluate.folds import unit_columns
+from finfusion.evaluate.performance import TRADING_DAYS, performance_stats
 from finfusion.evaluate.tables import require_columns, require_unique_rows
 
-PERIODS_PER_YEAR = 252
 DEFAULT_COST_BPS = 5.0
+PNL_STATS = ("cumulative_return", "annual_return", "sharpe", "max_drawdown")
 
 
 def long_signals(predictions: pd.DataFrame, *, threshold: float | None = None, proba_col: str = "p_1",
@@ -117,33 +116,14 @@ def daily_pnl(
     return out.rename_axis("date").reset_index()
 
 
-def performance(daily: pd.Series | Sequence[float], *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
-    """cumulative_return, annualised_return, sharpe, max_drawdown, n_days of daily returns (fractions)."""
-    r = np.asarray(daily, dtype="float64")
-    n = r.size
-    if n == 0:
-        return {"cumulative_return": float("nan"), "annualised_return": float("nan"), "sharpe": float("nan"),
-                "max_drawdown": float("nan"), "n_days": 0}
-    if not np.isfinite(r).all():
-        raise DataError(f"performance: {int((~np.isfinite(r)).sum())} non-finite daily return(s)")
-    value = np.cumprod(1.0 + r)
-    cumulative = float(value[-1] - 1.0)
-    annualised = float(value[-1] ** (periods_per_year / n) - 1.0) if value[-1] > 0 else -1.0
-    std = float(r.std(ddof=1)) if n >= 2 else float("nan")
-    sharpe = float(r.mean() / std * np.sqrt(periods_per_year)) if n >= 2 and std > 0 else float("nan")
-    peak = np.maximum.accumulate(np.concatenate([[1.0], value]))
-    drawdown = float((np.concatenate([[1.0], value]) / peak - 1.0).min())
-    return {"cumulative_return": cumulative, "annualised_return": annualised, "sharpe": sharpe,
-            "max_drawdown": drawdown, "n_days": int(n)}
-
-
-def pnl_summary(daily: pd.DataFrame, *, periods_per_year: int = PERIODS_PER_YEAR) -> dict[str, float]:
-    """Summary of a `daily_pnl` frame: the `performance` keys without costs (suffix _gross) and
-    with costs (suffix _net), n_days, n_trades, turnover (total) and exposure."""
+def pnl_summary(daily: pd.DataFrame, *, periods_per_year: float = TRADING_DAYS,
+                risk_free: float = 0.0) -> dict[str, float]:
+    """Summary of a `daily_pnl` frame: the `PNL_STATS` of `performance_stats` without costs (suffix
+    _gross) and with costs (suffix _net), n_days, n_trades, turnover (total) and exposure."""
     out: dict[str, float] = {}
     for kind in ("gross", "net"):
-        stats = performance(daily[kind], periods_per_year=periods_per_year)
-        out.update({f"{k}_{kind}": v for k, v in stats.items() if k != "n_days"})
+        stats = performance_stats(daily[kind], periods_per_year=periods_per_year, risk_free=risk_free)
+        out.update({f"{k}_{kind}": stats[k] for k in PNL_STATS})
     out["n_days"] = int(len(daily))
     out["n_trades"] = int(daily["trades"].sum())
     out["turnover"] = float(daily["turnover"].sum())
@@ -161,10 +141,11 @@ def pnl_table(
     proba_col: str = "p_1",
     up_label: object = 1,
     return_col: str = "return",
-    periods_per_year: int = PERIODS_PER_YEAR,
+    periods_per_year: float = TRADING_DAYS,
+    risk_free: float = 0.0,
 ) -> pd.DataFrame:
     """`pnl_summary` of every model run (default groups: those of point, seed, model present),
-    one row per group in order of first appearance, with cost_bps and threshold columns."""
+    one row per group in order of first appearance, with cost_bps, threshold and risk_free columns."""
     keys = unit_columns(predictions, group_cols)
     groups = predictions.groupby(keys, sort=False, dropna=False) if keys else [((), predictions)]
     rows = []
@@ -172,6 +153,6 @@ def pnl_table(
         values = values if isinstance(values, tuple) else (values,)
         daily = daily_pnl(frame, returns, threshold=threshold, cost_bps=cost_bps, proba_col=proba_col,
                           up_label=up_label, return_col=return_col)
-        rows.append({**dict(zip(keys, values)), **pnl_summary(daily, periods_per_year=periods_per_year),
-                     "cost_bps": float(cost_bps), "threshold": threshold})
+        rows.append({**dict(zip(keys, values)), **pnl_summary(daily, periods_per_year=periods_per_year, risk_free=risk_free),
+                     "cost_bps": float(cost_bps), "threshold": threshold, "risk_free": float(risk_free)})
     return pd.DataFrame(rows)

@@ -23,7 +23,14 @@ from finfusion.experiments.config import PnlConfig, PrivacyConfig, RunConfig
 from finfusion.experiments.plan import PrivacyUnit, make_splitter
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import Samples
-from finfusion.portfolio import realised_returns
+from finfusion.portfolio import (
+    assign_groups,
+    backtest,
+    group_returns,
+    mean_group_returns,
+    portfolio_table,
+    realised_returns,
+)
 
 ALWAYS_LONG = "Always long (benchmark)"
 PNL_SHOWN = ("cumulative_return_gross", "cumulative_return_net", "sharpe_gross", "sharpe_net", "max_drawdown_net",
@@ -42,7 +49,7 @@ def pnl_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg: PnlConfig)
     """"pnl": the whole test period of each model run (and the always-long benchmark);
     "pnl_folds": each test fold separately."""
     frame = _with_benchmark(_prediction_columns(predictions))
-    kwargs = {"threshold": cfg.threshold, "cost_bps": cfg.cost_bps}
+    kwargs = {"threshold": cfg.threshold, "cost_bps": cfg.cost_bps, "risk_free": cfg.risk_free}
     keys = [c for c in ("point", "seed", "model") if c in frame.columns]
     whole = pnl_table(frame, returns, group_cols=keys, **kwargs)
     folds = pnl_table(frame, returns, group_cols=[*keys, "fold"], **kwargs)
@@ -175,7 +182,8 @@ def scaled_split(samples: Samples, split, kind: str) -> tuple[Samples, Samples]:
 def _pnl_metrics(returns: pd.DataFrame, cfg: PnlConfig):
     def metrics(test: Samples, proba: np.ndarray) -> dict[str, float]:
         frame = test.index[["date", "ticker"]].assign(p_1=proba[:, -1], y_pred=(proba[:, -1] > 0.5).astype(int))
-        stats = pnl_summary(daily_pnl(frame, returns, threshold=cfg.threshold, cost_bps=cfg.cost_bps))
+        daily = daily_pnl(frame, returns, threshold=cfg.threshold, cost_bps=cfg.cost_bps)
+        stats = pnl_summary(daily, risk_free=cfg.risk_free)
         return {"pnl_gross": stats["cumulative_return_gross"], "pnl_net": stats["cumulative_return_net"],
                 "sharpe_net": stats["sharpe_net"]}
 
@@ -224,8 +232,6 @@ def portfolio_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg, task
     """("portfolio": seed 001's Table 1 per model run and sweep point, with the universe;
     "portfolio_summary": mean and std over seeds; "portfolio_deciles": mean realised return per
     predicted decile and model), and the backtests per sweep point (for the charts)."""
-    from finfusion.portfolio import assign_groups, backtest, group_returns, mean_group_returns, portfolio_table
-
     score = cfg.score or ("p_1" if task == "classification" else "y_pred")
     frame = _prediction_columns(predictions)
     if score not in frame.columns:
@@ -239,7 +245,8 @@ def portfolio_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg, task
         result = backtest(rows, returns, n_groups=cfg.n_groups, holding_period=holding, cost_bps=cfg.cost_bps,
                           score_col="score", group_cols=keys)
         # MAPE compares the score with the realised return: meaningless for a class probability
-        tables.append(portfolio_table(result, rows, returns, with_mape=task == "regression").assign(point=point))
+        tables.append(portfolio_table(result, rows, returns, with_mape=task == "regression",
+                                      risk_free=cfg.risk_free).assign(point=point))
         traded = rows[rows["date"].isin(result.rebalance_dates)]
         selection = assign_groups(traded, n_groups=cfg.n_groups, score_col="score", group_cols=keys)
         per_model = mean_group_returns(group_returns(selection, returns), by="model")

@@ -16,6 +16,7 @@ class PnlConfig(_Strict):
     """Simulated long/flat trading of a direction run (finfusion.evaluate.pnl)."""
 
     cost_bps: float = Field(5.0, ge=0.0, description="transaction cost in basis points per side, on turnover")
+    risk_free: float = Field(0.0, description="annual risk-free rate of the Sharpe ratios (a fraction: 0.02 = 2 %)")
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="long when p_1 > threshold; None: when the predicted class is up"
     )
@@ -77,6 +78,7 @@ class PortfolioConfig(_Strict):
     n_groups: int = Field(10, ge=2, description="groups per date (deciles: 10)")
     holding_period: int | None = Field(None, ge=1, description="trading days per period; default: target.horizon")
     cost_bps: float = Field(5.0, ge=0.0, description="basis points per side, on turnover")
+    risk_free: float = Field(0.0, description="annual risk-free rate of the Sharpe ratios (a fraction: 0.02 = 2 %)")
     score: str | None = Field(None, description="prediction column to rank by; default y_pred (regression) or p_1")
     returns: Literal["prices", "truth_movement"] = Field(
         "prices", description="realised returns from the prices (keyed by the decision date) or, for the StockNet "

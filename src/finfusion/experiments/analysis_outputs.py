@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from finfusion.evaluate.performance import risk_free_note
 from finfusion.evaluate.plots import save_figure
 from finfusion.evaluate.report import Section
 from finfusion.experiments.analysis import (
@@ -87,6 +88,7 @@ def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
         keys = [c for c in ("point", "seed", "model") if c in extra["pnl"].columns]
         blocks = [f"Long/flat, equal weight over the tickers predicted up ({rule}); net of costs: {cost}. "
                   "Returns are realised close-to-close returns from the prices (not labels); "
+                  + risk_free_note(a.pnl.risk_free) + " "
                   f"'{extra['pnl']['model'].iloc[-1]}' holds every ticker with a prediction (see docs/evaluation.md).",
                   extra["pnl"][[*keys, *[c for c in PNL_SHOWN if c in extra["pnl"]]]],
                   "Per test fold (cumulative returns within the fold).",
@@ -115,7 +117,8 @@ def analysis_sections(config: RunConfig, extra: dict, figures: dict) -> list:
                   + ("from the prices over the holding period." if p.returns == "prices" else
                      "= each sample's own movement (the benchmark's target day).") + _universe_note(config)
                   + " See docs/portfolio.md.",
-                  "Mean (std) over seeds of seed 001's Table 1 columns (annualised, fractions).",
+                  "Mean (std) over seeds of seed 001's Table 1 columns (annualised, fractions). "
+                  + risk_free_note(p.risk_free, extra["portfolio"]["periods_per_year"].iloc[0]),
                   extra["portfolio_summary"]]
         blocks += [b for name, path in figures.items() if name.startswith("Portfolio") for b in (name, Path(path))]
         sections.append(Section("Stock selection (decile portfolios)", blocks))

@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 import finfusion.io as io
+from finfusion.evaluate.performance import risk_free_note
 from finfusion.evaluate.plots import new_figure, save_figure
 from finfusion.evaluate.report import Code, Section, render_report, warning_sections, write_report
 from finfusion.evaluate.tables import mean_std_table, to_markdown
@@ -178,7 +179,8 @@ def _report(run_dir: Path, config, summary: dict, tables: dict, figures: dict) -
                           f"{e.lambda_turn:g}·turnover. Agents: SB3 A2C (SB, SBC: Monte-Carlo returns with a learned "
                           "baseline; SBA, SBCA: 5-step GAE actor-critic; C = gated cross-modal fusion), early-stopped "
                           f"on the validation value, seeds {config.seeds}. Days without text are neutral (0).", facts]),
-        Section("Overall comparison", ["Test period, mean (std) over seeds; baselines are deterministic. Market = "
+        Section("Overall comparison", ["Test period, mean (std) over seeds; baselines are deterministic. "
+                                       + risk_free_note(config.risk_free) + " Market = "
                                        + ("the given index (market_index)." if config.market_index else
                                           "the equal-weight universe without costs (no index given)."),
                                        tables["overall"], "Variants against equal weight after costs.",
@@ -186,8 +188,8 @@ def _report(run_dir: Path, config, summary: dict, tables: dict, figures: dict) -
         Section("Ablation (SB / SBA / SBC / SBCA)", [tables["ablation"]]),
     ]
     if "cost_sensitivity" in tables:
-        sections.append(Section("Cost sensitivity", ["Sharpe (2 % risk-free) on the test period per commission; "
-                                                     "the agents are retrained at each commission.",
+        sections.append(Section("Cost sensitivity", ["Sharpe on the test period per commission; the agents are "
+                                                     "retrained at each commission. " + risk_free_note(config.risk_free),
                                                      tables["cost_sensitivity"]]))
     blocks = [b for name, path in figures.items() for b in (name, Path(path))]
     if blocks:

@@ -14,8 +14,6 @@ from finfusion.portfolio.metrics import (
     ic_stats,
     information_coefficients,
     mape,
-    performance_stats,
-    periods_per_year,
     portfolio_table,
 )
 from finfusion.portfolio.plots import cumulative_returns, plot_cumulative_returns, plot_decile_returns
@@ -36,8 +34,6 @@ __all__ = [
     "information_coefficients",
     "mape",
     "mean_group_returns",
-    "performance_stats",
-    "periods_per_year",
     "plot_cumulative_returns",
     "plot_decile_returns",
     "portfolio_table",

@@ -1,16 +1,10 @@
 """Portfolio and prediction metrics of decile backtests, and the per-method table (seed 001, Table 1).
 
-Portfolio statistics of a period return series R_1..R_n (fractions), computed by empyrical with
-the annualisation factor A = periods per year = trading_days / holding_period (252 / h for
-daily data with an h-day holding period; pass `periods_per_year` for other calendars):
-
-    cumulative_return  prod(1 + R_j) - 1
-    annual_return      (1 + cumulative_return) ** (A / n) - 1   (geometric)
-    annual_volatility  std(R, ddof=1) * sqrt(A)
-    sharpe             mean(R) / std(R, ddof=1) * sqrt(A), no risk-free rate; NaN when n < 2 or
-                       the returns are constant
-    max_drawdown       min_j (V_j / max_{s<=j} V_s - 1) with V_0 = 1: a fraction <= 0
-    turnover           mean turnover per period (the first period's entry included)
+Portfolio statistics of each book's period returns: `evaluate.performance.performance_stats`
+(empyrical; cumulative_return, annual_return, annual_volatility, sharpe, max_drawdown) with the
+annualisation factor A = trading_days / holding_period (252 / h for daily data with an h-day
+holding period; pass `periods_per_year` for other calendars) and the risk-free rate `risk_free`
+(annual, default 0); turnover is the mean turnover per period (the first period's entry included).
 
 Prediction metrics, per unit over the cross-sections of the rebalance dates (the ones traded, so
 consecutive dates' returns do not overlap), between the score and the realised return:
@@ -28,50 +22,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import empyrical
 import numpy as np
 import pandas as pd
 
 from finfusion.errors import ConfigError, DataError
 from finfusion.evaluate.metrics import ic_by_date, ic_summary
+from finfusion.evaluate.performance import TRADING_DAYS, performance_stats
+from finfusion.evaluate.performance import periods_per_year as annualisation
 from finfusion.portfolio.backtest import UNIVERSE, Backtest, method_label
 from finfusion.portfolio.returns import RETURN_COL, attach_returns
 from finfusion.portfolio.selection import unit_mask
 
-TRADING_DAYS = 252
 MAPE_EPS = 1e-3
-
-
-def periods_per_year(holding_period: int, *, trading_days: float = TRADING_DAYS) -> float:
-    """Annualisation factor of non-overlapping periods of `holding_period` trading days."""
-    if holding_period < 1 or trading_days <= 0:
-        raise ConfigError(f"holding_period={holding_period!r}, trading_days={trading_days!r}; expected >= 1 and > 0")
-    return float(trading_days) / float(holding_period)
-
-
-_annualisation = periods_per_year  # portfolio_table's keyword `periods_per_year` shadows the function
-
-
-def performance_stats(returns: Sequence[float] | pd.Series, *, periods_per_year: float) -> dict[str, float]:
-    """cumulative_return, annual_return, annual_volatility, sharpe, max_drawdown, n_periods of a
-    period return series (module docstring); NaN statistics for an empty series."""
-    r = np.asarray(returns, dtype="float64")
-    if not np.isfinite(r).all():
-        raise DataError(f"performance_stats: {int((~np.isfinite(r)).sum())} non-finite period return(s)")
-    n = int(r.size)
-    nan = float("nan")
-    if n == 0:
-        return {"cumulative_return": nan, "annual_return": nan, "annual_volatility": nan, "sharpe": nan,
-                "max_drawdown": nan, "n_periods": 0}
-    constant = n < 2 or float(np.ptp(r)) == 0.0
-    return {
-        "cumulative_return": float(empyrical.cum_returns_final(r)),
-        "annual_return": float(empyrical.annual_return(r, annualization=periods_per_year)),
-        "annual_volatility": float(empyrical.annual_volatility(r, annualization=periods_per_year)) if n >= 2 else nan,
-        "sharpe": nan if constant else float(empyrical.sharpe_ratio(r, annualization=periods_per_year)),
-        "max_drawdown": float(empyrical.max_drawdown(r)),
-        "n_periods": n,
-    }
+BOOK_STATS = ("annual_return", "annual_volatility", "sharpe", "max_drawdown")
 
 
 def mape(y_true: Sequence[float], y_pred: Sequence[float], *, eps: float = MAPE_EPS) -> dict[str, float]:
@@ -108,7 +71,8 @@ def ic_stats(per_date: pd.DataFrame) -> dict[str, float]:
 
 def portfolio_table(result: Backtest, predictions: pd.DataFrame, returns: pd.DataFrame, *,
                     periods_per_year: float | None = None, trading_days: float = TRADING_DAYS,
-                    kind: str = "net", mape_eps: float = MAPE_EPS, with_mape: bool = True) -> pd.DataFrame:
+                    kind: str = "net", mape_eps: float = MAPE_EPS, with_mape: bool = True,
+                    risk_free: float = 0.0) -> pd.DataFrame:
     """One row per unit of `result` (per model when model is the only grouping column) plus the
     Universe row, with seed 001's Table 1 columns first (fractions, not %): long_only_annual_return,
     long_only_sharpe, long_short_annual_return, long_short_sharpe, mape, ic, rank_ic; then
@@ -116,13 +80,14 @@ def portfolio_table(result: Backtest, predictions: pd.DataFrame, returns: pd.Dat
 
     predictions, returns  the frames given to `backtest` (prediction metrics use its rebalance dates).
     kind                  "net" (after costs) or "gross" period returns.
+    risk_free             annual risk-free rate of the Sharpe ratios (a fraction; column risk_free).
     with_mape             False when the score is not a return forecast (e.g. p(rise)): no MAPE columns.
     """
     if kind not in ("net", "gross"):
         raise ConfigError(f"kind={kind!r}; expected 'net' or 'gross'")
     ppy = periods_per_year
     if ppy is None:
-        ppy = _annualisation(result.holding_period, trading_days=trading_days)
+        ppy = annualisation(result.holding_period, trading_days=trading_days)
     keys = list(result.keys)
     traded = predictions[predictions["date"].isin(result.rebalance_dates)]
     traded = traded[keys + ["date", "ticker", result.score_col]].rename(columns={result.score_col: "score"})
@@ -135,25 +100,25 @@ def portfolio_table(result: Backtest, predictions: pd.DataFrame, returns: pd.Dat
         mine = traded[unit_mask(traded, labels)]
         row = {"method": method_label(labels), **labels}
         for book in ("long_only", "long_short"):
-            row.update(_book_stats(periods[periods["strategy"] == book], book, kind, ppy))
+            row.update(_book_stats(periods[periods["strategy"] == book], book, kind, ppy, risk_free))
         if with_mape:
             row.update(mape(mine[RETURN_COL], mine["score"], eps=mape_eps))
         row.update(ic_stats(information_coefficients(mine)))
         row["n_skipped"] = int(unit_mask(result.skipped, labels).sum())
         rows.append(row)
     universe = result.periods[result.periods["strategy"] == "universe"]
-    rows.append({"method": UNIVERSE, **_book_stats(universe, "long_only", kind, ppy), "n_skipped": 0})
-    table = pd.DataFrame(rows).assign(cost_bps=result.cost_bps, returns=kind, periods_per_year=ppy)
+    rows.append({"method": UNIVERSE, **_book_stats(universe, "long_only", kind, ppy, risk_free), "n_skipped": 0})
+    table = pd.DataFrame(rows).assign(cost_bps=result.cost_bps, returns=kind, periods_per_year=ppy,
+                                         risk_free=float(risk_free))
     for column in ("n_periods", "n_skipped", "mape_n_used", "mape_n_excluded", "n_ic_dates"):
         if column in table.columns:
             table[column] = table[column].astype("Int64")
     return table[_ordered(table.columns, keys)]
 
 
-def _book_stats(periods: pd.DataFrame, book: str, kind: str, ppy: float) -> dict[str, float]:
-    stats = performance_stats(periods.sort_values("date")[kind], periods_per_year=ppy)
-    out = {f"{book}_{k}": v for k, v in stats.items() if k not in ("n_periods", "cumulative_return")}
-    out[f"{book}_cumulative_return"] = stats["cumulative_return"]
+def _book_stats(periods: pd.DataFrame, book: str, kind: str, ppy: float, risk_free: float) -> dict[str, float]:
+    stats = performance_stats(periods.sort_values("date")[kind], periods_per_year=ppy, risk_free=risk_free)
+    out = {f"{book}_{k}": stats[k] for k in (*BOOK_STATS, "cumulative_return")}
     out[f"{book}_turnover"] = float(periods["turnover"].mean()) if len(periods) else float("nan")
     out["n_periods"] = stats["n_periods"]
     return out

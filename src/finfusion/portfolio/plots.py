@@ -10,6 +10,7 @@ import matplotlib.dates as mdates
 import pandas as pd
 from matplotlib.figure import Figure
 
+from finfusion.evaluate.performance import equity_curve
 from finfusion.evaluate.plots import model_colors, new_figure, plot_bar
 from finfusion.portfolio.backtest import UNIVERSE, Backtest, method_label
 
@@ -39,7 +40,7 @@ def cumulative_returns(result: Backtest, *, kind: str = "net") -> pd.DataFrame:
     labels = [UNIVERSE if strategy == "universe" else method_label(dict(zip(keys, values)))
               for strategy, values in zip(periods["strategy"], periods[keys].itertuples(index=False, name=None))]
     frame = periods[["strategy", "date", kind]].assign(method=labels)
-    growth = (1.0 + frame[kind]).groupby([frame["method"], frame["strategy"]], sort=False).cumprod()
+    growth = frame[kind].groupby([frame["method"], frame["strategy"]], sort=False).transform(equity_curve)
     return frame.assign(cumulative=growth - 1.0)[["method", "strategy", "date", "cumulative"]]
 
 
