@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from finfusion.cli_options import add_executor_options
+from finfusion.data.predictions import proba_column
 from finfusion.errors import ConfigError, DataError
 from finfusion.text.scorers import LEXICONS, is_lexicon
 
@@ -455,10 +456,10 @@ def _write_predictions(rows: list[dict], labels: tuple[str, ...], fmt: str, out:
             atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
         return
     flat = pd.DataFrame(
-        [{k: v for k, v in r.items() if k != "probs"} | {f"p_{n}": r["probs"][n] for n in labels} for r in rows]
+        [{k: v for k, v in r.items() if k != "probs"} | {proba_column(n): r["probs"][n] for n in labels} for r in rows]
     )
     if flat.empty:
-        flat = pd.DataFrame(columns=["text", "label", "label_id", "confidence", "score", *(f"p_{n}" for n in labels)])
+        flat = pd.DataFrame(columns=["text", "label", "label_id", "confidence", "score", *(proba_column(n) for n in labels)])
     flat["label_id"] = flat["label_id"].astype("Int64")
     if out is None:
         flat.to_csv(sys.stdout, index=False)

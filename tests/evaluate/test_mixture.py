@@ -24,7 +24,8 @@ def test_gate_alignment_by_hand():
 
 
 def test_alignment_table_groups_by_run_and_skips_other_models():
-    rows = pd.DataFrame({"point": "base", "seed": 0, "model": ["mix"] * 4 + ["other"] * 2,
+    rows = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=6), "ticker": "A", "fold": 0,
+                         "point": "base", "seed": 0, "model": ["mix"] * 4 + ["other"] * 2,
                          "y_true": [0.0] * 6, "y_pred": [0.5, 0.5, 0.5, 0.5, 1.0, 1.0],
                          "component_factors": [1.0, 2.0, 0.0, 0.0, np.nan, np.nan],
                          "component_fusion": [0.0, 0.0, 1.0, 3.0, np.nan, np.nan],

@@ -92,11 +92,13 @@ def shap_frame() -> pd.DataFrame:
     values = np.array([[0.5, -0.2, 0.1], [-0.3, 0.4, 0.0], [0.1, 0.0, -0.6]])
     base = np.full(3, -0.1)
     margin = base + values.sum(axis=1)
-    frame = pd.DataFrame({"point": "base", "seed": 0, "model": "X", "p_1": 1 / (1 + np.exp(-margin))})
+    frame = pd.DataFrame({"date": pd.Timestamp("2015-01-05"), "ticker": ["A", "B", "C"], "y_true": 1, "y_pred": 1,
+                          "fold": 0, "point": "base", "seed": 0, "model": "X", "p_1": 1 / (1 + np.exp(-margin))})
     for j, name in enumerate(["rsi_14", "sent_a_mean@t-1", "vol_5"]):
         frame[f"shap_{name}"] = values[:, j]
     frame["shap_base"] = base
-    other = pd.DataFrame({"point": "base", "seed": 0, "model": ["Y"], "p_1": [0.5]})  # not explained
+    other = pd.DataFrame({"date": pd.Timestamp("2015-01-05"), "ticker": ["A"], "y_true": 1, "y_pred": 1, "fold": 0,
+                          "point": "base", "seed": 0, "model": ["Y"], "p_1": [0.5]})  # not explained
     return pd.concat([frame, other], ignore_index=True)
 
 
@@ -182,7 +184,7 @@ def test_infinite_epsilon_round_trips_through_the_saved_config():
 def test_local_attributions_of_one_prediction_from_the_predictions_file():
     from finfusion.evaluate.explain import local_from_predictions
 
-    frame = shap_frame().assign(date=pd.Timestamp("2015-01-05"), ticker=["A", "B", "C", "A"])
+    frame = shap_frame()
     local = local_from_predictions(frame, model="X", date="2015-01-05", ticker="C")
     assert list(local["feature"]) == ["vol_5", "rsi_14", "sent_a_mean@t-1"]  # |-0.6| > |0.1| > |0.0|
     assert local.attrs["margin"] == pytest.approx(-0.1 + 0.1 + 0.0 - 0.6)
@@ -205,7 +207,7 @@ def test_portfolio_tables_rank_perfect_and_inverted_forecasts_apart():
         move = rng.normal(0, 0.02, 20)
         for model, sign in (("perfect", 1.0), ("inverted", -1.0)):
             rows.append(pd.DataFrame({"date": date, "ticker": [f"T{i:02d}" for i in range(20)], "model": model,
-                                      "seed": 0, "point": "base", "y_true": (move > 0).astype(int),
+                                      "seed": 0, "point": "base", "fold": 0, "y_true": (move > 0).astype(int),
                                       "y_pred": (sign * move > 0).astype(int), "p_1": 0.5 + sign * move,
                                       "truth_movement": move}))
     preds = pd.concat(rows, ignore_index=True)

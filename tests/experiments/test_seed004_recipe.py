@@ -120,6 +120,7 @@ def test_price_directional_accuracy_by_hand():
             "date": pd.bdate_range("2021-01-04", periods=4),
             "ticker": "A",
             "point": "base",
+            "fold": 0,
             "seed": 0,
             "model": "m",
             "y_true": [11.0, 9.0, 12.0, 10.0],

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from finfusion.data.predictions import REQUIRED
 from finfusion.data.sample_spec import FeatureConfig, SampleSpec, TargetConfig
 from finfusion.data.samples import MarketData, build_samples
 from finfusion.data.simulate import SimulatorConfig, simulate_market
@@ -28,7 +29,7 @@ def predict(data: MarketData, **kwargs) -> pd.DataFrame:
 
 def test_predictions_frame_shape_and_columns():
     preds = predict(market())
-    assert list(preds.columns[:7]) == list(engine.PREDICTION_COLUMNS)
+    assert list(preds.columns[:7]) == list(REQUIRED)
     assert preds["fold"].nunique() == preds["date"].nunique()  # one test day per fold
     assert preds.groupby("date")["ticker"].nunique().eq(2).all()
     assert np.isfinite(preds["y_pred"]).all()

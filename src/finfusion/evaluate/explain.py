@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from finfusion.data.predictions import Predictions
 from finfusion.errors import FinfusionError
 from finfusion.evaluate.plots import plot_bar
 from finfusion.models.base import Samples
@@ -172,30 +173,32 @@ def plot_group_shares(shares: pd.DataFrame, *, title: str = "Share of total mean
     return plot_bar(shares.set_index("group")["share_pct"], title, horizontal=True, xlabel="share of total (%)")
 
 
-def local_from_predictions(predictions: pd.DataFrame, *, model: str, date, ticker: str,
+def local_from_predictions(predictions: Predictions | pd.DataFrame, *, model: str, date, ticker: str,
                            top: int | None = None) -> pd.DataFrame:
-    """The attributions of one prediction of a run (columns shap_<feature> and shap_base, written
-    by `run_protocol(..., explain=True)`, i.e. `analysis.shap` of a run config): feature, shap,
-    sorted by |shap|, largest first. attrs: base, margin (base + Σ shap), p_1 when present.
+    """The attributions of one prediction of a run (its SHAP part, written by
+    `run_protocol(..., explain=True)`, i.e. `analysis.shap` of a run config): feature, shap,
+    sorted by |shap|, largest first. attrs: base, margin (base + Σ shap), p_1 (P(up)) when present.
 
-        preds = pd.read_parquet("runs/<run>/predictions.parquet")
+        preds = Predictions.read("runs/<run>/predictions.parquet")
         local_from_predictions(preds, model="T+F", date="2015-08-24", ticker="AAPL", top=5)
     """
-    if "shap_base" not in predictions.columns:
-        raise ValueError("local_from_predictions: no shap_* columns; run with analysis.shap (explain=True)")
-    rows = predictions[(predictions["model"] == model) & (pd.to_datetime(predictions["date"]) == pd.Timestamp(date))
-                       & (predictions["ticker"] == ticker)]
+    preds = Predictions.of(predictions)
+    if preds.shap_base is None:
+        raise ValueError("local_from_predictions: no SHAP attributions; run with analysis.shap (explain=True)")
+    core = preds.core
+    rows = core.index[(core["model"] == model) & (pd.to_datetime(core["date"]) == pd.Timestamp(date))
+                      & (core["ticker"] == ticker)]
     if len(rows) != 1:
         raise ValueError(f"local_from_predictions: expected one prediction of {model!r} for {ticker} on "
                          f"{pd.Timestamp(date).date()}, found {len(rows)} (several seeds or points: filter first)")
-    row = rows.iloc[0]
-    cols = [c for c in rows.columns if c.startswith("shap_") and c != "shap_base" and pd.notna(row[c])]
-    if row["shap_base"] != row["shap_base"]:
+    base = preds.shap_base.loc[rows[0]]
+    if base != base:
         raise ValueError(f"local_from_predictions: model {model!r} was not explained (its shap columns are empty)")
-    frame = pd.DataFrame({"feature": [c[len("shap_"):] for c in cols], "shap": row[cols].to_numpy(np.float64)})
+    shap = preds.shap.loc[rows[0]].dropna()
+    frame = pd.DataFrame({"feature": shap.index.astype(str), "shap": shap.to_numpy(np.float64)})
     frame = frame.reindex(frame["shap"].abs().sort_values(ascending=False, kind="mergesort").index)
     frame = frame.reset_index(drop=True).head(top) if top is not None else frame.reset_index(drop=True)
-    frame.attrs.update(base=float(row["shap_base"]), margin=float(row["shap_base"] + row[cols].sum()))
-    if "p_1" in rows.columns:
-        frame.attrs["p_1"] = float(row["p_1"])
+    frame.attrs.update(base=float(base), margin=float(base + shap.sum()))
+    if "1" in preds.classes:
+        frame.attrs["p_1"] = float(preds.proba.loc[rows[0], "1"])
     return frame

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from finfusion.data.predictions import UP_PROBA
 from finfusion.evaluate.metrics import classification_metrics
 from finfusion.evaluate.tables import require_columns
 
@@ -40,7 +41,7 @@ def classification_table(
     predictions: pd.DataFrame,
     keys: Sequence[str],
     *,
-    proba_col: str | None = "p_1",
+    proba_col: str | None = UP_PROBA,
 ) -> pd.DataFrame:
     """`classification_metrics` of every group of `keys` (order of first appearance): one row per
     group with the key columns, n and the metrics. `proba_col` None (or absent) gives no roc_auc."""
@@ -63,7 +64,7 @@ def fold_metrics(
     *,
     group_cols: Sequence[str] | None = None,
     fold_col: str = "fold",
-    proba_col: str | None = "p_1",
+    proba_col: str | None = UP_PROBA,
 ) -> pd.DataFrame:
     """Classification metrics of every test fold of every model.
 

@@ -19,6 +19,8 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
+from finfusion.data.predictions import UP_PROBA
+
 CorrMethod = Literal["pearson", "spearman"]
 
 
@@ -280,8 +282,8 @@ def classification_metrics(frame: pd.DataFrame, proba_col: str | None = None) ->
     }
     if proba_col is not None:
         _require(frame, (proba_col,), "classification_metrics")
-    elif "p_1" in frame.columns:
-        proba_col = "p_1"
+    elif UP_PROBA in frame.columns:
+        proba_col = UP_PROBA
     if proba_col is not None and binary:
         out["roc_auc"] = roc_auc(a, frame[proba_col].to_numpy())
     return out

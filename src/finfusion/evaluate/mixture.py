@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from finfusion.data.predictions import Predictions
+
 ERROR_SERIES = ("error_factors", "error_fusion", "error_mixture")
 
 
@@ -34,19 +36,21 @@ def gate_alignment(y: np.ndarray, factors: np.ndarray, fusion: np.ndarray, p_fus
             "p_fusion_by_bin": ", ".join(f"{v:.3f}" for v in by_bin)}
 
 
-def alignment_table(predictions: pd.DataFrame) -> pd.DataFrame:
-    """gate_alignment per (point, seed, model) of the rows with component_factors / component_fusion
-    and the gate att_fusion (a regression run's mixture models), plus mse_mixture."""
-    need = {"component_factors", "component_fusion", "att_fusion", "y_true", "y_pred"}
-    if not need <= set(predictions.columns):
+def alignment_table(predictions: Predictions | pd.DataFrame) -> pd.DataFrame:
+    """gate_alignment per (point, seed, model) of the rows with the components factors / fusion
+    and the gate's attention weight on fusion (a regression run's mixture models), plus mse_mixture."""
+    preds = Predictions.of(predictions)
+    if not ({"factors", "fusion"} <= set(preds.components.columns) and "fusion" in preds.attention.columns):
         return pd.DataFrame()
-    rows = predictions[predictions["component_factors"].notna()]
-    keys = [c for c in ("point", "seed", "model") if c in rows.columns]
+    preds = preds.select(preds.components["factors"].notna())
+    keys = [c for c in ("point", "seed", "model") if c in preds.core.columns]
     out = []
-    for values, part in rows.groupby(keys, sort=False):
+    for values, part in preds.core.groupby(keys, sort=False):
         ident = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
+        index = part.index
+        parts = preds.components.loc[index]
         y = part["y_true"].to_numpy(np.float64)
-        stats_ = gate_alignment(y, part["component_factors"], part["component_fusion"], part["att_fusion"])
+        stats_ = gate_alignment(y, parts["factors"], parts["fusion"], preds.attention.loc[index, "fusion"])
         out.append({**ident, **stats_, "mse_mixture": float(np.mean((y - part["y_pred"].to_numpy(np.float64)) ** 2))})
     return pd.DataFrame(out)
 

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from finfusion.data.predictions import UP_PROBA
 from finfusion.errors import DataError
 from finfusion.evaluate.costs import net_of_costs, turnover
 from finfusion.evaluate.folds import unit_columns
@@ -46,7 +47,7 @@ DEFAULT_COST_BPS = 5.0
 PNL_STATS = ("cumulative_return", "annual_return", "sharpe", "max_drawdown")
 
 
-def long_signals(predictions: pd.DataFrame, *, threshold: float | None = None, proba_col: str = "p_1",
+def long_signals(predictions: pd.DataFrame, *, threshold: float | None = None, proba_col: str = UP_PROBA,
                  up_label: object = 1) -> pd.Series:
     """Boolean long signal per row: y_pred == up_label, or proba_col > threshold when given."""
     if threshold is None:
@@ -76,7 +77,7 @@ def daily_pnl(
     *,
     threshold: float | None = None,
     cost_bps: float = DEFAULT_COST_BPS,
-    proba_col: str = "p_1",
+    proba_col: str = UP_PROBA,
     up_label: object = 1,
     return_col: str = "return",
 ) -> pd.DataFrame:
@@ -138,7 +139,7 @@ def pnl_table(
     group_cols: Sequence[str] | None = None,
     threshold: float | None = None,
     cost_bps: float = DEFAULT_COST_BPS,
-    proba_col: str = "p_1",
+    proba_col: str = UP_PROBA,
     up_label: object = 1,
     return_col: str = "return",
     periods_per_year: float = TRADING_DAYS,

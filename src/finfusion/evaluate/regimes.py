@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from finfusion.data.predictions import UP_PROBA
 from finfusion.errors import ConfigError
 from finfusion.evaluate.folds import classification_table, unit_columns
 from finfusion.evaluate.tables import require_columns
@@ -66,7 +67,7 @@ def regime_metrics(
     regimes: Regimes,
     *,
     group_cols: Sequence[str] | None = None,
-    proba_col: str | None = "p_1",
+    proba_col: str | None = UP_PROBA,
 ) -> pd.DataFrame:
     """Classification metrics (as `evaluate.folds`) per regime and model run.
 

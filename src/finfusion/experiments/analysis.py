@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from finfusion.data.predictions import UP_PROBA, Predictions
 from finfusion.data.samples import MarketData
 from finfusion.errors import ConfigError
 from finfusion.evaluate.pnl import daily_pnl, pnl_summary, pnl_table
@@ -41,7 +42,7 @@ def _with_benchmark(predictions: pd.DataFrame) -> pd.DataFrame:
     """`predictions` plus the always-long benchmark: every (point, seed, fold, date, ticker) of the
     first model's rows predicted up (an equal-weight buy-and-hold of the tickers with a prediction)."""
     first = predictions[predictions["model"] == predictions["model"].iloc[0]]
-    bench = first.assign(model=ALWAYS_LONG, y_pred=1, p_1=1.0)
+    bench = first.assign(model=ALWAYS_LONG, y_pred=1, **{UP_PROBA: 1.0})
     return pd.concat([predictions, bench[predictions.columns]], ignore_index=True)
 
 
@@ -57,8 +58,8 @@ def pnl_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg: PnlConfig)
 
 
 def _prediction_columns(predictions: pd.DataFrame) -> pd.DataFrame:
-    keep = [c for c in predictions.columns if not c.startswith(("shap_", "att_", "truth_"))]
-    return predictions[keep]
+    """The flat predictions without the parts a backtest never reads (SHAP, attention, truth)."""
+    return Predictions.from_frame(predictions).without("shap", "shap_base", "attention", "truth").to_frame()
 
 
 def regime_table(predictions: pd.DataFrame, regimes: Mapping, returns: pd.DataFrame | None,
@@ -98,40 +99,54 @@ def feature_group_map(feature_groups: Mapping[str, tuple[str, ...]]) -> dict[str
     return out
 
 
-def shap_tables(predictions: pd.DataFrame, groups: Mapping[str, str], top_k: int) -> dict[str, pd.DataFrame]:
-    """From the shap_* columns of each explained model run (mean over its test rows, all folds):
+def shap_tables(predictions: Predictions | pd.DataFrame, groups: Mapping[str, str],
+                top_k: int) -> dict[str, pd.DataFrame]:
+    """From the SHAP part of each explained model run (mean over its test rows, all folds):
     "shap_top" (rank, feature, mean_abs_shap, share_pct per model), "shap_groups" (each group's
     percent of the total mean |SHAP| per model) and "shap_additivity" (max over rows of
-    |shap_base + Σ shap − logit p_1|: the attributions reproduce the model's output)."""
-    if "shap_base" not in predictions.columns:
+    |shap_base + Σ shap − logit P(up)|: the attributions reproduce the model's output)."""
+    preds = Predictions.of(predictions)
+    if preds.shap_base is None:
         return {}
+    preds = preds.select(preds.shap_base.notna())
     tops, shares, checks = [], [], []
-    keys = [c for c in ("point", "seed", "model") if c in predictions.columns]
-    for values, frame in predictions[predictions["shap_base"].notna()].groupby(keys, sort=False):
+    keys = [c for c in ("point", "seed", "model") if c in preds.core.columns]
+    for values, frame in preds.core.groupby(keys, sort=False):
         ident = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
-        cols = [c for c in frame.columns if c.startswith("shap_") and c != "shap_base" and frame[c].notna().all()]
-        values_ = frame[cols].to_numpy(np.float64)
-        importance = pd.Series(np.abs(values_).mean(axis=0), index=[c[len("shap_"):] for c in cols])
-        importance = importance.sort_values(ascending=False, kind="mergesort")
-        total = float(importance.sum())
-        top = importance.head(top_k).rename("mean_abs_shap").rename_axis("feature").reset_index()
-        top.insert(0, "rank", np.arange(1, len(top) + 1))
-        top["share_pct"] = 100.0 * top["mean_abs_shap"] / total if total > 0 else np.nan
-        tops.append(top.assign(**ident))
-        labels = [groups.get(f, groups.get(f.split("@", 1)[0], "ungrouped")) for f in importance.index]
-        by_group = importance.groupby(pd.Index(labels, name="group"), sort=False).agg(["size", "sum"])
-        by_group.columns = ["n_features", "mean_abs_shap"]
-        by_group["share_pct"] = 100.0 * by_group["mean_abs_shap"] / total if total > 0 else np.nan
-        by_group = by_group.sort_values("mean_abs_shap", ascending=False, kind="mergesort")
-        shares.append(by_group.reset_index().assign(**ident))
-        p = frame["p_1"].to_numpy(np.float64).clip(1e-12, 1 - 1e-12)
+        shap = preds.shap.loc[frame.index].dropna(axis=1, how="any")
+        importance = _importance(shap)
+        tops.append(_top(importance, top_k).assign(**ident))
+        shares.append(_group_shares(importance, groups).assign(**ident))
+        p = preds.proba.loc[frame.index, "1"].to_numpy(np.float64).clip(1e-12, 1 - 1e-12)
         margin = np.log(p) - np.log1p(-p)
-        error = np.abs(frame["shap_base"].to_numpy(np.float64) + values_.sum(axis=1) - margin)
+        error = np.abs(preds.shap_base.loc[frame.index].to_numpy(np.float64) + shap.to_numpy().sum(axis=1) - margin)
         checks.append({**ident, "n": len(frame), "max_abs_error": float(error.max())})
     order = lambda t: t[[*keys, *[c for c in t.columns if c not in keys]]]  # noqa: E731
     return {"shap_top": order(pd.concat(tops, ignore_index=True)),
             "shap_groups": order(pd.concat(shares, ignore_index=True)),
             "shap_additivity": pd.DataFrame(checks)}
+
+
+def _importance(shap: pd.DataFrame) -> pd.Series:
+    importance = pd.Series(np.abs(shap.to_numpy(np.float64)).mean(axis=0), index=shap.columns)
+    return importance.sort_values(ascending=False, kind="mergesort")
+
+
+def _top(importance: pd.Series, top_k: int) -> pd.DataFrame:
+    total = float(importance.sum())
+    top = importance.head(top_k).rename("mean_abs_shap").rename_axis("feature").reset_index()
+    top.insert(0, "rank", np.arange(1, len(top) + 1))
+    top["share_pct"] = 100.0 * top["mean_abs_shap"] / total if total > 0 else np.nan
+    return top
+
+
+def _group_shares(importance: pd.Series, groups: Mapping[str, str]) -> pd.DataFrame:
+    total = float(importance.sum())
+    labels = [groups.get(f, groups.get(f.split("@", 1)[0], "ungrouped")) for f in importance.index]
+    by_group = importance.groupby(pd.Index(labels, name="group"), sort=False).agg(["size", "sum"])
+    by_group.columns = ["n_features", "mean_abs_shap"]
+    by_group["share_pct"] = 100.0 * by_group["mean_abs_shap"] / total if total > 0 else np.nan
+    return by_group.sort_values("mean_abs_shap", ascending=False, kind="mergesort").reset_index()
 
 
 # --------------------------------------------------------------------------- privacy
@@ -181,7 +196,8 @@ def scaled_split(samples: Samples, split, kind: str) -> tuple[Samples, Samples]:
 
 def _pnl_metrics(returns: pd.DataFrame, cfg: PnlConfig):
     def metrics(test: Samples, proba: np.ndarray) -> dict[str, float]:
-        frame = test.index[["date", "ticker"]].assign(p_1=proba[:, -1], y_pred=(proba[:, -1] > 0.5).astype(int))
+        frame = test.index[["date", "ticker"]].assign(y_pred=(proba[:, -1] > 0.5).astype(int),
+                                                      **{UP_PROBA: proba[:, -1]})
         daily = daily_pnl(frame, returns, threshold=cfg.threshold, cost_bps=cfg.cost_bps)
         stats = pnl_summary(daily, risk_free=cfg.risk_free)
         return {"pnl_gross": stats["cumulative_return_gross"], "pnl_net": stats["cumulative_return_net"],
@@ -220,11 +236,12 @@ def portfolio_returns(predictions: pd.DataFrame, prices: pd.DataFrame, cfg, hori
     """The realised returns the portfolios earn: from prices over the holding period, keyed by the
     decision date, or each sample's own `truth_movement` (the StockNet benchmark)."""
     if cfg.returns == "truth_movement":
-        if "truth_movement" not in predictions.columns:
+        preds = Predictions.from_frame(predictions)
+        if "movement" not in preds.truth.columns:
             raise ConfigError("analysis.portfolio.returns 'truth_movement' needs samples with a movement "
                               "(data.source stocknet_benchmark)")
-        frame = predictions[["date", "ticker", "truth_movement"]].drop_duplicates(["date", "ticker"])
-        return frame.rename(columns={"truth_movement": "return"}).reset_index(drop=True)
+        frame = preds.core[["date", "ticker"]].assign(**{"return": preds.truth["movement"]})
+        return frame.drop_duplicates(["date", "ticker"]).reset_index(drop=True)
     return realised_returns(prices, horizon=cfg.holding_period or horizon, price_column=price_column)
 
 
@@ -232,7 +249,7 @@ def portfolio_tables(predictions: pd.DataFrame, returns: pd.DataFrame, cfg, task
     """("portfolio": seed 001's Table 1 per model run and sweep point, with the universe;
     "portfolio_summary": mean and std over seeds; "portfolio_deciles": mean realised return per
     predicted decile and model), and the backtests per sweep point (for the charts)."""
-    score = cfg.score or ("p_1" if task == "classification" else "y_pred")
+    score = cfg.score or (UP_PROBA if task == "classification" else "y_pred")
     frame = _prediction_columns(predictions)
     if score not in frame.columns:
         raise ConfigError(f"analysis.portfolio.score: the predictions have no column {score!r}")

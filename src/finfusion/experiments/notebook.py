@@ -26,6 +26,7 @@ import pandas as pd
 
 import finfusion.io as io
 from finfusion.data.loaded import LoadedData
+from finfusion.data.predictions import Predictions
 from finfusion.errors import ConfigError
 from finfusion.experiments.config import (
     DataConfig,
@@ -51,7 +52,8 @@ class Run:
     dir          the run directory
     config       the resolved config saved there (RunConfig, or RlConfig for `kind: rl`)
     metrics      one row per unit (sweep point x seed x model) and metric columns (metrics.csv)
-    predictions  one row per (model, seed, point, date, ticker) test prediction (predictions.parquet)
+    predictions  one row per (model, seed, point, date, ticker) test prediction (predictions.parquet,
+                 validated); prediction_parts: the same as a typed `Predictions`
     summary      the mean metrics per model (metrics.json "summary"; an RL run: summary.json)
     data         data.json: source, fingerprints, samples, what cleaning removed
     report_path  report.html, or None when the run wrote no report (output.report: false)
@@ -83,7 +85,13 @@ class Run:
         if not path.is_file():
             raise ConfigError(f"{self.dir} has no predictions.parquet (an RL run writes daily.parquet: "
                               "see `.daily`)")
-        return io.read_parquet(path)
+        return Predictions.read(path).to_frame()
+
+    @cached_property
+    def prediction_parts(self) -> Predictions:
+        """The predictions as a typed object: core columns and the named parts (proba, attention,
+        components, truth, shap); see `finfusion.data.predictions`."""
+        return Predictions.from_frame(self.predictions)
 
     @cached_property
     def daily(self) -> pd.DataFrame:

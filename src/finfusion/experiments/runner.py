@@ -14,11 +14,13 @@ resumes at its last fold); `summarize` writes everything a finished run holds
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 import finfusion.io as io
+from finfusion.data.predictions import Predictions
 from finfusion.data.samples import MarketData
 from finfusion.errors import ConfigError
 from finfusion.executors import ExecutorConfig
@@ -122,9 +124,7 @@ def run_model_unit(unit: ModelUnit, inputs: PredictInputs, checkpoints: Path | N
     if where is not None:
         kept = [io.read_parquet(f, recover=f"delete {where} to recompute the unit")
                 for f in sorted((where / "curves").glob("fold_*.parquet"))]
-    if samples.extras:  # simulated ground truth (e.g. the text term), for the report's checks
-        truth = samples.index.assign(**{f"truth_{k}": v for k, v in samples.extras.items() if k != LABELLED})
-        preds = preds.merge(truth, on=["date", "ticker"], how="left", validate="m:1")
+    preds = with_truth(preds, samples)
     seconds = time.perf_counter() - started
     frames = {"predictions": preds.assign(point=unit.point_id, fit_seconds=seconds)}
     if kept:
@@ -207,3 +207,15 @@ def run(
     `executor` overrides where the units run (experiments.execute)."""
     return execute(PREDICT, config, run_dir=run_dir, resume=resume, progress_bars=progress, overwrite=overwrite,
                    force=force, executor=executor)
+
+
+def with_truth(preds: pd.DataFrame, samples) -> pd.DataFrame:
+    """The predictions with the samples' ground-truth extras (e.g. the simulator's text term, a
+    StockNet sample's movement) as the `truth` part, matched on (date, ticker), for the report's checks."""
+    fields = {k: v for k, v in samples.extras.items() if k != LABELLED}
+    if not fields:
+        return preds
+    truth = samples.index[["date", "ticker"]].assign(**fields)
+    rows = preds[["date", "ticker"]].merge(truth, on=["date", "ticker"], how="left", validate="m:1")
+    parsed = Predictions.from_frame(preds)
+    return replace(parsed, truth=rows.drop(columns=["date", "ticker"]).set_axis(parsed.core.index)).to_frame()

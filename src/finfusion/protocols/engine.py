@@ -28,13 +28,12 @@ from sklearn.base import clone
 
 import finfusion.io as io
 import finfusion.progress as progress_bars
+from finfusion.data.predictions import REQUIRED, Predictions
 from finfusion.errors import ConfigError, DataError
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import LABELLED, Predictor, Samples
 from finfusion.protocols.splitters import Split, Splitter
 from finfusion.seeding import derive_seed
-
-PREDICTION_COLUMNS = ("date", "ticker", "y_true", "y_pred", "fold", "model", "seed")
 
 
 @dataclass
@@ -77,7 +76,8 @@ def run_protocol(
     explain: bool = False,
     on_refit=None,
 ) -> pd.DataFrame:
-    """Predictions frame over all test folds: PREDICTION_COLUMNS, plus p_<class> for classifiers,
+    """Predictions frame over all test folds (the flat layout of `data.predictions.Predictions`):
+    its REQUIRED columns, plus p_<class> for classifiers,
     `labelled` when the samples mark rows without a target (extras[LABELLED]: never fit on; the
     caller scores only labelled rows),
     and att_<token> (attention weight, mean over heads) for models with `predict_attention`.
@@ -176,36 +176,33 @@ def predict_fold(state: FoldState, samples: Samples, split: Split, model_name: s
     y_pred = state.model.predict(scaled)
     if regress:
         y_pred = state.y_scaler.inverse_transform(np.asarray(y_pred, dtype=np.float64))
-    frame = test.index[["date", "ticker"]].copy()
-    frame["y_true"] = test.y
-    frame["y_pred"] = y_pred
-    frame["fold"] = split.fold
-    frame["model"] = model_name
-    frame["seed"] = seed
+    core = test.index[["date", "ticker"]].assign(y_true=test.y, y_pred=y_pred, fold=split.fold, model=model_name,
+                                                 seed=seed)
     if LABELLED in test.extras:  # rows without a target: predicted (e.g. a backtest universe), never scored
-        frame[LABELLED] = np.asarray(test.extras[LABELLED], dtype=bool)
+        core[LABELLED] = np.asarray(test.extras[LABELLED], dtype=bool)
+    parts: dict[str, pd.DataFrame] = {}
+    part = lambda columns: pd.DataFrame(columns, index=core.index)  # noqa: E731
     if not regress:
         proba = state.model.predict_proba(scaled)
-        for j, cls in enumerate(state.model.classes_):
-            frame[f"p_{cls}"] = proba[:, j]
+        parts["proba"] = part({str(cls): proba[:, j] for j, cls in enumerate(state.model.classes_)})
     if hasattr(state.model, "predict_attention"):
         weights = state.model.predict_attention(scaled).mean(axis=1)  # (n, heads, S) -> (n, S)
-        for j, name in enumerate(state.model.token_names()):
-            frame[f"att_{name}"] = weights[:, j]
+        parts["attention"] = part({name: weights[:, j] for j, name in enumerate(state.model.token_names())})
     if regress and hasattr(state.model, "predict_components"):
-        for name, values in state.model.predict_components(scaled).items():
-            frame[f"component_{name}"] = state.y_scaler.inverse_transform(np.asarray(values, dtype=np.float64))
+        parts["components"] = part({name: state.y_scaler.inverse_transform(np.asarray(values, dtype=np.float64))
+                                    for name, values in state.model.predict_components(scaled).items()})
+    base = None
     if explain:
         from finfusion.evaluate.explain import explain as tree_shap
 
         expl = tree_shap(state.model, scaled)
-        shap = pd.DataFrame(expl.values, columns=[f"shap_{n}" for n in expl.feature_names], index=frame.index)
-        frame = pd.concat([frame, shap.assign(shap_base=expl.base)], axis=1)
-    return frame
+        parts["shap"] = pd.DataFrame(expl.values, columns=list(expl.feature_names), index=core.index)
+        base = pd.Series(expl.base, index=core.index)
+    return Predictions(core=core, shap_base=base, **parts).to_frame()
 
 
 def _empty_predictions() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in PREDICTION_COLUMNS})
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in REQUIRED})
 
 
 class _Checkpoint:

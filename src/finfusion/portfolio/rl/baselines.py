@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from finfusion.errors import ConfigError, DataError
+from finfusion.evaluate.performance import equity_curve
 from finfusion.portfolio.rl.accounting import trade_day
 from finfusion.portfolio.rl.data import MarketWindow
 from finfusion.portfolio.rl.env import daily_frame
@@ -70,7 +71,8 @@ def market(data: MarketWindow, *, window: int = 30, index_returns: pd.Series | N
     if len(missing):
         raise DataError(f"market: index_returns has no value on {len(missing)} decision date(s), first "
                         f"{missing[0].date()}; expected one simple return per date")
-    m = idx.reindex(dates).to_numpy()
-    if not (np.isfinite(m).all() and (m > -1).all()):
+    m = idx.reindex(dates)
+    if not (np.isfinite(m.to_numpy()).all() and (m > -1).all()):
         raise DataError("market: index_returns must be finite fractions > -1 on the decision dates")
-    return daily_frame(dates, np.cumprod(1.0 + m), m, m, np.zeros(len(m)), None, data.tickers)
+    m_ = m.to_numpy()
+    return daily_frame(dates, equity_curve(m).to_numpy(), m_, m_, np.zeros(len(m_)), None, data.tickers)

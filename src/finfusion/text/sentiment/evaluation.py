@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from finfusion.data.predictions import proba_column
 from finfusion.errors import DataError
 from finfusion.evaluate import metrics as M
 from finfusion.evaluate.plots import new_figure, save_figure
@@ -139,7 +140,7 @@ def evaluate_classifier(
         }
     )
     for i, label in enumerate(labels):
-        predictions[f"p_{label}"] = probs[:, i]
+        predictions[proba_column(label)] = probs[:, i]
     return Evaluation(
         name=name,
         labels=labels,
