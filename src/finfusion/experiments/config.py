@@ -43,6 +43,7 @@ from finfusion.experiments.shared_config import (  # noqa: F401 - re-exported fo
     OutputConfig,
     RunName,
 )
+from finfusion.experiments.tracking import TrackingConfig
 from finfusion.experiments.yaml_loader import load_yaml, shorten
 from finfusion.features.sentiment import SentimentSpec
 from finfusion.protocols.splitters import ChronologicalSplit
@@ -160,6 +161,8 @@ class RunConfig(_Strict):
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     sweep: SweepConfig | None = None
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    tracking: TrackingConfig | None = Field(
+        None, description="log the finished run to MLflow (extra [mlflow]; docs/tracking.md)")
     output: OutputConfig = Field(default_factory=OutputConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     progress: bool = Field(True, description="progress bars on stderr")
@@ -290,6 +293,8 @@ DATA_PATHS = ("prices", "texts", "load_log", "stocknet_root")  # the path keys o
 def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
     """Make relative data, scorer and output paths relative to `base` (the config file's folder).
     A config type with paths of its own resolves them itself (`with_resolved_paths`: kind sentiment)."""
+    if getattr(config, "tracking", None) is not None:  # a local tracking store: relative to the config, as output.dir
+        config = config.model_copy(update={"tracking": config.tracking.resolved(base)})
     if hasattr(config, "with_resolved_paths"):
         return config.with_resolved_paths(base)
 

@@ -10,7 +10,9 @@
 3. each result is stored by this process (the driver) as it arrives, so a unit on another
    machine needs no shared filesystem, and a run stopped at any point resumes with what finished;
 4. a unit that raised is reported with its id and traceback after the others finish
-   (`UnitsFailed`); otherwise the kind summarizes the results (tables, plots, report).
+   (`UnitsFailed`); otherwise the kind summarizes the results (tables, plots, report);
+5. with `tracking:` the finished run directory is logged to MLflow (experiments.tracking; whether
+   MLflow and its store work is checked before step 1).
 
 Units checkpoint inside themselves (rolling windows of one model) only where the executor shares
 this machine's filesystem (local, processes); on Ray a unit restarts from its beginning.
@@ -32,6 +34,7 @@ from finfusion.executors import (
     torch_threads,
 )
 from finfusion.experiments.rundir import CHECKPOINTS, effective_config, load_result, run_directory, store_result
+from finfusion.experiments.tracking import check_tracking, log_finished
 from finfusion.experiments.units import Plan, RunKind, UnitResult
 
 
@@ -45,6 +48,8 @@ def execute(kind: RunKind, config: Any, *, run_dir: Path | None = None, resume: 
     config = effective_config(config, run_dir, resume, progress_bars)
     if executor is not None:
         config = config.model_copy(update={"executor": executor})
+    tracking = getattr(config, "tracking", None)
+    check_tracking(tracking, name=config.name)  # MLflow installed and its store usable, before any work
 
     def prepare() -> tuple[list[str], Plan]:
         with progress.showing(config.progress):
@@ -55,7 +60,9 @@ def execute(kind: RunKind, config: Any, *, run_dir: Path | None = None, resume: 
             config, run_dir, resume=resume, overwrite=overwrite, force=force, prepare=prepare) as (held, plan):
         results = run_units(kind, plan, held.path, make_executor(config.executor), show=config.progress)
         with progress.showing(config.progress):
-            return kind.summarize(config, held.path, plan, results)
+            result = kind.summarize(config, held.path, plan, results)
+    log_finished(held.path, tracking, result, show=config.progress)  # TrackingError: the run directory is complete
+    return result
 
 
 def run_units(kind: RunKind, plan: Plan, run_dir: Path, executor: Executor, *, show: bool) -> list[UnitResult]:

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from finfusion.data.sample_spec import MarketConfig
 from finfusion.executors import ExecutorConfig
 from finfusion.experiments.shared_config import DataConfig, OutputConfig, RunName
+from finfusion.experiments.tracking import TrackingConfig
 from finfusion.features.sentiment import SentimentSpec
 from finfusion.portfolio.rl.agents import VARIANTS
 from finfusion.portfolio.rl.settings import AgentConfig, Commission, EnvConfig
@@ -74,6 +75,8 @@ class RlConfig(_Strict):
     risk_free: float = Field(0.02, description="annual risk-free rate of Sharpe and Sortino")
     output: OutputConfig = Field(default_factory=OutputConfig)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    tracking: TrackingConfig | None = Field(
+        None, description="log the finished run to MLflow (extra [mlflow]; docs/tracking.md)")
     progress: bool = True
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from pydantic import Field, field_validator
 
 from finfusion.executors import ExecutorConfig
 from finfusion.experiments.shared_config import OutputConfig, RunName
+from finfusion.experiments.tracking import TrackingConfig
 from finfusion.strict import _Strict
 from finfusion.text.sentiment.data import parse_label_map
 from finfusion.text.sentiment.search import SearchConfig
@@ -56,6 +57,8 @@ class SentimentRunConfig(_Strict):
                                         description="the training settings (a search varies lr, batch_size, epochs)")
     search: SearchConfig | None = Field(None, description="the hyper-parameter search; null: one training run")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    tracking: TrackingConfig | None = Field(
+        None, description="log the finished run to MLflow (extra [mlflow]; docs/tracking.md)")
     output: OutputConfig = Field(default_factory=OutputConfig)
     progress: bool = Field(True, description="progress bars and log lines on stderr")
 
