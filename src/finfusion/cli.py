@@ -98,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     reference.add_argument("--out", type=Path, default=None, help="write it to this file instead")
     reference.set_defaults(func=_cmd_config_reference)
     _cache_parser(sub)
+    _compare_parser(sub)
+    _track_parser(sub)
 
     from finfusion.cli_pipeline import add_pipeline_parsers
     from finfusion.cli_sentiment import add_sentiment_parser
@@ -189,6 +191,60 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--json", action="store_true", help="print the summary as JSON (the keys of "
                        "finfusion.data.check.summarize_data)")
     check.set_defaults(func=_cmd_data_check, parser=check)
+
+
+def _compare_parser(sub: argparse._SubParsersAction) -> None:
+    """`compare RUN_DIR RUN_DIR ...`."""
+    compare = sub.add_parser("compare", help="a side-by-side report of two or more finished runs (docs/compare.md)",
+                             description="Compare finished run directories: their facts, their metrics side by side "
+                             "with differences against the first run, equity curves overlaid and the config keys "
+                             "that differ, in one self-contained compare.html with the tables as CSV.")
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories (at least 2); the "
+                         "first is the reference of the differences")
+    compare.add_argument("--out", type=Path, default=None, help="output directory (default: ./compare)")
+    compare.add_argument("--names", default=None, metavar="A,B,...", help="the runs' names in the report, comma "
+                         "separated (default: their directory names)")
+    compare.add_argument("--overwrite", action="store_true", help="let --out be a non-empty directory (an earlier "
+                         "comparison's files are replaced; other files are left alone)")
+    compare.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from finfusion.experiments.compare import compare_runs
+
+    names = None if args.names is None else args.names.split(",")
+    result = compare_runs(args.runs, out=args.out, names=names, overwrite=args.overwrite)
+    for note in result.notes:
+        print(note)
+    print(f"config differences: {len(result.tables['config_diff'])} key(s)")
+    print(f"tables: {', '.join(sorted(p.name for p in result.out.glob('*.csv')))} in {result.out}")
+    print(f"report: {result.report}")
+    return 0
+
+
+def _track_parser(sub: argparse._SubParsersAction) -> None:
+    """`track RUN_DIR`."""
+    track = sub.add_parser("track", help="log a finished run directory to MLflow (extra [mlflow]; docs/tracking.md)",
+                           description="Log a finished run to MLflow: its config as params, a nested run per unit "
+                           "with the unit's metrics, its files as artifacts. Settings: the run's `tracking:` "
+                           "section, changed by the options below.")
+    track.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished run directory")
+    track.add_argument("--uri", default=None, help="MLflow tracking URI, e.g. sqlite:///mlflow.db (a relative "
+                       "path is taken from the working directory; default: the run's, else MLflow's default)")
+    track.add_argument("--experiment", default=None, help="MLflow experiment (default: the run's, else its name)")
+    track.add_argument("--run-name", default=None, help="name of the MLflow run (default: the directory's name)")
+    track.add_argument("--replace", action="store_true", help="log again a run directory logged before (the "
+                       "earlier MLflow runs are deleted)")
+    track.set_defaults(func=_cmd_track)
+
+
+def _cmd_track(args: argparse.Namespace) -> int:
+    from finfusion.experiments.tracking import absolute_uri, log_run, saved_tracking
+
+    tracking = saved_tracking(args.run_dir, uri=absolute_uri(args.uri, Path.cwd()), experiment=args.experiment,
+                              run_name=args.run_name)
+    print(log_run(args.run_dir, tracking, replace=args.replace).describe())
+    return 0
 
 
 def _cache_parser(sub: argparse._SubParsersAction) -> None:

@@ -254,9 +254,10 @@ def _run(args: argparse.Namespace, config):
     if not args.resume:
         return run(config, run_dir=args.out, progress=not args.quiet)
     from finfusion.experiments.config import config_to_dict
+    from finfusion.experiments.overrides import dotted_items
     from finfusion.experiments.rundir import load_run_config
 
-    saved, now = _flat(config_to_dict(load_run_config(args.out))), _flat(config_to_dict(config))
+    saved, now = (dict(dotted_items(config_to_dict(c))) for c in (load_run_config(args.out), config))
     ignored = ("progress", "executor.")  # where and how visibly trials run changes no result
     diff = [k for k in sorted(set(saved) | set(now)) if not k.startswith(ignored) and saved.get(k) != now.get(k)]
     if diff:
@@ -267,13 +268,6 @@ def _run(args: argparse.Namespace, config):
     given = getattr(args, "executor", None) is not None or getattr(args, "workers", None) is not None
     return run(None, run_dir=args.out, resume=True, progress=not args.quiet,
                executor=config.executor if given else None)
-
-
-def _flat(raw, prefix: str = "") -> dict:
-    """{dotted key: leaf value} of a nested dict."""
-    if not isinstance(raw, dict):
-        return {prefix: raw}
-    return {k: v for key, value in raw.items() for k, v in _flat(value, f"{prefix}.{key}" if prefix else key).items()}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

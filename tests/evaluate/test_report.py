@@ -11,12 +11,16 @@ from finfusion import __version__
 from finfusion.errors import DataError
 from finfusion.evaluate.plots import plot_bar, save_figure
 from finfusion.evaluate.report import (
+    TALL_TABLE_ROWS,
     Code,
     Image,
     KeyValues,
     Section,
     Table,
     WarningBox,
+    compact_png,
+    config_section,
+    non_default_settings,
     render_report,
     write_report,
 )
@@ -95,3 +99,30 @@ def test_write_report_atomic(tmp_path):
     path = write_report(tmp_path / "run" / "report.html", html=out)
     assert path.read_text(encoding="utf-8") == out
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+
+
+def test_embedded_pngs_are_compacted_and_tall_tables_scroll_in_a_box(tmp_path):
+    png = save_figure(_figure(), tmp_path / "f.png").read_bytes()
+    small = compact_png(png)
+    assert small.startswith(PNG_MAGIC) and len(small) <= len(png)
+    long = pd.DataFrame({"x": range(TALL_TABLE_ROWS + 1)})
+    out = render_report(title="t", sections=[Section("S", [long, long.head(3)])])
+    assert out.count('<div class="table-wrap tall">') == 1 and out.count('<div class="table-wrap">') == 1
+    assert "position: sticky" in out and "max-width: 1100px" not in out  # sticky headers, full width
+
+
+def test_configuration_shows_exactly_the_non_default_settings():
+    from finfusion.experiments.config import parse_config
+
+    config = parse_config({"name": "x", "data": {"source": "files", "prices": "p.csv"},
+                           "models": [{"name": "mlp", "params": {"hidden": 8}}, {"name": "xgboost", "label": "XGB"}],
+                           "protocol": {"kind": "walk_forward", "n_folds": 3},
+                           "analysis": {"pnl": {"cost_bps": 10.0}}, "target": {"kind": "direction"}})
+    diff = non_default_settings(config)
+    assert set(diff) == {"name", "data.source", "data.prices", "models.0.name", "models.0.params", "models.1.name",
+                         "models.1.label", "protocol.kind", "protocol.n_folds", "analysis.pnl.cost_bps", "target.kind"}
+    assert diff["models.0.params"] == {"hidden": 8} and diff["protocol.kind"] == "walk_forward"
+    assert diff["data.prices"].endswith("p.csv")  # JSON-ready (a path as text)
+    section = config_section(config)
+    assert section.title == "Configuration" and "config.yaml" in section.blocks[0]
+    assert section.blocks[1].items == diff

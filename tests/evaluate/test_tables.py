@@ -4,9 +4,11 @@ import pytest
 
 from finfusion.errors import DataError
 from finfusion.evaluate.tables import (
+    drop_empty_std,
     format_cell,
     mean_std_frames,
     mean_std_table,
+    spread_note,
     to_html_table,
     to_markdown,
 )
@@ -96,3 +98,19 @@ def test_mean_std_cells_align_as_numbers():
     assert '<td class="num">2.0000(1.0000)</td>' in to_html_table(table)
     assert to_markdown(table).splitlines()[1].endswith("-: |")
     assert '<td>Fusion</td>' in to_html_table(table.reset_index())  # text stays left-aligned
+
+
+def test_one_seed_tables_lose_their_empty_std_columns():
+    one = pd.DataFrame({"method": ["a", "b"], "sharpe": [1.0, 2.0], "sharpe_std": [np.nan, np.nan],
+                        "ic_std": [0.1, np.nan], "n_seeds": [1, 1]})
+    assert list(drop_empty_std(one).columns) == ["method", "sharpe", "ic_std", "n_seeds"]  # ic_std has a value
+    single = mean_std_table(pd.DataFrame({"model": ["m"], "mse": [0.5]}), metric="mse")
+    assert single.loc["m", "mse"] == "0.5000"  # one repeat: the mean alone, no "(nan)"
+    assert spread_note(1) == "one seed (no std)" and spread_note(3) == "mean (std) over 3 seeds"
+
+
+def test_html_headers_may_wrap_at_underscores_and_long_text_columns_wrap():
+    frame = pd.DataFrame({"cumulative_return": [0.1], "reason": ["x" * 60], "short": ["ab"]})
+    out = to_html_table(frame)
+    assert "<th class=\"num\">cumulative_<wbr>return</th>" in out
+    assert '<td class="wrap">' + "x" * 60 in out and "<td>ab</td>" in out

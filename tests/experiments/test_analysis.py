@@ -225,3 +225,22 @@ def test_portfolio_tables_rank_perfect_and_inverted_forecasts_apart():
     assert list(backtests) == ["base"]
     with pytest.raises(ConfigError, match="truth_movement"):
         portfolio_returns(preds.drop(columns="truth_movement"), None, cfg, horizon=1)
+
+
+def test_trading_analyses_refuse_a_run_with_a_market_per_seed(tmp_path):
+    """sweep.resample_data draws a simulated market per seed; the PnL trades one market's prices,
+    so the run is refused before anything is written, naming the way out."""
+    from finfusion.experiments.notebook import run
+
+    raw = {"name": "two_markets", "progress": False,
+           "data": {"source": "simulate", "simulate": {"n_days": 70, "n_features": 3, "seed": 2, "n_tickers": 3}},
+           "features": {"groups": ["extra"]}, "target": {"kind": "direction"},
+           "models": [{"name": "xgboost", "label": "XGB", "params": {"n_estimators": 5}}],
+           "protocol": {"kind": "rolling", "window": 40, "refit_every": 10},
+           "sweep": {"seeds": [0, 1]}, "analysis": {"pnl": {}}}
+    with pytest.raises(ConfigError, match="units of this run see 2 different markets.*resample_data: false"):
+        run(raw, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    one_market = {**raw, "sweep": {"seeds": [0, 1], "resample_data": False},
+                  "output": {"plots": False, "report": False}}
+    assert len(run(one_market, out=tmp_path / "ok").metrics) == 2

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -138,3 +139,50 @@ def test_data_json_and_report_name_skipped_and_constant_features(tmp_path):
     data_section = html[html.index(">Data<"):]
     assert "Features left out" in data_section and "group volatility: needs the prices column(s) high, low" in html
     assert "Constant over all" in data_section and "volume_log, volume_change, flat" in data_section
+
+
+def test_small_direction_run_gets_a_small_self_contained_tear_sheet(tmp_path):
+    from finfusion.experiments import runner
+
+    cfg = parse_config({
+        "name": "sheet", "progress": False,
+        "data": {"source": "simulate", "simulate": {"n_days": 160, "n_tickers": 5, "n_features": 3, "seed": 1}},
+        "features": {"groups": ["extra"]}, "target": {"kind": "direction"},
+        "models": [{"name": "mlp", "label": "MLP", "params": {"hidden": 8, "epochs": 3}},
+                   {"name": "xgboost", "params": {"n_estimators": 10}}],
+        "protocol": {"kind": "walk_forward", "train_size": 60, "test_size": 30, "n_folds": 2, "unit": "days",
+                     "valid": 10},
+        "analysis": {"pnl": {}, "portfolio": {"n_groups": 2}}})
+    runner.run(cfg, run_dir=tmp_path / "run")
+    report = tmp_path / "run" / "report.html"
+    html = report.read_text()
+    assert report.stat().st_size < 700_000
+    assert "http://" not in html and "https://" not in html and "<script" not in html.lower()
+    for caption in ("ROC and reliability", "Confusion matrices", "Training curves", "PnL equity and drawdown",
+                    "Portfolio cumulative returns and drawdowns", "Portfolio rank IC over time"):
+        assert f"<figcaption>{caption}" in html
+    assert "Test metrics of each model (one seed)" in html and "one seed (no std)" in html
+    portfolio = html[html.index(">Stock selection (decile portfolios)</h2>"):]
+    portfolio = portfolio[:portfolio.index("</section>")]
+    assert "long_<wbr>only_<wbr>sharpe</th>" in portfolio and "_<wbr>std</th>" not in portfolio  # one seed: no std
+    config = html[html.index(">Configuration</h2>"):]
+    assert ">models.0.name</th>" in config and ">protocol.kind</th>" in config and ">data.start</th>" not in config
+    assert "config.yaml" in config
+
+
+def test_a_price_target_takes_each_rows_last_price_from_the_market_its_unit_saw(tmp_path):
+    """With sweep.resample_data each seed draws its own simulated market; the last-value forecast
+    of every row must equal the last price written beside it (its own market's close, not seed 0's)."""
+    from finfusion.experiments.notebook import run
+
+    raw = {"name": "markets", "progress": False,
+           "data": {"source": "simulate", "simulate": {"n_days": 60, "n_features": 3, "seed": 0, "n_tickers": 2}},
+           "features": {"features": ["price"]}, "target": {"kind": "close"},
+           "models": [{"name": "naive", "label": "Last value", "params": {"feature": "price"}}],
+           "protocol": {"kind": "rolling", "window": 40, "refit_every": 10},
+           "sweep": {"seeds": [0, 1]}, "output": {"plots": False, "report": False}}
+    preds = run(raw, out=tmp_path / "run").predictions
+    assert set(preds["seed"]) == {0, 1}
+    np.testing.assert_allclose(preds["y_pred"], preds["last_price"], rtol=1e-6)
+    by_seed = preds.pivot_table(index=["date", "ticker"], columns="seed", values="last_price")
+    assert (by_seed[0] != by_seed[1]).all()  # two markets

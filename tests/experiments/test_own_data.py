@@ -110,7 +110,7 @@ def test_open_run_refuses_what_is_not_a_finished_run(tmp_path):
     with pytest.raises(ConfigError, match="is not a run directory"):
         ff.open_run(tmp_path)
     (tmp_path / "config.yaml").write_text("models: [{name: mlp}]\n")
-    with pytest.raises(ConfigError, match=r"unfinished run .*ff.resume"):
+    with pytest.raises(ConfigError, match=r"unfinished predict run .*ff.resume"):
         ff.open_run(tmp_path)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import finfusion as ff
 from finfusion.cli import main
 from finfusion.errors import ConfigError, DataError
 from finfusion.executors import ExecutorConfig
@@ -127,6 +128,8 @@ def test_one_training_run_writes_the_model_and_the_training_report(toy_csv, tiny
     html = (run / "report.html").read_text()
     assert "Error analysis (valid)" in html and ">model<" in html  # the model directory as placed in the run
     assert (run / "valid" / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    opened = ff.open_run(run)  # a finished sentiment run opens like the other kinds
+    assert opened.kind == "sentiment" and opened.metrics.equals(pd.read_csv(run / "results.csv"))
 
 
 def test_a_cut_off_training_resumes_from_its_last_epoch_checkpoint(toy_csv, tiny_bert, tmp_path, monkeypatch):

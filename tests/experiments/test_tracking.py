@@ -185,6 +185,7 @@ def test_a_sentiment_run_directory_logs_a_run_per_trial_with_its_epoch_history(t
     pd.DataFrame(rows).to_csv(run_dir / "results.csv", index=False)
     history = pd.DataFrame({"trial": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "valid_loss": [1.0, 0.8, 1.1, 0.9]})
     history.to_csv(run_dir / "history.csv", index=False)
+    (run_dir / "best.json").write_text('{"trial": 0}')  # written last: the run finished
     (run_dir / "best_model").mkdir()
     (run_dir / "best_model" / "model.safetensors").write_bytes(b"weights")
     (run_dir / "best_model" / "report.html").write_text("<html></html>")
@@ -213,7 +214,7 @@ def test_relative_stores_are_resolved_from_the_config_file_unfinished_runs_refus
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     (unfinished / "config.yaml").write_text(yaml.safe_dump(PREDICT))
-    with pytest.raises(ConfigError, match="unfinished run .*--resume"):
+    with pytest.raises(ConfigError, match="unfinished predict run .*--resume"):
         log_run(unfinished)
     long = param_value("x" * 7000, 6000)
     assert len(long) == 6000 and long.endswith(TRUNCATED)

@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 import pandas as pd
 from matplotlib.figure import Figure
+from PIL import Image as PILImage
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from finfusion._version import __version__
 from finfusion.errors import DataError
@@ -30,6 +35,8 @@ from finfusion.evaluate.plots import figure_to_png
 from finfusion.evaluate.tables import DEFAULT_FLOATFMT, format_cell, to_html_table
 from finfusion.io import write_text
 
+PNG_COLORS = 256  # embedded PNGs are re-encoded with a palette of this many colours (`compact_png`)
+TALL_TABLE_ROWS = 30  # a longer table scrolls inside a box of its own, under a header that stays visible
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -199,7 +206,8 @@ def _key_values(items: Mapping, caption: str | None) -> str:
 
 
 def _table(frame: pd.DataFrame | pd.Series, caption: str | None, floatfmt: str, index: bool | None) -> str:
-    return f'<div class="table-wrap">{to_html_table(frame, floatfmt=floatfmt, index=index, caption=caption)}</div>'
+    wrap = "table-wrap tall" if len(frame) > TALL_TABLE_ROWS else "table-wrap"
+    return f'<div class="{wrap}">{to_html_table(frame, floatfmt=floatfmt, index=index, caption=caption)}</div>'
 
 
 def _image(source: Figure | Path | bytes, caption: str | None, alt: str | None, dpi: int) -> str:
@@ -210,9 +218,22 @@ def _image(source: Figure | Path | bytes, caption: str | None, alt: str | None, 
     return f'<figure><img src="{uri}" alt="{_esc(alt_text)}">{cap}</figure>'
 
 
+def compact_png(data: bytes, *, colors: int = PNG_COLORS) -> bytes:
+    """A PNG re-encoded with a palette of at most `colors` colours over white (charts have few
+    colours, and their anti-aliased edges are what makes a full-colour PNG 3-4x larger), or the
+    original bytes when that is not smaller."""
+    with PILImage.open(io.BytesIO(data)) as image:
+        rgba = image.convert("RGBA")
+    flat = PILImage.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    out = io.BytesIO()
+    flat.quantize(colors=colors, method=PILImage.Quantize.MEDIANCUT).save(out, format="png", optimize=True)
+    return out.getvalue() if out.tell() < len(data) else data
+
+
 def _image_bytes(source: Figure | Path | bytes, dpi: int) -> tuple[bytes, str]:
     if isinstance(source, Figure):
-        return figure_to_png(source, dpi=dpi), "image/png"
+        return compact_png(figure_to_png(source, dpi=dpi)), "image/png"
     if isinstance(source, Path):
         if not source.is_file():
             raise DataError(f"report image {str(source)!r} does not exist or is not a file")
@@ -222,7 +243,7 @@ def _image_bytes(source: Figure | Path | bytes, dpi: int) -> tuple[bytes, str]:
     else:
         raise TypeError(f"Image.source must be a Figure, pathlib.Path or bytes, got {type(source).__name__}")
     if data.startswith(_PNG_MAGIC):
-        return data, "image/png"
+        return compact_png(data), "image/png"
     if data.startswith(_JPEG_MAGIC):
         return data, "image/jpeg"
     raise DataError(f"report image {where} is not a PNG or JPEG file (first bytes {data[:8]!r})")
@@ -233,28 +254,36 @@ _CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--fg); background: #fff;
   font: 15px/1.5 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 28px 40px; }
+main { width: 100%; margin: 0; padding: 24px 32px 40px; }
 h1 { font-size: 1.7em; margin: 0 0 4px; }
 h2 { font-size: 1.25em; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--rule); }
+p { max-width: 75em; }
 .subtitle { color: var(--muted); margin: 0; }
 a { color: var(--accent); }
 nav.toc h2 { font-size: 1em; border: 0; margin: 20px 0 4px; }
-nav.toc ol { margin: 0; padding-left: 22px; }
-table { border-collapse: collapse; margin: 10px 0 18px; font-size: 0.92em; }
+nav.toc ol { margin: 0; padding-left: 22px; columns: 3 16em; }
+table { border-collapse: separate; border-spacing: 0; margin: 0; font-size: 0.92em; }
 caption { caption-side: top; text-align: left; color: var(--muted); padding-bottom: 4px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
-thead th { border-bottom: 2px solid var(--fg); }
+th, td { padding: 4px 10px; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top;
+  white-space: nowrap; }
+td.wrap, th.wrap { white-space: normal; min-width: 16em; max-width: 48em; }
+thead th { border-bottom: 2px solid var(--fg); background: #fff; position: sticky; top: 0; z-index: 1;
+  white-space: normal; min-width: 4em; vertical-align: bottom; }
 tbody tr:nth-child(even) { background: var(--stripe); }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
-.table-wrap { overflow-x: auto; }
-table.ff-kv th { font-weight: 600; white-space: nowrap; }
+.table-wrap { overflow-x: auto; max-width: 100%; margin: 10px 0 18px; }
+.table-wrap.tall { max-height: 36em; overflow-y: auto; border-bottom: 1px solid var(--rule); }
+table.ff-kv { margin: 10px 0 18px; }
+table.ff-kv th { font-weight: 600; }
+table.ff-kv td { white-space: normal; max-width: 70em; }
 pre { background: var(--stripe); border: 1px solid var(--rule); padding: 10px 12px; overflow-x: auto; font-size: 0.88em; }
-figure { margin: 12px 0 20px; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--rule); }
-figcaption { color: var(--muted); font-size: 0.9em; margin-top: 4px; }
-.warning { border-left: 4px solid #d4a72c; background: #fff8c5; padding: 8px 14px; margin: 12px 0; }
+figure { display: inline-block; vertical-align: top; max-width: 100%; margin: 12px 18px 20px 0; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--rule); }
+figcaption { color: var(--muted); font-size: 0.9em; margin-top: 4px; max-width: 60em; }
+.warning { border-left: 4px solid #d4a72c; background: #fff8c5; padding: 8px 14px; margin: 12px 0; max-width: 75em; }
 .warning p { margin: 4px 0; }
 footer { margin-top: 40px; padding-top: 8px; border-top: 1px solid var(--rule); color: var(--muted); font-size: 0.85em; }
+@media print { .table-wrap, .table-wrap.tall { max-height: none; overflow: visible; } thead th { position: static; } }
 """
 
 
@@ -263,3 +292,51 @@ def warning_sections(warnings: list[str]) -> list[Section]:
     if not warnings:
         return []
     return [Section("Warnings", [WarningBox(w, title="Read the results with care") for w in warnings])]
+
+
+def non_default_settings(config: BaseModel) -> dict[str, object]:
+    """Dotted key -> value (JSON-ready) of every setting of `config`, a pydantic model, that
+    differs from its model's default; nested models and lists of models are compared field by
+    field (list items by number, as `--set` spells them); a nested model of another type than its
+    default also shows its type tag (a one-value `Literal` field, e.g. `protocol.kind`). Required
+    fields always show."""
+    out: dict[str, object] = {}
+    _differences(config, None, "", out, literals=False)
+    return out
+
+
+def config_section(config: BaseModel, *, saved_as: str = "config.yaml") -> Section:
+    """The report's "Configuration" section: only the settings that differ from the defaults."""
+    diff = non_default_settings(config)
+    lead = (f"The {len(diff)} settings that differ from finfusion's defaults, as dotted keys (list items by number, "
+            f"as --set takes them). The full resolved configuration is {saved_as} in the run directory.")
+    return Section("Configuration", [lead, KeyValues(diff) if diff else "Every setting is finfusion's default."])
+
+
+def _differences(model: BaseModel, default: BaseModel | None, prefix: str, out: dict, *, literals: bool) -> None:
+    for name, info in type(model).model_fields.items():
+        value, key = getattr(model, name), f"{prefix}{name}"
+        if default is not None:
+            has, base = True, getattr(default, name)
+        elif info.is_required():
+            has, base = False, None
+        else:
+            has, base = True, info.get_default(call_default_factory=True)
+        if isinstance(value, BaseModel):
+            same = has and type(base) is type(value)
+            _differences(value, base if same else None, f"{key}.", out, literals=not same)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, BaseModel) for v in value):
+            if not has or _jsonable(value) != _jsonable(base):
+                for i, item in enumerate(value):
+                    _differences(item, None, f"{key}.{i}.", out, literals=True)
+        elif not has or _jsonable(value) != _jsonable(base) or (literals and _is_tag(info.annotation)):
+            out[key] = _jsonable(value)
+
+
+def _is_tag(annotation: object) -> bool:
+    """A one-value Literal: the field that names a model's type (e.g. protocol `kind`)."""
+    return get_origin(annotation) is Literal and len(get_args(annotation)) == 1
+
+
+def _jsonable(value: object) -> object:
+    return to_jsonable_python(value)

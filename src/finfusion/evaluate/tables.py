@@ -23,6 +23,8 @@ from finfusion.errors import DataError
 
 DEFAULT_FLOATFMT = "{:.4g}"
 MISSING = "nan"
+WRAP_CHARS = 40  # a text column with a longer cell wraps in HTML; other cells stay on one line
+STD_SUFFIX = "_std"
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
@@ -123,6 +125,19 @@ def mean_std_table(
     return table
 
 
+def drop_empty_std(table: pd.DataFrame, *, suffix: str = STD_SUFFIX) -> pd.DataFrame:
+    """`table` without its `<name>_std` columns that hold no value at all (every cell missing:
+    one repeat has no standard deviation), e.g. a summary over one seed."""
+    empty = [c for c in table.columns if str(c).endswith(suffix) and table[c].isna().all()]
+    return table.drop(columns=empty)
+
+
+def spread_note(n: int, *, over: str = "seed") -> str:
+    """The caption words of a mean (std) table over `n` repeats: "mean (std) over 3 seeds", or
+    "one seed (no std)" when there is one."""
+    return f"one {over} (no std)" if n == 1 else f"mean (std) over {n} {over}s"
+
+
 def format_cell(value: object, floatfmt: str = DEFAULT_FLOATFMT) -> str:
     """One cell as text: floats with `floatfmt`, missing values as "nan", dates without a
     midnight time, everything else with str()."""
@@ -170,14 +185,16 @@ def to_html_table(
     """An HTML <table> with every label and cell escaped; numeric columns get class "num"."""
     header, body, numeric = _cells(df, floatfmt, index)
     n_index = _n_index_columns(df, index)
+    wrap = [not numeric[j] and any(len(r[j]) > WRAP_CHARS for r in body) for j in range(len(header))]
 
     def cls(j: int) -> str:
-        return ' class="num"' if numeric[j] else ""
+        return ' class="num"' if numeric[j] else (' class="wrap"' if wrap[j] else "")
 
     parts = [f'<table class="{html.escape(css_class)}">']
     if caption:
         parts.append(f"<caption>{html.escape(caption)}</caption>")
-    parts.append("<thead><tr>" + "".join(f"<th{cls(j)}>{html.escape(h)}</th>" for j, h in enumerate(header)) + "</tr></thead>")
+    heads = (html.escape(h).replace("_", "_<wbr>") for h in header)  # long snake_case labels may wrap there
+    parts.append("<thead><tr>" + "".join(f"<th{cls(j)}>{h}</th>" for j, h in enumerate(heads)) + "</tr></thead>")
     parts.append("<tbody>")
     for r in body:
         cells = [

@@ -40,6 +40,7 @@ from finfusion.experiments.kinds import run as run_any
 from finfusion.experiments.overrides import with_values
 from finfusion.experiments.recipes import load_named_config
 from finfusion.experiments.rl_config import RlConfig
+from finfusion.experiments.run_layout import finished_run
 from finfusion.experiments.rundir import load_run_config, recorded_warnings
 
 # data keys a config may keep when it runs on given frames: filters of what the frames hold
@@ -62,11 +63,7 @@ class Run:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir)
-        if not (self.dir / "config.yaml").is_file():
-            raise ConfigError(f"{self.dir} is not a run directory: {self.dir / 'config.yaml'} is missing")
-        if not (self.dir / "metrics.csv").is_file():
-            raise ConfigError(f"{self.dir} holds an unfinished run (no metrics.csv); continue it with "
-                              f"ff.resume({str(self.dir)!r}) or `finfusion run --resume {self.dir}`")
+        self.kind, _, self._layout = finished_run(self.dir)  # ConfigError: not a run, or unfinished
 
     def __repr__(self) -> str:
         return f"Run({str(self.dir)!r})"
@@ -77,7 +74,7 @@ class Run:
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
-        return pd.read_csv(self.dir / "metrics.csv")
+        return pd.read_csv(self.dir / self._layout.units.file)
 
     @cached_property
     def predictions(self) -> pd.DataFrame:

@@ -12,8 +12,11 @@
                                mixture models also mixture_curves and (regression) mixture_gate
     <run>/predictions.parquet  (above) also holds `labelled` when some rows are predicted only
                                (e.g. the StockNet backtest universe; metrics use the labelled rows)
-    <run>/plots/*.png          true vs predicted, error distribution, violins
-    <run>/report.html          self-contained report
+    <run>/tables/pnl_daily.*, portfolio_ic.*  daily long/flat PnL and per-date portfolio IC (analysis_outputs)
+    <run>/plots/*.png          tear-sheet charts (evaluate.tearsheet: ROC, reliability, confusion, rank IC,
+                               training curves, attention, equity and drawdown), true vs predicted,
+                               error distribution, violins
+    <run>/report.html          self-contained report (docs/reports.md)
 
 `write_outputs` returns a `RunResult` (run directory, predictions, metrics, data facts), the
 value of `experiments.runner.run`. The units and their inputs come from `experiments.plan`.
@@ -26,32 +29,43 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 import finfusion.io as io
+from finfusion.data.predictions import Predictions
 from finfusion.data.samples import constant_features
 from finfusion.errors import DataError
 from finfusion.evaluate.folds import fold_metrics, mean_fold_metrics
 from finfusion.evaluate.metrics import classification_metrics, directional_accuracy, regression_metrics
+from finfusion.evaluate.mixture import alignment_table, mean_error_curves, plot_error_curves
 from finfusion.evaluate.plots import (
-    plot_bar,
     plot_error_distribution,
     plot_price_forecast,
     plot_true_vs_pred,
     plot_violin,
     save_figure,
 )
-from finfusion.evaluate.report import Code, Section, WarningBox, render_report, warning_sections, write_report
+from finfusion.evaluate.report import (
+    Section,
+    WarningBox,
+    config_section,
+    render_report,
+    warning_sections,
+    write_report,
+)
 from finfusion.evaluate.significance import significance_table
-from finfusion.evaluate.tables import mean_std_table, to_markdown
+from finfusion.evaluate.tables import drop_empty_std, mean_std_table, spread_note, to_markdown
+from finfusion.evaluate.tearsheet import prediction_charts
 from finfusion.experiments.analysis_outputs import (
+    ANALYSIS_FIGURES,
     analysis_sections,
     analysis_tables,
+    figure_blocks,
+    pnl_plots,
     portfolio_plots,
     scored_rows,
     shap_plots,
 )
-from finfusion.experiments.config import RunConfig, config_to_dict
+from finfusion.experiments.config import RunConfig
 from finfusion.experiments.plan import ModelUnit, PredictInputs, sweep_points
 from finfusion.experiments.rundir import environment, recorded_warnings
 from finfusion.fingerprint import frame_fingerprint
@@ -81,17 +95,17 @@ def unit_metrics(predictions: pd.DataFrame, task: str, floors: dict | None = Non
     When the predictions carry `last_price` (a price target, see `with_last_price`), the
     directional accuracy compares the predicted and the realised change from that price."""
     floors = floors or {}
+    truth = Predictions.from_frame(predictions).truth  # e.g. the simulator's text term
     rows = []
     for (point, seed, model), frame in predictions.groupby(["point", "seed", "model"], sort=False):
         if task == "classification":
-            proba = "p_1" if "p_1" in frame.columns else None
-            values = classification_metrics(frame, proba_col=proba)
+            values = classification_metrics(frame)  # with roc_auc when the frame has P(up)
         else:
             values = regression_metrics(frame)
             if "last_price" in frame.columns:  # a price level: its direction is the change from day t
                 values["directional_accuracy"] = directional_accuracy(*_price_changes(frame))
-        if "truth_text_part" in frame.columns and task == "regression":
-            values = {**values, "corr_text": float(frame["y_pred"].corr(frame["truth_text_part"]))}
+        if "text_part" in truth.columns and task == "regression":
+            values = {**values, "corr_text": float(frame["y_pred"].corr(truth.loc[frame.index, "text_part"]))}
         floor = floors.get((point, seed))
         if floor is not None and "mse" in values:
             values = {**values, "noise_floor": floor, "mse_ratio": values["mse"] / floor}
@@ -125,28 +139,22 @@ def with_last_price(predictions: pd.DataFrame, prices: pd.DataFrame, price_colum
     return predictions.merge(ref, on=["date", "ticker"], how="left", validate="m:1")
 
 
-def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], predictions: pd.DataFrame, *,
-                  inputs: PredictInputs, curves: pd.DataFrame | None = None,
-                  privacy: pd.DataFrame | None = None) -> RunResult:
-    """Write what a finished run holds (module docstring) from its units' predictions, training
-    `curves` (long form) and DP-fit rows `privacy` (analysis.privacy)."""
-    task = config.target.task
+def _with_last_prices(predictions: pd.DataFrame, units: list[ModelUnit], inputs: PredictInputs,
+                      price_column: str) -> pd.DataFrame:
+    """`with_last_price` from the market each row's unit saw (units of a sweep may see different
+    markets, e.g. `sweep.resample_data` on simulated data)."""
+    owner = pd.DataFrame([(point, u.seed, u.model, u.data) for u in units for point in (u.point_id, *u.also)],
+                         columns=["point", "seed", "model", "_data"])
+    tagged = predictions.merge(owner, on=["point", "seed", "model"], how="left", validate="m:1")
+    parts = [with_last_price(rows.drop(columns="_data"), inputs.by_key[key][0].prices, price_column)
+             for key, rows in tagged.groupby("_data", sort=False)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _data_facts(units: list[ModelUnit], inputs: PredictInputs) -> dict:
+    """data.json's facts of the first unit's data (source, fingerprints, samples, cleaning), with
+    the sample counts per split of each sweep point (e.g. the StockNet benchmark's sample rules)."""
     data, samples = inputs.of(units[0])
-    if config.target.kind == "close" and "last_price" not in predictions.columns:
-        predictions = with_last_price(predictions, data.prices, config.target.price_column)
-    floors = {}
-    for unit in units:
-        floor = inputs.of(unit)[0].meta.get("noise_floor")
-        for point in (unit.point_id, *unit.also):
-            floors[(point, unit.seed)] = floor
-    everything = predictions
-    predictions = scored_rows(predictions)  # the portfolio backtest alone also trades the unlabelled rows
-    metrics = unit_metrics(predictions, task, floors)
-    per_point = {}  # sample counts per split of each sweep point (e.g. the StockNet benchmark's sample rules)
-    for unit in units:
-        counts = inputs.of(unit)[0].meta.get("samples_per_split")
-        if counts is not None:
-            per_point.update({point: counts for point in (unit.point_id, *unit.also)})
     meta = {
         "source": data.meta,
         "fingerprints": {"prices": frame_fingerprint(data.prices), "texts": frame_fingerprint(data.texts)},
@@ -155,11 +163,44 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], pred
                     "constant_features": list(constant_features(samples))},
         "cleaning": data.report.to_records(),
     }
+    per_point = {point: counts for unit in units if (counts := inputs.of(unit)[0].meta.get("samples_per_split"))
+                 is not None for point in (unit.point_id, *unit.also)}
     if per_point:
         meta["samples_per_point"] = per_point
+    return meta
+
+
+def _all_plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics: pd.DataFrame,
+               prices: pd.DataFrame, curves: pd.DataFrame | None, extra: dict, backtests: dict) -> dict:
+    """Every chart of a prediction run: the tear sheet (`_plots`) and the analyses' charts."""
+    figures = _plots(run_dir, config, predictions, metrics, config.target.task, prices, curves)
+    figures.update(pnl_plots(run_dir, extra))
+    figures.update(shap_plots(run_dir, extra, config.analysis.shap.top_k if config.analysis.shap else 10))
+    figures.update(portfolio_plots(run_dir, extra, backtests))
+    if "mixture_curves" in extra:
+        figures["Mixture training errors"] = save_figure(plot_error_curves(extra["mixture_curves"]),
+                                                         run_dir / "plots" / "mixture_curves.png")
+    return figures
+
+
+def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], predictions: pd.DataFrame, *,
+                  inputs: PredictInputs, curves: pd.DataFrame | None = None,
+                  privacy: pd.DataFrame | None = None) -> RunResult:
+    """Write what a finished run holds (module docstring) from its units' predictions, training
+    `curves` (long form) and DP-fit rows `privacy` (analysis.privacy)."""
+    task = config.target.task
+    data, samples = inputs.of(units[0])
+    if config.target.kind == "close" and "last_price" not in predictions.columns:
+        predictions = _with_last_prices(predictions, units, inputs, config.target.price_column)
+    floors = {(point, unit.seed): inputs.of(unit)[0].meta.get("noise_floor")
+              for unit in units for point in (unit.point_id, *unit.also)}
+    everything = predictions
+    predictions = scored_rows(predictions)  # the portfolio backtest alone also trades the unlabelled rows
+    metrics = unit_metrics(predictions, task, floors)
+    meta = _data_facts(units, inputs)
     meta["warnings"] = recorded_warnings(run_dir)
     io.write_json(run_dir / "env.json", environment())
-    io.write_parquet(run_dir / "predictions.parquet", everything)
+    Predictions.from_frame(everything).write(run_dir / "predictions.parquet")
     io.write_text(run_dir / "metrics.csv", metrics.to_csv(index=False))
     summary = summary_table(metrics, task)
     io.write_json(run_dir / "metrics.json", {
@@ -181,27 +222,18 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], pred
     for name, table in {**folds, **extra}.items():
         io.write_text(run_dir / "tables" / f"{name}.md", to_markdown(table) + "\n")
         io.write_text(run_dir / "tables" / f"{name}.csv", table.to_csv(index=False))
-    figures = _plots(run_dir, config, predictions, metrics, task, data.prices) if config.output.plots else {}
-    if config.output.plots:
-        figures.update(shap_plots(run_dir, extra, config.analysis.shap.top_k if config.analysis.shap else 10))
-        figures.update(portfolio_plots(run_dir, extra, backtests))
-        if "mixture_curves" in extra:
-            from finfusion.evaluate.mixture import plot_error_curves
-
-            figures["Mixture training errors"] = save_figure(plot_error_curves(extra["mixture_curves"]),
-                                                             run_dir / "plots" / "mixture_curves.png")
+    figures = _all_plots(run_dir, config, predictions, metrics, data.prices, curves, extra, backtests) \
+        if config.output.plots else {}
     meta["encoders"] = encoder_notes(config, predictions)
     io.write_json(run_dir / "data.json", meta)
     if config.output.report:
-        _report(run_dir, config, meta, summary, tables, figures, folds, extra)
+        _report(run_dir, config, meta, summary, tables, figures, folds, extra, n_seeds=metrics["seed"].nunique())
     return RunResult(run_dir, everything, metrics, meta)
 
 
 def mixture_tables(predictions: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """"mixture_curves" (mean training error per epoch of each component) and, for a regression
     run, "mixture_gate" (gate vs error alignment on the test rows), see evaluate.mixture."""
-    from finfusion.evaluate.mixture import alignment_table, mean_error_curves
-
     out = {}
     means = mean_error_curves(curves)
     if not means.empty:
@@ -288,7 +320,7 @@ def _fold_blocks(folds: dict[str, pd.DataFrame]) -> list:
     if "fold_metrics" not in folds:
         return ["No per-fold tables: " + "; ".join(folds["fold_tables_skipped"]["reason"]) + "."]
     per_fold = folds["fold_metrics"]
-    blocks: list = ["Mean (std) over test folds of each model run.", folds["fold_means"]]
+    blocks: list = ["Mean (std) over test folds of each model run.", drop_empty_std(folds["fold_means"])]
     if len(per_fold) <= MAX_REPORT_FOLD_ROWS:
         blocks += ["Metrics of every test fold.", per_fold]
     else:
@@ -326,23 +358,25 @@ def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task:
 
 
 def _plots(run_dir: Path, config: RunConfig, predictions: pd.DataFrame, metrics: pd.DataFrame, task: str,
-           prices: pd.DataFrame) -> dict:
-    first = predictions[(predictions["point"] == predictions["point"].iloc[0])
-                        & (predictions["seed"] == predictions["seed"].iloc[0])]
+           prices: pd.DataFrame, curves: pd.DataFrame | None = None) -> dict:
+    """PNG path (or, for a chart not drawn, the note why) by title: the tear-sheet charts of the
+    first sweep point (evaluate.tearsheet), true vs predicted and errors of its first seed, violins."""
+    point = predictions["point"].iloc[0]
+    one_point = predictions[predictions["point"] == point]
+    first = one_point[one_point["seed"] == one_point["seed"].iloc[0]]
     paths = {}
+    for chart in prediction_charts(one_point, task, None if curves is None else curves[curves["point"] == point]):
+        paths[chart.title] = (chart.note if chart.figure is None
+                              else save_figure(chart.figure, run_dir / "plots" / f"{chart.name}.png"))
     if task == "regression":
         paths["true vs predicted"] = save_figure(plot_true_vs_pred(first), run_dir / "plots" / "true_vs_pred.png")
         paths["error distribution"] = save_figure(plot_error_distribution(first), run_dir / "plots" / "errors.png")
     if config.target.kind == "close":
         fig = plot_price_forecast(prices, first, price_column=config.target.price_column, horizon=config.target.horizon)
         paths["price: train, test and predictions"] = save_figure(fig, run_dir / "plots" / "price_forecast.png")
-    att_cols = [c for c in first.columns if c.startswith("att_")]
-    if att_cols:
-        means = first.groupby("model")[att_cols].mean().dropna(how="all")
-        means.columns = [c[len("att_"):] for c in att_cols]
-        fig = plot_bar(means.T, "Mean attention of the text query over the numeric tokens", horizontal=True)
-        paths["attention weights"] = save_figure(fig, run_dir / "plots" / "attention.png")
-    if config.sweep is not None:
+    if config.sweep is not None and metrics.groupby(["point", "model"])["seed"].nunique().max() < 2:
+        paths["Metrics over repeats"] = "no violins: one seed per model and sweep point (the values are in the tables)"
+    elif config.sweep is not None:
         for metric in _sweep_metrics(config, metrics, task):
             fig = plot_violin(metrics, metric=metric, group_col="model", facet_col="point")
             paths[f"{metric} over repeats"] = save_figure(fig, run_dir / "plots" / f"violin_{metric}.png")
@@ -364,7 +398,7 @@ def _data_blocks(facts: dict, meta: dict) -> list:
 
 
 def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame, tables: dict, figures: dict,
-            folds: dict | None = None, extra: dict | None = None) -> None:
+            folds: dict | None = None, extra: dict | None = None, *, n_seeds: int = 1) -> None:
     source = meta["source"]
     facts = {k: source[k] for k in ("source", "noise_floor") if k in source}
     if "variance_shares" in source:
@@ -372,10 +406,12 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     facts.update({"samples": meta["samples"]["n"], "features": ", ".join(meta["samples"]["features"])})
     for point, counts in meta.get("samples_per_point", {}).items():
         facts[f"samples per split ({point})"] = ", ".join(f"{k} {v:,}" for k, v in counts.items())
+    charts = figure_blocks({k: v for k, v in figures.items() if not k.startswith(ANALYSIS_FIGURES)})
+    over = "one seed" if n_seeds == 1 else f"mean over {n_seeds} seeds"
     sections = [*warning_sections(meta.get("warnings", [])),
-        Section("Results", ["Mean over seeds of each unit's test metrics.", summary]),
-        Section("Data", _data_blocks(facts, meta)),
-    ]
+                Section("Results", [f"Test metrics of each model ({over}).", summary]),
+                *([Section("Charts", charts)] if charts else []),
+                Section("Data", _data_blocks(facts, meta))]
     if meta.get("encoders"):
         blocks = []
         shared: dict[tuple, list[str]] = {}  # models with the same encoder and note are listed once
@@ -395,13 +431,10 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
         sections.append(Section("Test folds and significance", _fold_blocks(folds)))
     sections += analysis_sections(config, extra or {}, figures)
     if tables:
-        sections.append(Section("Sweep: mean (std) over seeds", [b for m, t in tables.items() for b in (m, t)]))
-    shown = [(name, path) for name, path in figures.items() if not name.startswith(("SHAP", "Portfolio"))]
-    if shown:
-        sections.append(Section("Plots", [b for name, path in shown for b in (name, Path(path))]))
+        sections.append(Section(f"Sweep: {spread_note(n_seeds)}", [b for m, t in tables.items() for b in (m, t)]))
     env = environment()
     env["packages"] = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
     sections.append(Section("Environment", [env]))
-    sections.append(Section("Configuration", [Code(yaml.safe_dump(config_to_dict(config), sort_keys=False))]))
+    sections.append(config_section(config))
     html = render_report(title=f"finfusion run: {config.name}", sections=sections)
     write_report(run_dir / "report.html", html)

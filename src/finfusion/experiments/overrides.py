@@ -2,6 +2,7 @@
 and sweep points into a validated config (`with_values`).
 
     apply_overrides(raw, ["models.0.params.epochs=5", "protocol.test_start=2015-10-01"])
+    dict(dotted_items(raw))       # {"models.0.params.epochs": 5, ...}: the same keys, read back
 
 Each value is parsed as YAML (`5` is an int, `2015-10-01` a date, `[a, b]` a list); list items
 are addressed by number; a missing mapping on the way is created. Problems are ConfigErrors that
@@ -11,6 +12,7 @@ name the override.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -96,3 +98,18 @@ def _with(node: Any, parts: list[str], value: Any, dotted: str) -> Any:
     if node is None and rest:
         return {head: _with(None, rest, value, dotted)}
     raise ConfigError(f"{dotted}: cannot descend into {head!r}, its parent is {shorten(node)}")
+
+
+def dotted_items(raw: Any, prefix: str = "", *, plain_lists: bool = False) -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf value) of a nested config mapping, the keys as `--set` takes them: list
+    items by number (`models.0.name`). With `plain_lists` a list of plain values stays one value
+    (`seeds`: [0, 1]); an empty mapping or list is a leaf. The one flattening of configs (run
+    directories' input paths, `finfusion compare`'s config differences, MLflow params)."""
+    if isinstance(raw, dict) and raw:
+        for key, value in raw.items():
+            yield from dotted_items(value, f"{prefix}.{key}" if prefix else str(key), plain_lists=plain_lists)
+    elif isinstance(raw, list) and raw and not (plain_lists and not any(isinstance(v, dict | list) for v in raw)):
+        for i, value in enumerate(raw):
+            yield from dotted_items(value, f"{prefix}.{i}", plain_lists=plain_lists)
+    else:
+        yield prefix, raw

@@ -6,7 +6,7 @@
     <run>/tables/ablation.*       SB / SBA / SBC / SBCA per group, with the seeds that beat equal weight
     <run>/tables/cost_sensitivity.*  Sharpe per strategy and commission, mean (std) over seeds
     <run>/tables/training_curves.csv  per epoch: rewards, A2C losses, validation value
-    <run>/plots/*.png             portfolio value over the test period; validation value per epoch
+    <run>/plots/*.png             equity and drawdown over the test period; validation value and reward per epoch
     <run>/summary.json            periods, text coverage, wall time, steps per second
     <run>/report.html
 """
@@ -17,17 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 import finfusion.io as io
 from finfusion.evaluate.performance import risk_free_note
-from finfusion.evaluate.plots import new_figure, save_figure
-from finfusion.evaluate.report import Code, Section, render_report, warning_sections, write_report
-from finfusion.evaluate.tables import mean_std_table, to_markdown
-from finfusion.experiments.config import config_to_dict
+from finfusion.evaluate.plots import save_figure
+from finfusion.evaluate.report import Image, Section, config_section, render_report, warning_sections, write_report
+from finfusion.evaluate.tables import mean_std_table, spread_note, to_markdown
+from finfusion.evaluate.tearsheet import plot_equity_drawdown, plot_training_curves
 from finfusion.experiments.rundir import environment, recorded_warnings
 from finfusion.portfolio.rl.metrics import rl_metrics
 
+BASELINES = ("Equal Weight", "Buy & Hold", "Market")
+CURVES = {"valid_value": "validation value (deterministic policy)", "train_reward_mean": "mean training reward per step"}
 SHOWN = ("final_value", "annual_return", "sharpe", "sortino", "max_drawdown", "calmar", "avg_turnover")
 
 
@@ -107,7 +108,7 @@ def write_rl_outputs(config, result, *, wall_seconds: float):
 
     run_dir = result.run_dir
     variants = [v.upper() for v in config.variants]
-    strategies = ["Equal Weight", "Buy & Hold", "Market", *variants]
+    strategies = [*BASELINES, *variants]
     metrics = metrics_frame(result.daily, config.risk_free)
     io.write_parquet(run_dir / "daily.parquet", result.daily)
     io.write_text(run_dir / "metrics.csv", metrics.to_csv(index=False))
@@ -135,31 +136,26 @@ def write_rl_outputs(config, result, *, wall_seconds: float):
 
 
 def _plots(run_dir: Path, result, commission: float, strategies: list[str]) -> dict:
+    """Per group: equity and drawdown of every strategy at the base commission (the agents' first
+    seed; the baselines are deterministic) and the agents' training curves, mean ± std over seeds."""
     daily, curves = result.daily, result.curves
     first_seed = curves["seed"].iloc[0] if len(curves) else None
     paths = {}
     for i, (group, rows) in enumerate(daily[daily["commission"] == commission].groupby("group", sort=False)):
-        fig, (ax,) = new_figure(width=9.0, height=4.0)
+        series = {}
         for name in strategies:
             part = rows[(rows["strategy"] == name) & (rows["seed"].isna() | (rows["seed"] == first_seed))]
             if len(part):
-                ax.plot(pd.to_datetime(part["date"]), part["value"], label=name)
-        ax.set_title(f"{group}: portfolio value over the test period (commission {commission:.2%}, seed {first_seed})")
-        ax.set_ylabel("value (start 1.0)")
-        ax.legend(fontsize="small", ncol=2)
-        paths[f"Portfolio value, {group}"] = save_figure(fig, run_dir / "plots" / f"value_{i}.png")
-        part = curves[(curves["group"] == group) & (curves["commission"] == commission)
-                      & (curves["seed"] == first_seed)]
-        fig, axes = new_figure(1, 2, width=11.0, height=3.8)
-        for variant, c in part.groupby("variant", sort=False):
-            axes[0].plot(c["epoch"], c["valid_value"], marker="o", label=variant)
-            axes[1].plot(c["epoch"], c["train_reward_mean"], marker="o", label=variant)
-        axes[0].set_title(f"{group}: validation value per epoch")
-        axes[1].set_title("mean training reward per step")
-        for ax in axes:
-            ax.set_xlabel("epoch")
-            ax.legend(fontsize="small")
-        paths[f"Training curves, {group}"] = save_figure(fig, run_dir / "plots" / f"curves_{i}.png")
+                series[name] = part.assign(date=pd.to_datetime(part["date"])).set_index("date")["net_return"]
+        fig = plot_equity_drawdown(series, title=f"{group}: test period, net of a {commission:.2%} commission "
+                                   f"(agents: seed {first_seed})", references=BASELINES)
+        paths[f"Equity and drawdown, {group}"] = save_figure(fig, run_dir / "plots" / f"value_{i}.png")
+        part = curves[(curves["group"] == group) & (curves["commission"] == commission)]
+        long = part.melt(id_vars=["variant", "seed", "epoch"], value_vars=list(CURVES), var_name="series")
+        fig = plot_training_curves(long.assign(series=long["series"].map(CURVES)), panel="series", line="variant",
+                                   ylabel="per epoch", ncols=2)
+        paths[f"Training curves, {group} (mean ± 1 std over seeds)"] = save_figure(
+            fig, run_dir / "plots" / f"curves_{i}.png")
     return paths
 
 
@@ -179,22 +175,23 @@ def _report(run_dir: Path, config, summary: dict, tables: dict, figures: dict) -
                           f"{e.lambda_turn:g}·turnover. Agents: SB3 A2C (SB, SBC: Monte-Carlo returns with a learned "
                           "baseline; SBA, SBCA: 5-step GAE actor-critic; C = gated cross-modal fusion), early-stopped "
                           f"on the validation value, seeds {config.seeds}. Days without text are neutral (0).", facts]),
-        Section("Overall comparison", ["Test period, mean (std) over seeds; baselines are deterministic. "
+        Section("Overall comparison", [f"Test period, agents: {spread_note(len(config.seeds))}; baselines are "
+                                       "deterministic. "
                                        + risk_free_note(config.risk_free) + " Market = "
                                        + ("the given index (market_index)." if config.market_index else
                                           "the equal-weight universe without costs (no index given)."),
                                        tables["overall"], "Variants against equal weight after costs.",
                                        tables["versus_equal_weight"]]),
+        *([Section("Charts", [Image(Path(path), caption=name) for name, path in figures.items()])] if figures else []),
         Section("Ablation (SB / SBA / SBC / SBCA)", [tables["ablation"]]),
     ]
     if "cost_sensitivity" in tables:
         sections.append(Section("Cost sensitivity", ["Sharpe on the test period per commission; the agents are "
-                                                     "retrained at each commission. " + risk_free_note(config.risk_free),
+                                                     "retrained at each commission; "
+                                                     f"{spread_note(len(config.seeds))}. "
+                                                     + risk_free_note(config.risk_free),
                                                      tables["cost_sensitivity"]]))
-    blocks = [b for name, path in figures.items() for b in (name, Path(path))]
-    if blocks:
-        sections.append(Section("Charts", blocks))
     sections.append(Section("Speed", ["Environment + A2C training steps per second (one torch thread).",
                                       tables["speed"]]))
-    sections.append(Section("Configuration", [Code(yaml.safe_dump(config_to_dict(config), sort_keys=False))]))
+    sections.append(config_section(config))
     write_report(run_dir / "report.html", render_report(title=f"finfusion RL run: {config.name}", sections=sections))

@@ -43,6 +43,7 @@ import yaml
 import finfusion.io as io
 from finfusion.errors import ConfigError, DataError
 from finfusion.experiments.config import config_to_dict, load_config, resolve_paths
+from finfusion.experiments.overrides import dotted_items
 from finfusion.experiments.units import UnitResult
 from finfusion.fingerprint import path_sha256
 
@@ -252,7 +253,7 @@ def input_files(config) -> dict[str, str | None]:
     raw = config_to_dict(config)
     raw.pop("output", None)
     found: dict[str, str | None] = {}
-    for key, value in _leaves(raw):
+    for key, value in dotted_items(raw):
         if not isinstance(value, str) or not value or "\n" in value:
             continue
         path = Path(value)
@@ -260,17 +261,6 @@ def input_files(config) -> dict[str, str | None]:
         if (path.is_absolute() and path.exists()) or (in_params and path.is_dir()):
             found[str(path.resolve())] = path_sha256(path)
     return found
-
-
-def _leaves(raw: Any, prefix: str = ""):
-    if isinstance(raw, dict):
-        for key, value in raw.items():
-            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(raw, list):
-        for i, value in enumerate(raw):
-            yield from _leaves(value, f"{prefix}.{i}")
-    else:
-        yield prefix, raw
 
 
 def input_record(config, *, files: dict[str, str | None], samples: list[str]) -> dict[str, Any]:

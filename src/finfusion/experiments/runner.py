@@ -39,6 +39,7 @@ from finfusion.experiments.plan import (
     share_text_vectors,
 )
 from finfusion.experiments.units import Headline, Plan, UnitResult
+from finfusion.fingerprint import frame_fingerprint
 from finfusion.models.base import LABELLED, Samples
 from finfusion.protocols.engine import run_protocol
 from finfusion.text.cache import seed as seed_text_cache
@@ -146,6 +147,7 @@ def explains(config: RunConfig, model: str, predictor) -> bool:
 def preflight(units: list[ModelUnit], inputs: PredictInputs) -> None:
     """Check every unit against its samples and plan its splits, so bad settings fail before
     anything is written."""
+    _check_one_market(units, inputs)
     for unit in units:
         data, samples = inputs.of(unit)
         spec = unit.spec
@@ -219,3 +221,21 @@ def with_truth(preds: pd.DataFrame, samples) -> pd.DataFrame:
     rows = preds[["date", "ticker"]].merge(truth, on=["date", "ticker"], how="left", validate="m:1")
     parsed = Predictions.from_frame(preds)
     return replace(parsed, truth=rows.drop(columns=["date", "ticker"]).set_axis(parsed.core.index)).to_frame()
+
+
+def _check_one_market(units: list[ModelUnit], inputs: PredictInputs) -> None:
+    """The trading analyses (analysis.pnl, analysis.portfolio on prices) realise returns from one
+    market's prices; a run whose units see different markets (e.g. `sweep.resample_data` on
+    simulated data: a market per seed) would trade every unit on the first one. Refuse it."""
+    analysis = units[0].config.analysis if units else None
+    if analysis is None:
+        return
+    trades = [name for name, on in (("analysis.pnl", analysis.pnl is not None),
+                                    ("analysis.portfolio (returns: prices)",
+                                     analysis.portfolio is not None and analysis.portfolio.returns == "prices")) if on]
+    markets = {frame_fingerprint(inputs.of(unit)[0].prices) for unit in units}
+    if trades and len(markets) > 1:
+        raise ConfigError(f"{' and '.join(trades)} trade on one market's prices, but the units of this run see "
+                          f"{len(markets)} different markets (sweep.resample_data draws a simulated market per seed; "
+                          "a sweep of data settings changes it too): set sweep.resample_data: false, or sweep the "
+                          "markets in separate runs")

@@ -16,7 +16,7 @@ What one run becomes in MLflow (docs/tracking.md):
   dotted keys (`models.0.params.hidden`), tags naming the run directory and kind, and the run's
   files as artifacts (report.html, config.yaml, metrics, tables/, plots/, predictions.parquet; not
   units/ and checkpoints/, and model weights only with `model_files`);
-- a nested child run per row of the run's per-unit metrics table (`UNIT_TABLES`: a prediction
+- a nested child run per row of the run's per-unit metrics table (`run_layout.LAYOUTS`: a prediction
   unit, an RL agent or baseline, a sentiment trial), named by the row's keys (its params), with
   the row's numbers as metrics. Child runs rather than metric keys naming the unit: every child
   has the same metric names (mse, sharpe, ...), so MLflow's run table sorts, filters and charts
@@ -33,17 +33,17 @@ import math
 import re
 import sys
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic import Field
 
 from finfusion._version import __version__
 from finfusion.errors import ConfigError, FinfusionError
+from finfusion.experiments.overrides import dotted_items
+from finfusion.experiments.run_layout import UnitTable, finished_run, saved_config
 from finfusion.strict import _Strict
 
 INSTALL = "pip install 'finfusion[mlflow]'"
@@ -105,24 +105,6 @@ class TrackedRun:
                 f"{self.units} unit runs, {self.artifacts} artifacts")
 
 
-@dataclass(frozen=True)
-class UnitTable:
-    """A kind's per-unit metrics table: one row per unit (and baseline), `keys` name the row, the
-    other numeric columns are its metrics; `history` (optional): per-`step` values of each row."""
-
-    file: str
-    keys: tuple[str, ...]
-    history: str | None = None
-    step: str = "epoch"
-
-
-UNIT_TABLES = {
-    "predict": UnitTable("metrics.csv", ("model", "point", "seed")),
-    "rl": UnitTable("metrics.csv", ("strategy", "group", "commission", "seed")),
-    "sentiment": UnitTable("results.csv", ("trial", "lr", "batch_size", "epochs"), history="history.csv"),
-}
-
-
 def absolute_uri(uri: str | None, base: Path) -> str | None:
     """`uri` with a relative local path (a plain directory, `sqlite:///relative.db`) made absolute."""
     if uri is None:
@@ -176,7 +158,7 @@ def log_finished(run_dir: Path, tracking: TrackingConfig | None, result: Any = N
 def saved_tracking(run_dir: Path, **changes: Any) -> TrackingConfig:
     """The `tracking` section saved in a run's config.yaml (MLflow's defaults when it has none),
     with `changes` (values None are ignored), e.g. another `uri` for `finfusion track`."""
-    raw = _saved_config(Path(run_dir)).get("tracking") or {}
+    raw = saved_config(Path(run_dir)).get("tracking") or {}
     merged = {**raw, **{k: v for k, v in changes.items() if v is not None}}
     try:
         return TrackingConfig.model_validate(merged)
@@ -188,9 +170,9 @@ def log_run(run_dir: str | Path, tracking: TrackingConfig | None = None, *, repl
     """Log a finished run directory to MLflow: a parent run (config params, artifacts) with a
     child run per row of its per-unit metrics table. `tracking` defaults to the run's own section."""
     run_dir = Path(run_dir).resolve()
-    raw = _saved_config(run_dir)
+    _, raw, layout = finished_run(run_dir)
     tracking = tracking or saved_tracking(run_dir)
-    table = _unit_table(run_dir, raw)
+    table = layout.units
     client = _client(tracking)
     name = tracking.experiment or str(raw.get("name") or "Default")
     experiment_id = _experiment_id(client, name, tracking)
@@ -216,27 +198,6 @@ def log_run(run_dir: str | Path, tracking: TrackingConfig | None = None, *, repl
             pass
         raise
     return TrackedRun(parent, experiment_id, name, uri, units, artifacts)
-
-
-def _saved_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory: {path} is missing")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path} is not a run config (its top level is no mapping)")
-    return raw
-
-
-def _unit_table(run_dir: Path, raw: dict[str, Any]) -> UnitTable:
-    kind = str(raw.get("kind") or "predict")
-    if kind not in UNIT_TABLES:
-        raise ConfigError(f"{run_dir}: cannot log a run of kind {kind!r}; known: {', '.join(UNIT_TABLES)}")
-    table = UNIT_TABLES[kind]
-    if not (run_dir / table.file).is_file():
-        raise ConfigError(f"{run_dir} holds an unfinished run (no {table.file}); finish it with "
-                          f"`finfusion run --resume {run_dir}`, then log it")
-    return table
 
 
 def _mlflow() -> Any:
@@ -320,19 +281,6 @@ def _parent_tags(run_dir: Path, raw: dict[str, Any], tracking: TrackingConfig) -
 # -- params, metrics, artifacts --------------------------------------------------------------------
 
 
-def flatten(raw: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key, leaf value) of a nested config dict; items of a list of sections by number
-    (`models.0.name`), a list of plain values as one value (`seeds`: [0, 1])."""
-    if isinstance(raw, dict) and raw:
-        for key, value in raw.items():
-            yield from flatten(value, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(raw, list) and any(isinstance(v, dict | list) for v in raw):
-        for i, value in enumerate(raw):
-            yield from flatten(value, f"{prefix}.{i}")
-    else:
-        yield prefix, raw
-
-
 def param_key(key: str) -> str:
     """`key` with the characters MLflow refuses in a param or metric name replaced by `_`."""
     return re.sub(r"[^\w.\- ]", "_", key).lstrip(".")[:250] or "_"
@@ -347,7 +295,7 @@ def param_value(value: Any, limit: int) -> str:
 def _params(raw: dict[str, Any]) -> dict[str, str]:
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH  # 6000 in MLflow 3, 500 in older versions
 
-    return {param_key(k): param_value(v, MAX_PARAM_VAL_LENGTH) for k, v in flatten(raw)}
+    return {param_key(k): param_value(v, MAX_PARAM_VAL_LENGTH) for k, v in dotted_items(raw, plain_lists=True)}
 
 
 def _log_batches(client: Any, run_id: str, *, params: dict[str, str] | None = None,
