@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import finfusion
 
 ROOT = Path(finfusion.__file__).parent
@@ -99,3 +101,25 @@ def test_every_module_imports_alone_in_a_fresh_interpreter():
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", done.stdout
     assert optional <= set(MODULES)
+
+
+HEAVY = ("torch", "pandas", "transformers", "sklearn", "matplotlib", "xgboost")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["models"], ["models", "--json"], ["recipes"], ["run", "--help"],
+                                  ["demo", "--help"], ["serve", "--help"], ["sentiment", "--help"],
+                                  ["compare", "--help"], ["fit", "--help"], ["predict", "--help"]])
+def test_listing_and_help_import_no_heavy_library(argv):
+    """Start-up: `finfusion models`, `recipes` and every `--help` answer without torch, pandas or the
+    models (benchmarks/startup.py times them)."""
+    code = ("import sys\nfrom finfusion.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in %r if m in sys.modules), file=sys.stderr)" % (argv, HEAVY))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_import_finfusion_imports_no_heavy_library():
+    loaded = subprocess.run([sys.executable, "-c", "import sys, finfusion; print(sorted(m for m in %r if m in "
+                             "sys.modules))" % (HEAVY,)], capture_output=True, text=True, timeout=120)
+    assert loaded.stdout.strip() == "[]"

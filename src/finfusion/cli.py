@@ -286,7 +286,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.config:
         print("finfusion: error: run needs CONFIG (a YAML file or a recipe name) or --resume RUN_DIR", file=sys.stderr)
         return EXIT_USAGE
-    from finfusion.experiments.recipes import load_named_config
+    from finfusion.experiments.config import load_named_config
 
     config = load_named_config(args.config, args.overrides, quick=args.quick)
     shown["executor"] = _executor(args, config)
@@ -402,7 +402,7 @@ def _check_config(name: str, overrides: list[str]) -> dict:
     """`data check --config`: the config's data loaded as a run loads it, summarised with its
     market (close, time zone, calendar) and text (look-back) settings."""
     from finfusion.data.check import summarize_data
-    from finfusion.experiments.recipes import load_named_config
+    from finfusion.experiments.config import load_named_config
     from finfusion.experiments.sources import load_market_data
 
     config = load_named_config(name, overrides)
@@ -421,17 +421,11 @@ def _check_config(name: str, overrides: list[str]) -> dict:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    """The registered predictors; --json: [{name, class, tasks, uses_text, params: {name: default}}]."""
-    import inspect
+    """The registered predictors; --json: [{name, class, tasks, uses_text, params: {name: default}}].
+    Read from the packaged catalogue (models.catalogue), so no model module is imported."""
+    from finfusion.models.catalogue import read_catalogue
 
-    from finfusion.models.registry import available_predictors, get_predictor_class
-
-    models = []
-    for name in available_predictors():
-        cls = get_predictor_class(name)
-        params = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"}
-        models.append({"name": name, "class": cls.__name__, "tasks": list(cls.tasks), "uses_text": cls.uses_text,
-                       "params": params})
+    models = read_catalogue()
     if args.json:
         print(json.dumps(models, indent=2))
         return 0

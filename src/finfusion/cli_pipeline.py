@@ -51,7 +51,7 @@ def add_pipeline_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from finfusion.experiments.recipes import load_named_config  # torch and the models load when a command runs
+    from finfusion.experiments.config import load_named_config  # torch and the models load when a command runs
     from finfusion.pipeline import fit
 
     source = Path(args.config)

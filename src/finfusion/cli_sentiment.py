@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from finfusion.cli_options import add_executor_options
-from finfusion.data.predictions import proba_column
 from finfusion.errors import ConfigError, DataError
 from finfusion.text.scorers import LEXICONS, is_lexicon
 
@@ -440,6 +439,7 @@ def _read_inputs(source: str, text_col: str | None, keep: list[str]) -> tuple[li
 def _write_predictions(rows: list[dict], labels: tuple[str, ...], fmt: str, out: Path | None) -> None:
     import pandas as pd
 
+    from finfusion.data.predictions import proba_column
     from finfusion.io import atomic_write
 
     if fmt == "jsonl":

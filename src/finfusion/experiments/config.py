@@ -36,6 +36,7 @@ from finfusion.experiments.analysis_config import (  # noqa: F401 - re-exported 
     SignificanceConfig,
 )
 from finfusion.experiments.overrides import apply_overrides, set_path  # noqa: F401 - re-exported
+from finfusion.experiments.recipes import available_recipes, recipe_path
 from finfusion.experiments.shared_config import (  # noqa: F401 - re-exported for `from experiments.config import ...`
     SHAPE_KEYS,
     BenchmarkConfig,
@@ -322,3 +323,13 @@ def resolve_paths(config: RunConfig, base: Path) -> RunConfig:
 def config_to_dict(config: RunConfig) -> dict[str, Any]:
     """JSON/YAML-ready dict of the resolved config."""
     return config.model_dump(mode="json")
+
+
+def load_named_config(name: str | Path, overrides: list[str] | None = None, *, quick: bool = False) -> RunConfig:
+    """The config `name` names: a YAML file (paths relative to its folder), else a packaged recipe
+    (paths relative to the working directory); ConfigError naming both when it is neither."""
+    if Path(name).is_file():
+        return load_config(name, overrides, quick=quick)
+    if str(name) in available_recipes():
+        return load_config(recipe_path(str(name)), overrides, base=Path.cwd(), quick=quick)
+    raise ConfigError(f"{name} is neither a file nor a recipe ({', '.join(available_recipes())})")

@@ -33,12 +33,12 @@ from finfusion.experiments.config import (
     MarketConfig,
     RunConfig,
     apply_overrides,
+    load_named_config,
     parse_config,
     resolve_paths,
 )
 from finfusion.experiments.kinds import run as run_any
 from finfusion.experiments.overrides import with_values
-from finfusion.experiments.recipes import load_named_config
 from finfusion.experiments.rl_config import RlConfig
 from finfusion.experiments.run_layout import finished_run
 from finfusion.experiments.rundir import load_run_config, recorded_warnings

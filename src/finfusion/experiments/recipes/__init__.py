@@ -1,12 +1,10 @@
-"""Packaged recipes: one YAML per experiment design, its description, and loading a config by name."""
+"""Packaged recipes: one YAML per experiment design and its description (loading one by name:
+`finfusion.experiments.config.load_named_config`). Imports nothing heavy: `finfusion recipes` lists them fast."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from finfusion.errors import ConfigError
-from finfusion.experiments.config import RunConfig, load_config
 
 RECIPES_DIR = Path(__file__).parent
 
@@ -20,16 +18,6 @@ def recipe_path(name: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"no recipe named {name!r}; available: {', '.join(available_recipes())}")
     return path
-
-
-def load_named_config(name: str | Path, overrides: list[str] | None = None, *, quick: bool = False) -> RunConfig:
-    """The config `name` names: a YAML file (paths relative to its folder), else a packaged recipe
-    (paths relative to the working directory); ConfigError naming both when it is neither."""
-    if Path(name).is_file():
-        return load_config(name, overrides, quick=quick)
-    if str(name) in available_recipes():
-        return load_config(recipe_path(str(name)), overrides, base=Path.cwd(), quick=quick)
-    raise ConfigError(f"{name} is neither a file nor a recipe ({', '.join(available_recipes())})")
 
 
 def recipe_description(text: str) -> str:
