@@ -92,3 +92,25 @@ def test_several_seeds_need_pairing_on_the_seed():
 def test_unknown_metric_is_named():
     with pytest.raises(DataError, match="roc_auc"):
         significance_table(_per_fold(a=BASE, b=BASE), "roc_auc")
+
+
+def test_date_significance_pairs_per_date_mse_over_tickers_and_seeds():
+    from finfusion.evaluate.significance import date_significance, date_significance_notes, per_date_errors
+
+    dates = pd.date_range("2024-01-01", periods=4)
+    rows = []
+    for model, err in (("Fusion", [0.1, 0.2, 0.1, 0.2]), ("MLP", [0.3, 0.3, 0.2, 0.4])):
+        for i, d in enumerate(dates):
+            for ticker, sign in (("A", 1.0), ("B", -1.0)):  # both tickers miss by err: per-date MSE = err**2
+                rows.append({"seed": 0, "model": model, "date": d, "ticker": ticker, "y_true": 0.0,
+                             "y_pred": sign * err[i]})
+    preds = pd.DataFrame(rows)
+    per_date = per_date_errors(preds)
+    assert per_date.loc[per_date["model"] == "MLP", "mse"].tolist() == pytest.approx([0.09, 0.09, 0.04, 0.16])
+    table = date_significance(preds).set_index("model")
+    f, m = np.array([0.01, 0.04, 0.01, 0.04]), np.array([0.09, 0.09, 0.04, 0.16])
+    assert table.loc["MLP", "reference"] == "Fusion" and table.loc["MLP", "n_days"] == 4
+    assert table.loc["MLP", "mean_diff"] == pytest.approx((m - f).mean())
+    assert table.loc["MLP", "p_t"] == pytest.approx(stats.ttest_rel(m, f).pvalue)
+    note = date_significance_notes(table.reset_index())[0]
+    assert note.startswith(f"Fusion vs MLP: MSE {1 - f.mean() / m.mean():.1%} lower (paired t-test over 4 test days")

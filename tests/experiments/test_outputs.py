@@ -186,3 +186,29 @@ def test_a_price_target_takes_each_rows_last_price_from_the_market_its_unit_saw(
     np.testing.assert_allclose(preds["y_pred"], preds["last_price"], rtol=1e-6)
     by_seed = preds.pivot_table(index=["date", "ticker"], columns="seed", values="last_price")
     assert (by_seed[0] != by_seed[1]).all()  # two markets
+
+
+def test_a_regression_run_of_two_models_says_how_much_better_and_how_sure(tmp_path):
+    """The headline notes and tables/date_significance.csv: per-date MSE paired over test days."""
+    from finfusion.evaluate.significance import date_significance
+    from finfusion.experiments.kinds import KINDS
+    from finfusion.experiments.notebook import run
+
+    raw = {"name": "paired", "progress": False,
+           "data": {"source": "simulate", "simulate": {"n_days": 90, "n_features": 3, "seed": 1, "n_tickers": 3}},
+           "features": {"groups": ["extra"]}, "target": {"kind": "return"},
+           "models": [{"name": "xgboost", "label": "XGB", "params": {"n_estimators": 20}},
+                      {"name": "naive", "label": "Zero"}],
+           "protocol": {"kind": "rolling", "window": 40, "refit_every": 10},
+           "output": {"plots": False, "report": True}}
+    result = run(raw, out=tmp_path / "run")
+    saved = pd.read_csv(tmp_path / "run" / "tables" / "date_significance.csv")
+    again = date_significance(result.predictions)
+    assert saved["model"].tolist() == ["Zero"] and saved["reference"].tolist() == ["XGB"]
+    np.testing.assert_allclose(saved[["mean_diff", "p_t"]], again[["mean_diff", "p_t"]])
+    assert saved["n_days"].item() == result.predictions["date"].nunique()
+    from finfusion.experiments.outputs import RunResult
+
+    notes = KINDS["predict"].headline(RunResult(result.dir, result.predictions, result.metrics, {})).notes
+    assert any(n.startswith("XGB vs Zero: MSE ") and "paired t-test over" in n for n in notes)
+    assert "Per-date MSE" in (tmp_path / "run" / "report.html").read_text()

@@ -52,7 +52,7 @@ from finfusion.evaluate.report import (
     warning_sections,
     write_report,
 )
-from finfusion.evaluate.significance import significance_table
+from finfusion.evaluate.significance import date_significance, date_significance_notes, significance_table
 from finfusion.evaluate.tables import drop_empty_std, mean_std_table, spread_note, to_markdown
 from finfusion.evaluate.tearsheet import prediction_charts
 from finfusion.experiments.analysis_outputs import (
@@ -213,6 +213,8 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], pred
     sig = config.analysis.significance
     folds = (classification_fold_tables(predictions, reference=sig.reference, all_pairs=sig.all_pairs)
              if task == "classification" else {})
+    if task == "regression" and predictions["model"].nunique() > 1:  # per-date MSE, paired (the headline's notes)
+        folds["date_significance"] = date_significance(predictions, reference=sig.reference)
     extra = analysis_tables(config, everything, data, samples, privacy)
     backtests = extra.pop("_backtests", {})
     if curves is not None:  # long: CSV only
@@ -316,6 +318,16 @@ def classification_fold_tables(predictions: pd.DataFrame, *, reference: str | No
     return out
 
 
+def _date_blocks(folds: dict | None) -> list:
+    table = (folds or {}).get("date_significance")
+    if table is None:
+        return []
+    return ["\n".join(date_significance_notes(table)),
+            "Per-date MSE (mean over the date's tickers) of each model against the reference, paired over the test "
+            "dates (and seeds): mean difference (model − reference), paired t-test and Wilcoxon p-values; dates are "
+            "treated as independent pairs (tables/date_significance.csv).", table]
+
+
 def _fold_blocks(folds: dict[str, pd.DataFrame]) -> list:
     if "fold_metrics" not in folds:
         return ["No per-fold tables: " + "; ".join(folds["fold_tables_skipped"]["reason"]) + "."]
@@ -409,7 +421,7 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     charts = figure_blocks({k: v for k, v in figures.items() if not k.startswith(ANALYSIS_FIGURES)})
     over = "one seed" if n_seeds == 1 else f"mean over {n_seeds} seeds"
     sections = [*warning_sections(meta.get("warnings", [])),
-                Section("Results", [f"Test metrics of each model ({over}).", summary]),
+                Section("Results", [f"Test metrics of each model ({over}).", summary, *_date_blocks(folds)]),
                 *([Section("Charts", charts)] if charts else []),
                 Section("Data", _data_blocks(facts, meta))]
     if meta.get("encoders"):
@@ -427,7 +439,7 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
         if meta["source"].get("source") == "simulate":
             blocks.append("The texts are simulated, so no encoder can have read them during pre-training.")
         sections.append(Section("Text encoders", blocks))
-    if folds:
+    if folds and ({"fold_metrics", "fold_tables_skipped"} & set(folds)):  # a classification run's
         sections.append(Section("Test folds and significance", _fold_blocks(folds)))
     sections += analysis_sections(config, extra or {}, figures)
     if tables:

@@ -23,6 +23,7 @@ import finfusion.io as io
 from finfusion.data.predictions import Predictions
 from finfusion.data.samples import MarketData
 from finfusion.errors import ConfigError
+from finfusion.evaluate.significance import date_significance_notes
 from finfusion.executors import ExecutorConfig
 from finfusion.experiments.analysis import privacy_fit
 from finfusion.experiments.config import RunConfig
@@ -87,6 +88,9 @@ class PredictKind:
             notes.append("mse_ratio = MSE / noise floor (the irreducible MSE of each simulated market); 1 is the limit")
         if "corr_text" in result.metrics.columns:
             notes.append("corr_text = correlation of the prediction with the simulated text (sentiment) term")
+        paired = result.run_dir / "tables" / "date_significance.csv"  # regression runs of 2+ models
+        if paired.is_file():  # how big the differences are, and how sure
+            notes += date_significance_notes(pd.read_csv(paired))
         return Headline(summary_table(result.metrics, task), task, notes)
 
 
