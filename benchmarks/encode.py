@@ -1,6 +1,6 @@
 """Benchmark: frozen text-encoding throughput of finfusion's `TextEncoder` vs sentence-transformers.
 
-Usage:  python benchmarks/encode.py [--n 2000] [--batch-size 64] [--repeats 3] [--threads N]
+Usage:  python benchmarks/encode.py [--n 2000] [--batch-size 64] [--repeats 3] [--threads N] [--quick]
 
 Same model (the bundled all-MiniLM-L6-v2), same texts (simulated headline-like texts from
 `finfusion.data.simulate`, all distinct), same truncation (128 tokens).
@@ -11,7 +11,7 @@ Same model (the bundled all-MiniLM-L6-v2), same texts (simulated headline-like t
   distinct text, run the frozen model in batch-invariant calls (finfusion.text.encoding: a fixed
   number of texts of one length per call, no padding, each text at a row fixed by its tokens, so
   a text's vector never depends on the texts encoded with it), cache the pooled vectors.
-* finfusion cold, bfloat16: the same with ``encode_dtype="bfloat16"`` (autocast; fast where the
+* finfusion cold, bfloat16: the same with ``precision="bf16"`` (autocast; fast where the
   CPU has AMX / AVX512-BF16), and its accuracy cost.
 * finfusion warm: the same call again with a new encoder (what every later window, clone and
   predictor pays): tokens and vectors come from the process-wide cache.
@@ -21,9 +21,18 @@ Same model (the bundled all-MiniLM-L6-v2), same texts (simulated headline-like t
 * top_k: the cold fill of the lower-layer states for ``tuning="top_k", top_k=2`` (float16),
   their bytes per text, and the effect of float16 storage on the pooled output.
 
-Both sides load the model and run one warm-up batch on other texts before timing. Prints
-texts/s (best of `--repeats`), the ratios, the max abs difference of the normalised mean-pooled
-embeddings, and the machine. Targets: cold >= 1x sentence-transformers, aim 2x.
+* engines (issue 21), on short texts (simulated tweets, ~28 tokens) and long ones (news: five
+  simulated texts joined, ~128 tokens after truncation): sentence-transformers' encode with its
+  torch backend, with its ONNX backend (``backend="onnx"``, where optimum is installed; else the
+  reason it was skipped is printed), and finfusion cold with ``engine="onnx"`` at fp32 and int8.
+  Targets: onnx fp32 >= 2x sentence-transformers torch and >= 1x its ONNX backend; int8 >= 3x.
+
+Both sides load the model and run one warm-up batch on other texts before timing (the ONNX
+export, once per model, happens in the warm-up). Prints texts/s (best of `--repeats`), the
+ratios, the max abs difference of the normalised mean-pooled embeddings, and the machine; ends
+with one line per ratio, ``ratio <name> <value>`` (e.g. ``ratio onnx_fp32_vs_st_torch 2.31``:
+both text sets together; ``..._short`` and ``..._long`` per set). Targets: cold >= 1x
+sentence-transformers, aim 2x. ``--quick``: 64 texts, one repeat (checks that it runs).
 """
 
 from __future__ import annotations
@@ -82,30 +91,10 @@ def top_k_section(texts: list[str], repeats: int) -> tuple[float, float, float, 
     return t_fill, bytes_per_text, float(np.abs(top - full).max()), float((top * full).sum(1).min())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="number of texts (default 2000)")
-    parser.add_argument("--batch-size", type=int, default=64,
-                        help="sentence-transformers' batch size (default 64); finfusion's calls are fixed "
-                        "(finfusion.text.encoding.ROWS)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is reported (default 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = parser.parse_args(argv)
-    os.environ[disk_cache.CACHE_ENV] = "off"  # the cold timings run the network
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    from sentence_transformers import SentenceTransformer
-
-    import finfusion.text.encoder as encoder_module
-
-    encoder_module.PROGRESS_MIN_TEXTS = 10**9  # no progress bar inside timings
+def cache_section(args: argparse.Namespace, st, path: str) -> None:
+    """finfusion's torch encoder against sentence-transformers on headlines: cold, bf16, warm, disk, top_k."""
     texts = make_texts(args.n)
     warmup = make_texts(args.n + 64, seed=1)[-64:]
-    path = str(default_model_path())
-
-    st = SentenceTransformer(path, device="cpu")
-    st.max_seq_length = 128  # finfusion's default truncation
     st.encode(warmup, batch_size=args.batch_size)
     reference = st.encode(texts, batch_size=args.batch_size)
     t_st = best_time(lambda: st.encode(texts, batch_size=args.batch_size), args.repeats)
@@ -118,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     diff = float(np.abs(ours - reference).max())
     info = cache_info()
 
-    t_bf16 = best_time(lambda: TextEncoder(pooling="mean", encode_dtype="bfloat16").inputs(texts), args.repeats,
+    t_bf16 = best_time(lambda: TextEncoder(pooling="mean", precision="bf16").inputs(texts), args.repeats,
                        before=clear_cache)
-    bf16 = unit(TextEncoder(pooling="mean", encode_dtype="bfloat16").embed(texts))
+    bf16 = unit(TextEncoder(pooling="mean", precision="bf16").embed(texts))
     diff_bf16, cos_bf16 = float(np.abs(bf16 - reference).max()), float((bf16 * reference).sum(1).min())
     t_top, top_bytes, top_diff, top_cos = top_k_section(texts, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,9 +149,109 @@ def main(argv: list[str] | None = None) -> int:
           f"{top_bytes:,.0f} bytes per text ({2 * 1024**3 / top_bytes:,.0f} texts per 2 GiB)")
     print(f"top_k float16 cost : max |diff| {top_diff:.2e}, min cosine {top_cos:.7f} of the normalised pooled "
           f"output vs the float32 full model (500 texts)")
+
+
+def make_long_texts(n: int, seed: int = 0) -> list[str]:
+    """`n` distinct news-length texts: five consecutive simulated texts joined (~128 tokens after truncation)."""
+    parts = make_texts(5 * n, seed=seed)
+    return [" ".join(parts[5 * i : 5 * i + 5]) for i in range(n)]
+
+
+def st_onnx_backend(path: str):
+    """(sentence-transformers with its ONNX backend, None) or (None, why it cannot be used here)."""
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(path, device="cpu", backend="onnx")
+    except Exception as exc:  # its optimum dependency: missing, or not for this transformers
+        return None, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}"
+    model.max_seq_length = 128
+    return model, None
+
+
+ENGINES = {"onnx_fp32": dict(engine="onnx"), "onnx_int8": dict(engine="onnx", precision="int8"),
+           "torch_fp32": dict()}
+
+
+def engine_times(args: argparse.Namespace, references: dict, texts: list[str], warmup: list[str]) -> dict:
+    """Seconds (best of `--repeats`) of each sentence-transformers reference and each finfusion
+    engine (cold: empty cache) on `texts`, after a warm-up on other texts (ONNX: the export)."""
+    times = {}
+    for name, model in references.items():
+        model.encode(warmup, batch_size=args.batch_size)
+        times[name] = best_time(lambda m=model: m.encode(texts, batch_size=args.batch_size), args.repeats)
+    for name, kwargs in ENGINES.items():
+        TextEncoder(pooling="mean", **kwargs).inputs(warmup)
+        times[name] = best_time(lambda k=kwargs: TextEncoder(pooling="mean", **k).inputs(texts), args.repeats,
+                                before=clear_cache)
+    return times
+
+
+def engine_section(args: argparse.Namespace, st, path: str) -> dict[str, float]:
+    """Texts/s of sentence-transformers (torch, ONNX) and finfusion's engines on short and long
+    texts; returns the ratios (per set, and over both sets: total time of each side)."""
+    from sentiment_score import make_tweets  # benchmarks/ is the script's folder, on sys.path
+
+    st_onnx, why = st_onnx_backend(path)
+    references = {"st_torch": st} | ({"st_onnx": st_onnx} if st_onnx is not None else {})
+    sets = {"short": (make_tweets(args.n), make_tweets(args.n + 64, seed=1)[-64:]),
+            "long": (make_long_texts(args.n), make_long_texts(64, seed=1))}
+    totals: dict[str, float] = {}
+    ratios = {}
+    print("engines            : sentence-transformers encode (batch size "
+          f"{args.batch_size}) vs finfusion cold fills (empty cache), all-MiniLM-L6-v2, mean pooling")
+    if why:
+        print(f"  sentence-transformers ONNX backend: skipped ({why}); optimum-onnx needs transformers < 4.58")
+    for label, (texts, warmup) in sets.items():
+        times = engine_times(args, references, texts, warmup)
+        tokens = np.mean([len(t) for t in TextEncoder(tuning="full").inputs(texts)._rows])
+        exact = unit(st.encode(texts[:200], batch_size=args.batch_size))
+        onnx = unit(TextEncoder(pooling="mean", engine="onnx").embed(texts[:200]))
+        print(f"  {label} texts: {len(texts):,}, {tokens:.1f} tokens on average; onnx fp32 vs sentence-transformers: "
+              f"max |diff| {np.abs(onnx - exact).max():.1e} of the normalised embeddings")
+        for name, seconds in times.items():
+            totals[name] = totals.get(name, 0.0) + seconds
+            print(f"    {name:10s}: {len(texts) / seconds:9,.0f} texts/s ({seconds:.3f} s)")
+        ratios |= _ratios(times, f"_{label}")
+    return _ratios(totals, "") | ratios
+
+
+def _ratios(times: dict[str, float], suffix: str) -> dict[str, float]:
+    pairs = [("onnx_fp32", "st_torch"), ("onnx_int8", "st_torch"), ("onnx_fp32", "st_onnx"), ("torch_fp32", "st_torch")]
+    return {f"{a}_vs_{b}{suffix}": times[b] / times[a] for a, b in pairs if a in times and b in times}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="number of texts (default 2000)")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="sentence-transformers' batch size (default 64); finfusion's calls are fixed "
+                        "(finfusion.text.encoding.ROWS)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is reported (default 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--quick", action="store_true", help="64 texts, 1 repeat: checks that the script runs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.repeats = 64, 1
+    os.environ[disk_cache.CACHE_ENV] = "off"  # the cold timings run the network
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from sentence_transformers import SentenceTransformer
+
+    import finfusion.text.encoder as encoder_module
+
+    encoder_module.PROGRESS_MIN_TEXTS = 10**9  # no progress bar inside timings
+    path = str(default_model_path())
+    st = SentenceTransformer(path, device="cpu")
+    st.max_seq_length = 128  # finfusion's default truncation
+    cache_section(args, st, path)
+    ratios = engine_section(args, st, path)
     print(f"machine            : {platform.platform()}, {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}, torch {torch.__version__} with "
           f"{torch.get_num_threads()} threads, Python {platform.python_version()}")
+    for name, value in ratios.items():
+        print(f"ratio {name} {value:.2f}")
     return 0
 
 

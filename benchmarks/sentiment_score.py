@@ -1,7 +1,7 @@
 """Benchmark: throughput of `SentimentClassifier.score` on tweet-length texts, vs the transformers pipeline.
 
 Usage:  python benchmarks/sentiment_score.py [--model DIR] [--texts FILE] [--n 2000] [--batch-size 64]
-                                            [--repeats 3] [--threads N]
+                                            [--repeats 3] [--threads N] [--quick]
 
 Model: `--model` (a directory written by `finfusion sentiment train`), else the bundled
 all-MiniLM-L6-v2 with a fresh (untrained) 3-class head, saved to a temporary directory first:
@@ -23,8 +23,14 @@ Timed (best of `--repeats`, after one warm-up call on other texts):
 * transformers pipeline: ``pipeline("text-classification", top_k=None, batch_size=..., truncation=True,
   max_length=...)`` on the same model and texts, the usual way to batch a classifier; its
   p_pos - p_neg is compared with `score` (max |difference|).
+* engines (issue 21): `score` cold with the model loaded for torch fp32, onnx fp32 and onnx int8
+  (ONNX Runtime, `finfusion.text.onnx_engine`; the export happens in the warm-up), on short texts
+  (the tweets) and long ones (news: five simulated texts joined, ~128 tokens after truncation),
+  with the max |score difference| to torch.
 
-Prints texts/s, the ratios, and the machine.
+Prints texts/s, the ratios, and the machine; ends with one line per ratio, ``ratio <name> <value>``
+(e.g. ``ratio onnx_fp32_vs_torch 1.80``: both text sets together; ``..._short``, ``..._long`` per
+set). ``--quick``: 64 texts, one repeat (checks that the script runs).
 """
 
 from __future__ import annotations
@@ -106,7 +112,7 @@ def pipeline_scores(clf: SentimentClassifier, texts: list[str], batch_size: int)
     return run, to_scores
 
 
-def print_micro_batches(clf: SentimentClassifier, texts: list[str], bs: int, repeats: int) -> None:
+def print_micro_batches(clf: SentimentClassifier, texts: list[str], bs: int, repeats: int) -> dict[str, float]:
     """texts/s of `texts` scored in consecutive chunks of `bs`: cut by `length_batches`, and as
     one padded batch per chunk (the call cost of an accelerator: a chunk is never split)."""
     def chunked():
@@ -123,7 +129,63 @@ def print_micro_batches(clf: SentimentClassifier, texts: list[str], bs: int, rep
     n = len(texts)
     print(f"micro-batches of {bs}: {n / t_cut:9,.0f} texts/s cut by length_batches, {n / t_whole:,.0f} texts/s "
           f"as one padded batch each")
-    print(f"ratio length_batches_vs_one_padded_batch {t_whole / t_cut:.2f}")
+    return {"length_batches_vs_one_padded_batch": t_whole / t_cut}
+
+
+def print_disk_cache(model_dir: Path, texts: list[str], args: argparse.Namespace, ours: np.ndarray,
+                     folder: Path) -> None:
+    """texts/s of a second load of the model with the on-disk probability cache in `folder`."""
+    os.environ[disk_cache.CACHE_ENV] = str(folder)
+    cached, n, bs = SentimentClassifier.load(model_dir), len(texts), args.batch_size
+    t_fill = best_time(lambda: cached.score(texts, bs), 1, before=clear_cache)
+    t_hit = best_time(lambda: cached.score(texts, bs), args.repeats, before=disk_cache._cache.cache_clear)
+    same = np.array_equal(cached.score(texts, bs), ours)
+    print(f"disk cache, fill   : {n / t_fill:9,.0f} texts/s ({t_fill:.3f} s)")
+    print(f"disk cache, read   : {n / t_hit:9,.0f} texts/s ({t_hit:.3f} s); scores equal to the model's: {same}")
+
+
+def print_pipeline(clf: SentimentClassifier, texts: list[str], warmup: list[str], args: argparse.Namespace,
+                   ours: np.ndarray, t_cold: float) -> None:
+    """texts/s of the transformers pipeline on the same model and texts, against `score` cold."""
+    run, to_scores = pipeline_scores(clf, warmup, args.batch_size)
+    run()  # warm-up
+    run, to_scores = pipeline_scores(clf, texts, args.batch_size)
+    t_pipe = best_time(run, args.repeats)
+    diff = float(np.abs(to_scores(run()) - ours).max())
+    print(
+        f"transformers pipeline : {len(texts) / t_pipe:9,.0f} texts/s ({t_pipe:.3f} s); score cold is "
+        f"{t_pipe / t_cold:.2f}x its speed; max |score difference| {diff:.1e}"
+    )
+
+
+ENGINES = {"torch": dict(engine="torch"), "onnx_fp32": dict(engine="onnx"),
+           "onnx_int8": dict(engine="onnx", precision="int8")}
+
+
+def engine_section(model_dir: Path, tweets: list[str], args: argparse.Namespace) -> dict[str, float]:
+    """texts/s of `score` (cold) per engine on short and long texts; the ratios to torch."""
+    from encode import make_long_texts  # benchmarks/ is the script's folder, on sys.path
+
+    sets = {"short": tweets, "long": make_long_texts(len(tweets))}
+    models = {name: SentimentClassifier.load(model_dir, **kwargs) for name, kwargs in ENGINES.items()}
+    warmup = make_tweets(64, seed=1)
+    totals: dict[str, float] = {}
+    ratios: dict[str, float] = {}
+    print(f"engines            : score cold (empty token cache), batch size {args.batch_size}")
+    for label, texts in sets.items():
+        tokens = np.mean([len(t) for t in models["torch"].tokenizer(texts, truncation=True, max_length=128)["input_ids"]])
+        reference = models["torch"].score(texts, args.batch_size)
+        print(f"  {label} texts: {len(texts):,}, {tokens:.1f} tokens on average")
+        times = {}
+        for name, clf in models.items():
+            clf.score(warmup, args.batch_size)  # ONNX: the export, once per model
+            times[name] = best_time(lambda c=clf, t=texts: c.score(t, args.batch_size), args.repeats, before=clear_cache)
+            totals[name] = totals.get(name, 0.0) + times[name]
+            diff = float(np.abs(clf.score(texts, args.batch_size) - reference).max())
+            print(f"    {name:10s}: {len(texts) / times[name]:9,.0f} texts/s ({times[name]:.3f} s); "
+                  f"max |score difference| to torch {diff:.1e}")
+        ratios |= {f"{name}_vs_torch_{label}": times["torch"] / times[name] for name in ("onnx_fp32", "onnx_int8")}
+    return {f"{name}_vs_torch": totals["torch"] / totals[name] for name in ("onnx_fp32", "onnx_int8")} | ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is reported (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the transformers pipeline comparison")
+    parser.add_argument("--quick", action="store_true", help="64 texts, 1 repeat: checks that the script runs")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.repeats = 64, 1
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -165,29 +230,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"score, cold        : {n / t_cold:9,.0f} texts/s ({t_cold:.3f} s)")
         print(f"score, warm tokens : {n / t_warm:9,.0f} texts/s ({t_warm:.3f} s)")
-        print_micro_batches(clf, texts, bs, args.repeats)
-        os.environ[disk_cache.CACHE_ENV] = str(Path(tmp) / "cache")
-        cached = SentimentClassifier.load(model_dir)
-        t_fill = best_time(lambda: cached.score(texts, bs), 1, before=clear_cache)
-        t_hit = best_time(lambda: cached.score(texts, bs), args.repeats, before=disk_cache._cache.cache_clear)
-        same = np.array_equal(cached.score(texts, bs), ours)
-        print(f"disk cache, fill   : {n / t_fill:9,.0f} texts/s ({t_fill:.3f} s)")
-        print(f"disk cache, read   : {n / t_hit:9,.0f} texts/s ({t_hit:.3f} s); scores equal to the model's: {same}")
+        ratios = print_micro_batches(clf, texts, bs, args.repeats)
+        print_disk_cache(model_dir, texts, args, ours, Path(tmp) / "cache")
         if not args.no_pipeline:
-            run, to_scores = pipeline_scores(clf, warmup, bs)
-            run()  # warm-up
-            run, to_scores = pipeline_scores(clf, texts, bs)
-            t_pipe = best_time(run, args.repeats)
-            diff = float(np.abs(to_scores(run()) - ours).max())
-            print(
-                f"transformers pipeline : {n / t_pipe:9,.0f} texts/s ({t_pipe:.3f} s); score cold is "
-                f"{t_pipe / t_cold:.2f}x its speed; max |score difference| {diff:.1e}"
-            )
+            print_pipeline(clf, texts, warmup, args, ours, t_cold)
+        os.environ[disk_cache.CACHE_ENV] = "off"
+        ratios = engine_section(model_dir, texts, args) | ratios
         print(
             f"machine            : {platform.platform()}, {os.cpu_count()} CPUs, "
             f"{platform.processor() or platform.machine()}, torch {torch.__version__} with "
             f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
         )
+        for name, value in ratios.items():
+            print(f"ratio {name} {value:.2f}")
     return 0
 
 

@@ -54,7 +54,9 @@ def assert_same(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> 
 ENCODERS = {
     "frozen-cls": dict(tuning="frozen", pooling="cls"),
     "frozen-mean": dict(tuning="frozen", pooling="mean"),
-    "frozen-bf16": dict(tuning="frozen", pooling="mean", encode_dtype="bfloat16"),
+    "frozen-bf16": dict(tuning="frozen", pooling="mean", precision="bf16"),
+    "frozen-onnx": dict(tuning="frozen", pooling="mean", engine="onnx"),  # ONNX Runtime, same calls
+    "frozen-onnx-int8": dict(tuning="frozen", pooling="cls", engine="onnx", precision="int8"),  # one text per call
     "top_k-f16": dict(tuning="top_k", top_k=1),
     "top_k-f32": dict(tuning="top_k", top_k=1),
     "top_k-f32-rows8": dict(tuning="top_k", top_k=2),  # states in calls of 8 texts, as pooled vectors
@@ -140,10 +142,12 @@ def test_each_distinct_token_array_is_planned_once_at_its_own_slot():
 def test_the_cache_keys_name_device_rows_and_threads(tiny_bert, monkeypatch):
     enc = TextEncoder(tiny_bert, tuning="top_k", top_k=1, device="cpu")
     key = enc._namespace(None)[-1]
-    assert key == ("cpu", 1, torch.get_num_threads())
+    assert key == ("cpu", 1, torch.get_num_threads(), "torch", "fp32")
     monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
-    assert enc._namespace(None)[-1] == ("cpu", 1, 7)
-    assert TextEncoder(tiny_bert, device="cpu")._namespace("cls")[-1] == ("cpu", 8, 7)
+    assert enc._namespace(None)[-1] == ("cpu", 1, 7, "torch", "fp32")
+    assert TextEncoder(tiny_bert, device="cpu")._namespace("cls")[-1] == ("cpu", 8, 7, "torch", "fp32")
+    onnx = TextEncoder(tiny_bert, engine="onnx", precision="int8")._namespace("cls")[-1]
+    assert onnx[:3] == ("cpu", 1, 7) and onnx[3].startswith("onnx") and onnx[4] == "int8"  # onnx: one text per call
 
 
 @pytest.mark.parametrize("tuning", ["frozen", "top_k"])

@@ -363,7 +363,7 @@ def test_bundled_minilm_matches_sentence_transformers():
 
 def test_bfloat16_cache_fill_is_close_and_cached_separately(tiny_bert):
     exact = out(TextEncoder(tiny_bert, pooling="mean"), TEXTS)
-    fast = out(TextEncoder(tiny_bert, pooling="mean", encode_dtype="bfloat16"), TEXTS)
+    fast = out(TextEncoder(tiny_bert, pooling="mean", precision="bf16"), TEXTS)
     assert not torch.equal(exact, fast)
     assert torch.nn.functional.cosine_similarity(exact, fast).min() > 0.999
     assert cache_info().kind("pooled").computed == 2 * 2 * 5  # two precisions x two poolings

@@ -93,8 +93,8 @@ def test_load_scorer_specs(tmp_path, monkeypatch):
 
     class FakeClassifier:  # stands in for finfusion.text.sentiment.SentimentClassifier
         @classmethod
-        def load(cls, path):
-            return ("loaded", path)
+        def load(cls, path, *, engine, precision):
+            return ("loaded", path, engine, precision)
 
     import sys
     import types
@@ -104,6 +104,7 @@ def test_load_scorer_specs(tmp_path, monkeypatch):
     )
     scorers._load_cached.cache_clear()
     try:
-        assert load_scorer(tmp_path) == ("loaded", str(tmp_path.resolve()))
+        assert load_scorer(tmp_path) == ("loaded", str(tmp_path.resolve()), "torch", "fp32")
+        assert load_scorer(tmp_path, engine="onnx", precision="int8")[2:] == ("onnx", "int8")
     finally:
         scorers._load_cached.cache_clear()

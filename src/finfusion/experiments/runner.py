@@ -237,8 +237,10 @@ def _check_one_market(units: list[ModelUnit], inputs: PredictInputs) -> None:
     trades = [name for name, on in (("analysis.pnl", analysis.pnl is not None),
                                     ("analysis.portfolio (returns: prices)",
                                      analysis.portfolio is not None and analysis.portfolio.returns == "prices")) if on]
+    if not trades:
+        return
     markets = {frame_fingerprint(inputs.of(unit)[0].prices) for unit in units}
-    if trades and len(markets) > 1:
+    if len(markets) > 1:
         raise ConfigError(f"{' and '.join(trades)} trade on one market's prices, but the units of this run see "
                           f"{len(markets)} different markets (sweep.resample_data draws a simulated market per seed; "
                           "a sweep of data settings changes it too): set sweep.resample_data: false, or sweep the "

@@ -42,7 +42,8 @@ from finfusion.features.sentiment_stats import (
     text_weights,
 )
 from finfusion.strict import _Strict
-from finfusion.text.scorers import Scorer, is_lexicon, load_scorer, scorer_key
+from finfusion.text.inference import Engine, Precision, check_inference
+from finfusion.text.scorers import Scorer, check_lexicon_inference, is_lexicon, load_scorer, scorer_key
 
 SENTIMENT_GROUP = "sentiment"
 DEFAULT_STATS = ("mean", "std", "n_pos", "n_neg", "n_texts", "has_text")
@@ -91,6 +92,10 @@ class SentimentSpec(_Strict):
                          description="weight of p_pos in a classifier's score α·p_pos − β·p_neg")
     beta: float = Field(1.0, ge=0.0, allow_inf_nan=False, description="weight of p_neg (a lexicon needs α = β = 1)")
     fill: Fill = Field("zero", description="days without text: zero (+ has_text), neutral, or ffill (+ staleness)")
+    engine: Engine = Field("torch", description="a classifier scorer runs on torch or onnx (ONNX Runtime, extra "
+                           "[onnx]; docs/text.md)")
+    precision: Precision = Field("fp32", description="a classifier scorer's precision: fp32, int8 (onnx) or bf16 "
+                                 "(torch autocast)")
 
     @field_validator("name")
     @classmethod
@@ -113,6 +118,10 @@ class SentimentSpec(_Strict):
                              "score per text; α and β weight a classifier's p_pos and p_neg (keep them at 1)")
         if "staleness" in self.stats and self.fill != "ffill":
             raise ValueError(f"sentiment stats include 'staleness' but fill={self.fill!r}; staleness needs fill 'ffill'")
+        if is_lexicon(self.scorer):
+            check_lexicon_inference(self.scorer, self.engine, self.precision)
+        else:
+            check_inference(self.engine, self.precision, target="classifier", where=f"sentiment scorer {self.scorer!r}")
         return self
 
     @property
@@ -206,6 +215,8 @@ def score_texts(
     cache_key: str | None = None,
     alpha: float = 1.0,
     beta: float = 1.0,
+    engine: Engine = "torch",
+    precision: Precision = "fp32",
 ) -> np.ndarray:
     """Sentiment scores (n,) float64 of `texts`, each distinct text scored once.
 
@@ -215,9 +226,11 @@ def score_texts(
     scorer     a spec for `load_scorer` ("vader", "lm", a classifier directory) or a Scorer.
     cache_key  identity of a Scorer object for the process-wide score cache (a spec is its own
                key); without one, an object's scores are deduplicated within this call only.
+    engine, precision  what a classifier spec runs on (`finfusion.text.inference`).
     """
     if isinstance(scorer, str):
-        cache_key, scorer = scorer_key(scorer), load_scorer(scorer)
+        cache_key = scorer_key(scorer, engine, precision)
+        scorer = load_scorer(scorer, engine=engine, precision=precision)
     weights = {}
     if (alpha, beta) != (1.0, 1.0):
         if not _accepts(scorer, "alpha"):
@@ -322,7 +335,8 @@ def sentiment_features(
     if unknown:
         raise ConfigError(f"sentiment_features: {unknown} are not features of this spec {list(spec.feature_names)}")
     texts = aligned["text"].astype(str).tolist()
-    scores = score_texts(texts, spec.scorer, batch_size=spec.batch_size, alpha=spec.alpha, beta=spec.beta)
+    scores = score_texts(texts, spec.scorer, batch_size=spec.batch_size, alpha=spec.alpha, beta=spec.beta,
+                         engine=spec.engine, precision=spec.precision)
     index = daily_sentiment_index(
         aligned,
         scores,

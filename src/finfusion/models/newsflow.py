@@ -74,6 +74,7 @@ from finfusion.models.registry import register
 from finfusion.models.text_models import ENCODER_PARAMS, TextPredictor
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import to_device
+from finfusion.text.inference import Engine, Precision
 
 NoNews = Literal["embedding", "mask"]
 Newsflow = Literal["items", "joined"]
@@ -129,8 +130,9 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
     def __init__(self, *, model: str | None = None, pooling: Pooling = "mean", max_length: TokenLength = 128,
                  tuning: Tuning = "frozen", top_k: PositiveInt = 2, lora_rank: PositiveInt = 4,
                  lora_alpha: PositiveInt = 8, lora_dropout: Probability = 0.0,
-                 encoder_dropout: Probability | None = None, encoder_lr: PositiveFloat = 1e-4,
-                 encoder_frozen_epochs: NonNegativeInt = 0,
+                 encoder_dropout: Probability | None = None,
+                 encoder_engine: Engine = "torch", encoder_precision: Precision = "fp32",
+                 encoder_lr: PositiveFloat = 1e-4, encoder_frozen_epochs: NonNegativeInt = 0,
                  hidden: PositiveInt = 64, dropout: Probability = 0.3, no_news: NoNews = "embedding",
                  newsflow: Newsflow = "items", max_news_items: PositiveInt | None = 32,
                  lr_schedule: LrSchedule = "linear", epochs: PositiveInt = 10, batch_size: PositiveInt = 32,
@@ -139,6 +141,7 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
                  seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
                  warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
+        self._check_encoder_inference()
 
     def _check_newsflow_params(self) -> None:
         if self.no_news not in NO_NEWS:
@@ -258,6 +261,7 @@ class MixturePredictor(NewsflowPredictor):
                  pooling: Pooling = "mean", max_length: TokenLength = 128, tuning: Tuning = "frozen",
                  top_k: PositiveInt = 2, lora_rank: PositiveInt = 4, lora_alpha: PositiveInt = 8,
                  lora_dropout: Probability = 0.0, encoder_dropout: Probability | None = None,
+                 encoder_engine: Engine = "torch", encoder_precision: Precision = "fp32",
                  encoder_lr: PositiveFloat = 1e-4, encoder_frozen_epochs: NonNegativeInt = 0,
                  hidden: PositiveInt = 64, dropout: Probability = 0.3, no_news: NoNews = "embedding",
                  newsflow: Newsflow = "items", max_news_items: PositiveInt | None = 32,
@@ -267,6 +271,7 @@ class MixturePredictor(NewsflowPredictor):
                  seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
                  warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
+        self._check_encoder_inference()
 
     def _learn_inputs(self, train: Samples) -> None:
         if self.mode not in MIXTURE_MODES:

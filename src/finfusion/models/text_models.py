@@ -38,9 +38,10 @@ from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
 from finfusion.models.trainer import ArrayDataset, TrainerConfig, to_device
 from finfusion.text.cache import FrozenOutputs
+from finfusion.text.inference import Engine, Precision, check_inference
 
 ENCODER_PARAMS = ("model", "pooling", "max_length", "tuning", "top_k", "lora_rank", "lora_alpha", "lora_dropout",
-                  "encoder_dropout")
+                  "encoder_dropout", "encoder_engine", "encoder_precision")
 
 
 class TextDataset(ArrayDataset):
@@ -154,7 +155,14 @@ class TextPredictor(TorchPredictor):
 
         return TextEncoder(self.model, pooling=self.pooling, max_length=self.max_length, tuning=self.tuning,
                            top_k=self.top_k, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
-                           lora_dropout=self.lora_dropout, dropout=self.encoder_dropout)
+                           lora_dropout=self.lora_dropout, dropout=self.encoder_dropout,
+                           engine=self.encoder_engine, precision=self.encoder_precision)
+
+    def _check_encoder_inference(self) -> None:
+        """ConfigError, when the predictor is made (a run config is parsed), for an encoder engine /
+        precision that cannot run this tuning or is not installed (`finfusion.text.inference`)."""
+        check_inference(self.encoder_engine, self.encoder_precision, target="encoder", tuning=self.tuning,
+                        where=f"{type(self).__name__}: encoder_engine / encoder_precision")
 
     def _seeded_encoder(self):
         with torch.random.fork_rng(devices=[]):  # LoRA initialisation is random: seed it
@@ -232,6 +240,9 @@ class FusionPredictor(TextPredictor):
                   frozen lower layers' outputs are cached per text), "lora" (rank `lora_rank`
                   adapters via peft) or "frozen" (two-stage: embeddings computed once).
     encoder_dropout  dropout inside the trained encoder layers; None keeps the model's own.
+    encoder_engine, encoder_precision  how frozen outputs are computed: "torch" ("fp32" or
+                  "bf16") or "onnx" (ONNX Runtime, "fp32" or "int8"; tuning "frozen" only), see
+                  `finfusion.text.inference` and docs/text.md.
     encoder_lr    learning rate of the encoder parameters (the rest use `lr`).
     encoder_frozen_epochs  on a cold fit, train only the heads for this many epochs on the
                   fixed pretrained encoder, then fine-tune everything (linear probing, then
@@ -246,8 +257,9 @@ class FusionPredictor(TextPredictor):
     def __init__(self, *, model: str | None = None, pooling: Pooling = "mean", max_length: TokenLength = 128,
                  tuning: Tuning = "full", top_k: PositiveInt = 2, lora_rank: PositiveInt = 4,
                  lora_alpha: PositiveInt = 8, lora_dropout: Probability = 0.0,
-                 encoder_dropout: Probability | None = None, encoder_lr: PositiveFloat = 2e-5,
-                 encoder_frozen_epochs: NonNegativeInt = 0,
+                 encoder_dropout: Probability | None = None,
+                 encoder_engine: Engine = "torch", encoder_precision: Precision = "fp32",
+                 encoder_lr: PositiveFloat = 2e-5, encoder_frozen_epochs: NonNegativeInt = 0,
                  hidden: PositiveInt = 64, heads: PositiveInt = 4,
                  dropout: Probability = 0.0, epochs: PositiveInt = 15, batch_size: PositiveInt = 16,
                  lr: PositiveFloat = 5e-4, weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
@@ -255,6 +267,7 @@ class FusionPredictor(TextPredictor):
                  seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
                  warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
+        self._check_encoder_inference()
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         lookback = self.input_shape_[0] if len(self.input_shape_) == 2 else 1
@@ -293,8 +306,9 @@ class TextOnlyPredictor(TextPredictor):
     def __init__(self, *, model: str | None = None, pooling: Pooling = "mean", max_length: TokenLength = 128,
                  tuning: Tuning = "full", top_k: PositiveInt = 2, lora_rank: PositiveInt = 4,
                  lora_alpha: PositiveInt = 8, lora_dropout: Probability = 0.0,
-                 encoder_dropout: Probability | None = None, encoder_lr: PositiveFloat = 2e-5,
-                 encoder_frozen_epochs: NonNegativeInt = 0,
+                 encoder_dropout: Probability | None = None,
+                 encoder_engine: Engine = "torch", encoder_precision: Precision = "fp32",
+                 encoder_lr: PositiveFloat = 2e-5, encoder_frozen_epochs: NonNegativeInt = 0,
                  hidden: PositiveInt = 64, dropout: Probability = 0.0,
                  epochs: PositiveInt = 15, batch_size: PositiveInt = 16, lr: PositiveFloat = 5e-4,
                  weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
@@ -302,6 +316,7 @@ class TextOnlyPredictor(TextPredictor):
                  seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
                  warm_replay: NonNegativeInt | None = None, show_progress: bool = False, device: str = "cpu") -> None:
         store_params(self, locals())
+        self._check_encoder_inference()
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         return TextOnlyNet(self._take_encoder(), self.hidden, n_outputs, self.dropout)

@@ -238,7 +238,7 @@ class FrozenOutputs:
     """Frozen encoder outputs of many texts under one store namespace, to ship to other processes.
 
     namespace  the `STORE` namespace they were computed under (e.g. ``("pooled", model key,
-               max_length, pooling, n_layers, encode_dtype, encoding key)``, see
+               max_length, pooling, n_layers, encoding key with engine and precision)``, see
                `TextEncoder.frozen_outputs`); hashable.
     texts      n distinct texts.
     values     (n, H) array, row i the output of texts[i] (float32 pooled vectors).

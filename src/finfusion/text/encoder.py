@@ -33,6 +33,10 @@ process reads them instead of running the model (FINFUSION_CACHE_DIR=off turns i
 output is a function of its text (with the model, settings, device and thread count): never of
 which texts were encoded with it, or when (`finfusion.text.encoding`); so a rolling run that
 fills the caches fold by fold and a resumed one that fills them at once compute the same.
+
+Frozen inference can run on ONNX Runtime (``engine="onnx"``, extra ``finfusion[onnx]``; the pooled
+vectors of ``tuning="frozen"`` only), at ``precision`` "fp32" or "int8"; torch runs "fp32" or
+"bf16" (see `finfusion.text.inference`, `finfusion.text.onnx_engine`). Both are in every cache key.
 """
 
 from __future__ import annotations
@@ -54,14 +58,25 @@ import finfusion.progress as progress
 from finfusion.errors import ConfigError
 from finfusion.text.cache import STORE, FrozenOutputs, state_dtype
 from finfusion.text.disk_cache import RowCache, row_cache, text_keys
-from finfusion.text.encoding import encode_frozen, encoding_key, encoding_tag, layers_of, lower_states, pool, run_layers
+from finfusion.text.encoding import (
+    encode_frozen,
+    encoding_key,
+    encoding_tag,
+    layers_of,
+    lower_states,
+    pool,
+    rows_for,
+    run_layers,
+)
+from finfusion.text.inference import Engine, Precision, check_inference
+from finfusion.text.onnx_engine import onnx_model
 from finfusion.text.tokens import Backbone, default_model_path, load_backbone, pad_ids, token_ids, unique_texts
 
 __all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path", "pretraining_info", "pool"]
 
 Pooling = Literal["cls", "mean"]
 Tuning = Literal["frozen", "full", "top_k", "lora"]
-EncodeDtype = Literal["float32", "bfloat16"]
+DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "int8": "int8"}  # in the on-disk cache's names
 PROGRESS_MIN_TEXTS = 100  # show a tqdm bar when a cache fill encodes at least this many texts
 # (a rolling run's first window: hundreds of texts, seconds to a minute; later folds add a few)
 
@@ -169,10 +184,12 @@ class TextEncoder(nn.Module):
     dropout       dropout probability inside the trained layers (attention and hidden dropout);
                   None keeps the model's own (0.1 for BERT and MiniLM). Fine-tuning on a few
                   thousand noisy return targets can prefer 0 (see docs/architecture.md).
-    device        where cache fills (frozen outputs) run; None: CUDA when available, else CPU.
-    encode_dtype  precision of cache fills: "float32" (default, exact) or "bfloat16" (autocast:
-                  ~2.6x faster on CPUs with AMX / AVX512-BF16; cosine to float32 >= 0.9999 on
-                  MiniLM, see benchmarks/encode.py). Cached under its own key.
+    device        where cache fills (frozen outputs) run; None: CUDA when available, else CPU
+                  (the onnx engine runs on the CPU).
+    engine        "torch" (default) or "onnx" (ONNX Runtime; tuning "frozen" only).
+    precision     of cache fills: "fp32" (default, exact), "bf16" (torch autocast: ~2.6x faster on
+                  CPUs with AMX / AVX512-BF16; cosine to fp32 >= 0.9999 on MiniLM) or "int8"
+                  (onnx: dynamic quantisation, see docs/text.md). Cached under its own key.
 
     Attributes: hidden_size, n_layers, model_name, pretraining (PretrainingInfo),
     pretraining_cutoff (date or None), lora_target_modules (lora only).
@@ -181,12 +198,15 @@ class TextEncoder(nn.Module):
     def __init__(self, model: str | Path | None = None, *, pooling: Pooling = "cls", max_length: int = 128,
                  tuning: Tuning = "frozen", top_k: int = 2, lora_rank: int = 4, lora_alpha: int = 8,
                  lora_dropout: float = 0.0, dropout: float | None = None, device: str | None = None,
-                 encode_dtype: EncodeDtype = "float32") -> None:
+                 engine: Engine = "torch", precision: Precision = "fp32") -> None:
         super().__init__()
         _check_choice("pooling", pooling, ("cls", "mean"))
         _check_choice("tuning", tuning, ("frozen", "full", "top_k", "lora"))
-        _check_choice("encode_dtype", encode_dtype, ("float32", "bfloat16"))
-        self.encode_dtype = encode_dtype
+        check_inference(engine, precision, target="encoder", tuning=tuning, where="TextEncoder")
+        if engine == "onnx" and device is not None and torch.device(device).type != "cpu":
+            raise ConfigError(f"TextEncoder: engine 'onnx' runs on the CPU (onnxruntime's CPU provider), got "
+                              f"device={device!r}; use engine 'torch' on {device}")
+        self.engine, self.precision = engine, precision
         self._backbone: Backbone = load_backbone(model)
         config = self._backbone.config
         self.pooling, self.tuning, self.max_length = pooling, tuning, int(max_length)
@@ -195,7 +215,7 @@ class TextEncoder(nn.Module):
         self.model_name = self._backbone.name
         self.pretraining = pretraining_info(self.model_name)
         self.pretraining_cutoff = self.pretraining.cutoff
-        self.encode_device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.encode_device = device or ("cuda" if torch.cuda.is_available() and engine == "torch" else "cpu")
         self._check_sizes(config, top_k, lora_rank, lora_alpha, lora_dropout)
         self.top_k = int(top_k) if tuning == "top_k" else 0
         self.lora_target_modules: list[str] = []
@@ -264,7 +284,7 @@ class TextEncoder(nn.Module):
         computed or fetched through the usual caches (frozen tuning only). Another process
         `finfusion.text.cache.seed`s its store with them and encodes none of these texts, if its
         encoder has the same model, settings and encoding key (device type, texts per call,
-        torch thread count); else it looks under its own namespace and computes them itself.
+        torch thread count, engine, precision); else it looks under its own namespace and computes them itself.
         top_k lower-layer states are not offered: (L_i, H) per text, too large to ship."""
         if self.tuning != "frozen":
             raise ConfigError(f"TextEncoder.frozen_outputs: needs tuning='frozen', got {self.tuning!r} "
@@ -277,10 +297,10 @@ class TextEncoder(nn.Module):
     def _namespace(self, pooling: str | None) -> tuple:
         """The cache key of this encoder's frozen outputs: everything they depend on but the text."""
         if self.tuning == "frozen":
-            return ("pooled", self._backbone.key, self.max_length, pooling, self.n_layers, self.encode_dtype,
-                    encoding_key(self.encode_device, "pooled"))
-        return ("states", self._backbone.key, self.max_length, self.n_layers - self.top_k, self.encode_dtype,
-                state_dtype().name, encoding_key(self.encode_device, "states"))
+            return ("pooled", self._backbone.key, self.max_length, pooling, self.n_layers,
+                    encoding_key(self.encode_device, "pooled", self.engine, self.precision))
+        return ("states", self._backbone.key, self.max_length, self.n_layers - self.top_k, state_dtype().name,
+                encoding_key(self.encode_device, "states", self.engine, self.precision))
 
     def _frozen_outputs(self, texts: list[str]) -> list[np.ndarray]:
         """Cached frozen outputs of the distinct `texts` (pooled vectors or lower-layer states),
@@ -312,18 +332,24 @@ class TextEncoder(nn.Module):
         """The on-disk cache of this pooling's frozen vectors (frozen tuning of a local model with
         caches on), else None. Lower-layer states (top_k) stay in memory only."""
         model_hash = self._backbone.disk_key.current() if self.tuning == "frozen" else None
-        settings = f"L{self.max_length}-{self.pooling}-{self.encode_dtype}-{encoding_tag(self.encode_device, 'pooled')}"
+        tag = encoding_tag(self.encode_device, "pooled", self.engine, self.precision)
+        settings = f"L{self.max_length}-{self.pooling}-{DTYPE_NAMES[self.precision]}-{tag}"
         return row_cache("encoder", model_hash, settings, self.hidden_size, "float32")
 
     def _encode(self, tokens: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         """Run the frozen network on token arrays: {"cls": [...], "mean": [...]} pooled float32
         vectors (H,) (frozen mode; both poolings cost the same pass) or {"states": [...]} (L_i, H)
         (top_k), each a function of its text alone (`finfusion.text.encoding.encode_frozen`)."""
-        model = self._backbone.model_on(self.encode_device)
+        if self.engine == "onnx":  # the same calls (rows, length) on an ONNX Runtime session
+            model = onnx_model(self._backbone.model, kind="encoder", precision=self.precision, where="TextEncoder",
+                               model_hash=self._backbone.disk_key.current())
+        else:
+            model = self._backbone.model_on(self.encode_device)
         n_lower = self.n_layers - self.top_k if self.tuning == "top_k" else None
+        rows = rows_for(self.encode_device, "pooled" if n_lower is None else "states", self.engine, self.precision)
         with progress.bar(len(tokens), "encoding texts", unit="text", min_total=PROGRESS_MIN_TEXTS) as bar:
             return encode_frozen(model, tokens, n_lower=n_lower, device=self.encode_device,
-                                 bfloat16=self.encode_dtype == "bfloat16", state_dtype=state_dtype(),
+                                 bfloat16=self.precision == "bf16", state_dtype=state_dtype(), rows=rows,
                                  on_batch=bar.update)
 
     # -- forward ---------------------------------------------------------------------------------
@@ -377,8 +403,10 @@ class TextEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         k = f", top_k={self.top_k}" if self.tuning == "top_k" else ""
+        run = "" if (self.engine, self.precision) == ("torch", "fp32") else \
+            f", engine={self.engine!r}, precision={self.precision!r}"
         return (f"model={self.model_name!r}, tuning={self.tuning!r}{k}, pooling={self.pooling!r}, "
-                f"max_length={self.max_length}")
+                f"max_length={self.max_length}{run}")
 
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:

@@ -167,12 +167,14 @@ def is_lexicon(spec: str | Path) -> bool:
     return str(spec).strip().lower() in LEXICONS
 
 
-def load_scorer(spec: str | Path) -> Scorer:
+def load_scorer(spec: str | Path, *, engine: str = "torch", precision: str = "fp32") -> Scorer:
     """The scorer `spec` names: "vader", "lm" (Loughran-McDonald), or the directory of a saved
-    fine-tuned classifier (`finfusion.text.sentiment.SentimentClassifier.load`). Loaded once per
-    process and spec."""
+    fine-tuned classifier (`finfusion.text.sentiment.SentimentClassifier.load`), which runs on
+    `engine` at `precision` (`finfusion.text.inference`; a lexicon takes only the defaults).
+    Loaded once per process, spec, engine and precision."""
     key = str(spec).strip()
     if is_lexicon(key):
+        check_lexicon_inference(key, engine, precision)
         return _load_cached(key.lower())
     path = Path(key).expanduser()
     if not path.is_dir():
@@ -181,21 +183,32 @@ def load_scorer(spec: str | Path) -> Scorer:
             f"classifier, but {str(path)!r} is not a directory (train one with `finfusion sentiment train "
             "LABELED_TEXTS --out DIR`, see docs/sentiment.md)"
         )
-    return _load_cached(str(path.resolve()))
+    return _load_cached(str(path.resolve()), engine, precision)
 
 
-def scorer_key(spec: str | Path) -> str:
-    """A stable identity of the scorer `spec` names (for caches of its scores)."""
+def check_lexicon_inference(spec: str | Path, engine: str, precision: str) -> None:
+    """ConfigError when a lexicon scorer is given an engine or precision (they run a network)."""
+    if (engine, precision) != ("torch", "fp32"):
+        raise ConfigError(f"sentiment scorer {str(spec).strip()!r} is a lexicon: engine={engine!r} and "
+                          f"precision={precision!r} apply to a fine-tuned classifier (keep 'torch' and 'fp32')")
+
+
+def scorer_key(spec: str | Path, engine: str = "torch", precision: str = "fp32") -> str:
+    """A stable identity of the scorer `spec` names (for caches of its scores), with the engine
+    and precision a classifier runs at (when not the defaults)."""
     key = str(spec).strip()
-    return key.lower() if is_lexicon(key) else str(Path(key).expanduser().resolve())
+    if is_lexicon(key):
+        return key.lower()
+    run = "" if (engine, precision) == ("torch", "fp32") else f"|engine={engine}|precision={precision}"
+    return str(Path(key).expanduser().resolve()) + run
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(key: str) -> Scorer:
+def _load_cached(key: str, engine: str = "torch", precision: str = "fp32") -> Scorer:
     if key == "vader":
         return VaderScorer()
     if key == "lm":
         return LoughranMcDonaldScorer()
     from finfusion.text.sentiment import SentimentClassifier  # lazy: transformers and its weights
 
-    return SentimentClassifier.load(key)
+    return SentimentClassifier.load(key, engine=engine, precision=precision)

@@ -16,7 +16,10 @@ neutral) loads too; its labels keep the model's class order.
 Inference: texts are deduplicated, each distinct text is tokenised once per process (the token
 cache of `finfusion.text.tokens`), truncated to ``max_length`` tokens (special tokens included),
 sorted by length so batches carry little padding, and run under ``torch.inference_mode``.
-Probabilities are a float64 softmax of the logits.
+Probabilities are a float64 softmax of the logits. The network runs on torch (default) or ONNX
+Runtime (``engine="onnx"``, extra ``finfusion[onnx]``, `finfusion.text.onnx_engine`), at
+``precision`` "fp32", "int8" (onnx; one text per call, so a text's probabilities do not depend on
+the texts scored with it) or "bf16" (torch autocast); see `finfusion.text.inference`.
 
 A text that is empty or only whitespace carries no sentiment and is not run through the model:
 its probabilities are uniform (1/C each), its confidence is 1/C, its ``label`` and ``label_id``
@@ -45,6 +48,9 @@ from finfusion._version import __version__
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import write_json
 from finfusion.text.disk_cache import ModelKey, row_cache, text_keys
+from finfusion.text.inference import Engine, Precision, check_inference
+from finfusion.text.onnx_engine import CALL_TOKENS as ONNX_CALL_TOKENS
+from finfusion.text.onnx_engine import onnx_model, ort_version
 from finfusion.text.sentiment.data import ALIASES, NEGATIVE, POSITIVE
 from finfusion.text.tokens import (
     ALLOW_DOWNLOAD_ENV,
@@ -81,7 +87,8 @@ class SentimentClassifier:
     max_length  truncation length in tokens, special tokens included.
     name        a short name for reports.
     info        the manifest (training config, metrics, ...), saved with the model.
-    device      where inference runs; None: CUDA when available, else CPU.
+    device      where inference runs; None: CUDA when available, else CPU (onnx: the CPU).
+    engine, precision   "torch" (fp32 or bf16) or "onnx" (fp32 or int8), see the module docstring.
     """
 
     def __init__(
@@ -96,15 +103,22 @@ class SentimentClassifier:
         path: str | Path | None = None,
         tokens_key: str | None = None,
         device: str | torch.device | None = None,
+        engine: Engine = "torch",
+        precision: Precision = "fp32",
     ) -> None:
         self.name = str(name)
+        check_inference(engine, precision, target="classifier", where=f"sentiment model {self.name!r}")
+        if engine == "onnx" and device is not None and torch.device(device).type != "cpu":
+            raise ConfigError(f"sentiment model {self.name!r}: engine 'onnx' runs on the CPU (onnxruntime's CPU "
+                              f"provider), got device={str(device)!r}; use engine 'torch' on it")
+        self.engine, self.precision = engine, precision
         self.labels: tuple[str, ...] = _check_labels(tuple(labels), int(model.config.num_labels), "labels")
         if not 2 <= int(max_length) <= int(getattr(model.config, "max_position_embeddings", None) or 10**9):
             raise ConfigError(f"max_length must be in [2, max_position_embeddings], got {max_length}")
         self.max_length = int(max_length)
         self.info: dict[str, Any] = dict(info or {})
         self.path = Path(path) if path is not None else None
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() and engine == "torch" else "cpu"))
         self.model = model.float().eval().requires_grad_(False).to(self.device)
         self.tokenizer = tokenizer
         key = tokens_key or (_tokenizer_key(self.path) if self.path else f"sentiment-tokenizer:{uuid.uuid4().hex}")
@@ -114,14 +128,16 @@ class SentimentClassifier:
     # -- loading and saving ------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str | torch.device | None = None) -> SentimentClassifier:
+    def load(cls, path: str | Path, *, device: str | torch.device | None = None, engine: Engine = "torch",
+             precision: Precision = "fp32") -> SentimentClassifier:
         """Load a model directory offline (a run directory with ``model/`` inside works too; see
         the module docstring). A missing or broken model raises FileNotFoundError / DataError
         naming the path and what was expected."""
         where = Path(path).expanduser()
+        run = {"device": device, "engine": engine, "precision": precision}
         if not where.exists():
             if _looks_like_hub_name(str(path)):
-                return cls._from_hub(str(path), device)
+                return cls._from_hub(str(path), run)
             raise FileNotFoundError(
                 f"no sentiment model at {where.resolve()}: expected a directory written by "
                 f"`finfusion sentiment train` ({MANIFEST_NAME}, config.json, model.safetensors, "
@@ -145,7 +161,7 @@ class SentimentClassifier:
                 name=manifest.get("name") or where.name,
                 info=manifest,
                 path=where,
-                device=device,
+                **run,
             ))
         if not (where / "config.json").is_file():
             raise DataError(
@@ -161,11 +177,11 @@ class SentimentClassifier:
             name=where.name,
             info={"source": str(where)},
             path=where,
-            device=device,
+            **run,
         ))
 
     @classmethod
-    def _from_hub(cls, name: str, device) -> SentimentClassifier:
+    def _from_hub(cls, name: str, run: dict[str, Any]) -> SentimentClassifier:
         tokenizer, model = _load_hf(name, local=False)
         return cls(
             model,
@@ -175,7 +191,7 @@ class SentimentClassifier:
             name=name,
             info={"source": name},
             tokens_key=f"sentiment-hub:{name}",
-            device=device,
+            **run,
         )
 
     def save(self, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> Path:
@@ -211,10 +227,12 @@ class SentimentClassifier:
     def __reduce__(self):
         if self.path is None:
             raise TypeError("an unsaved SentimentClassifier cannot be pickled: save() it and pass the directory")
-        return (_load_again, (str(self.path), str(self.device)))
+        return (_load_again, (str(self.path), str(self.device), self.engine, self.precision))
 
     def __repr__(self) -> str:
-        return f"SentimentClassifier(name={self.name!r}, labels={self.labels}, max_length={self.max_length})"
+        run = "" if (self.engine, self.precision) == ("torch", "fp32") else \
+            f", engine={self.engine!r}, precision={self.precision!r}"
+        return f"SentimentClassifier(name={self.name!r}, labels={self.labels}, max_length={self.max_length}{run})"
 
     # -- inference -----------------------------------------------------------------------------
 
@@ -245,19 +263,33 @@ class SentimentClassifier:
 
     def _disk_cache(self):
         """The on-disk probability cache of a loaded model whose weights are unchanged, else None."""
-        return row_cache("sentiment", self._disk_key.current(), f"L{self.max_length}", len(self.labels), "float64")
+        engine = f"onnx{ort_version()}" if self.engine == "onnx" else self.engine
+        run = "" if (self.engine, self.precision) == ("torch", "fp32") else f"-{engine}-{self.precision}"
+        return row_cache("sentiment", self._disk_key.current(), f"L{self.max_length}{run}", len(self.labels), "float64")
+
+    def _network(self):
+        """What runs the texts: the torch module, or its ONNX Runtime session (called alike)."""
+        if self.engine == "torch":
+            return self.model
+        return onnx_model(self.model, kind="classifier", precision=self.precision,
+                          model_hash=self._disk_key.current(), where=f"sentiment model {self.name!r}")
 
     def _batches(
         self, texts: list[str], batch_size: int, show_progress: bool
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(positions in `texts`, (b, C) probabilities) per length-sorted batch."""
         tokens = token_ids(self._tokens, texts, self.max_length)
-        batches = length_batches([len(t) for t in tokens], batch_size, call_tokens(self.device))  # little padding
+        per_call = 1 if self.precision == "int8" else batch_size  # int8 scales activations per call
+        cost = ONNX_CALL_TOKENS if self.engine == "onnx" else call_tokens(self.device)
+        batches = length_batches([len(t) for t in tokens], per_call, cost)  # little padding
         bar = progress.bar(len(texts), "sentiment", unit="text", min_total=PROGRESS_MIN_TEXTS, enabled=show_progress)
+        network = self._network()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with bar, torch.inference_mode():
             for rows in batches:
                 input_ids, mask = pad_ids([tokens[i] for i in rows], self._tokens.pad_id)
-                logits = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
+                with autocast:
+                    logits = network(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
                 yield rows, torch.softmax(logits.double(), dim=-1).cpu().numpy()  # (b, C)
                 bar.update(len(rows))
 
@@ -442,5 +474,5 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_again(path: str, device: str) -> SentimentClassifier:
-    return SentimentClassifier.load(path, device=device)
+def _load_again(path: str, device: str, engine: str = "torch", precision: str = "fp32") -> SentimentClassifier:
+    return SentimentClassifier.load(path, device=device, engine=engine, precision=precision)
