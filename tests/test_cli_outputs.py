@@ -117,6 +117,6 @@ def test_recipes_json(capsys):
     recipes = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in recipes] == available_recipes()
     demo = next(r for r in recipes if r["name"] == "demo")
-    assert demo["summary"].endswith("in rolling windows.") and demo["summary"].startswith("finfusion demo:")
-    assert demo["description"].startswith(demo["summary"]) and demo["description"].endswith("64 replayed rows.")
+    assert demo["summary"].endswith("how sure the difference is.") and demo["summary"].startswith("finfusion demo:")
+    assert demo["description"].startswith(demo["summary"]) and demo["description"].endswith("on 2 CPU cores.")
     assert demo["path"].endswith("demo.yaml")
