@@ -32,6 +32,7 @@ from finfusion.data.predictions import REQUIRED, Predictions
 from finfusion.errors import ConfigError, DataError
 from finfusion.features.scalers import Scaler
 from finfusion.models.base import LABELLED, Predictor, Samples
+from finfusion.models.explain import explain as tree_shap
 from finfusion.protocols.splitters import Split, Splitter
 from finfusion.seeding import derive_seed
 
@@ -83,7 +84,7 @@ def run_protocol(
     and att_<token> (attention weight, mean over heads) for models with `predict_attention`.
     With `explain` (models with `shap_values`, i.e. trees) each row also gets its exact TreeSHAP
     attributions shap_<feature> and shap_base (margin units; additivity checked per fold, see
-    evaluate.explain), computed on the fold's scaled test features the model saw.
+    models.explain), computed on the fold's scaled test features the model saw.
     A predictor that declares `needs_raw_units` (a fixed rule in data units, e.g. the naive
     last-value forecast) always gets unscaled features and targets.
     Regression models with `predict_components` (the mixture) add component_<name> columns in
@@ -193,8 +194,6 @@ def predict_fold(state: FoldState, samples: Samples, split: Split, model_name: s
                                     for name, values in state.model.predict_components(scaled).items()})
     base = None
     if explain:
-        from finfusion.evaluate.explain import explain as tree_shap
-
         expl = tree_shap(state.model, scaled)
         parts["shap"] = pd.DataFrame(expl.values, columns=list(expl.feature_names), index=core.index)
         base = pd.Series(expl.base, index=core.index)
