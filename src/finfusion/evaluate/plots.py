@@ -102,7 +102,7 @@ def plot_true_vs_pred(preds: pd.DataFrame, *, max_points: int = 2000, ticker: st
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", fontsize="small")
         if not daily[["y_true", "y_pred"]].notna().to_numpy().any():
-            _note(ax, "no finite values")
+            axes_note(ax, "no finite values")
     _date_axis(axes[-1], frame["date"])
     fig.suptitle(_scope_title("True vs predicted", frame, ticker))
     return fig
@@ -389,7 +389,7 @@ def _violin_panel(ax: Axes, rows: pd.DataFrame, metric: str, group_col: str, gro
             body.set_alpha(0.35)
         parts["cmedians"].set_color("0.2")
     if not len(rows) or not np.isfinite(rows[metric].to_numpy(float)).any():
-        _note(ax, "no finite values")
+        axes_note(ax, "no finite values")
     labels = [format_cell(g) for g in groups]
     tilt = len(groups) > 1 and (len(groups) > 3 or max(map(len, labels)) > 8)
     ax.set_xticks(range(len(groups)), labels=labels, rotation=25 if tilt else 0, ha="right" if tilt else "center")
@@ -422,12 +422,13 @@ def _bars(ax: Axes, frame: pd.DataFrame, horizontal: bool) -> None:
         ax.grid(axis="y", alpha=0.3)
 
 
-def _note(ax: Axes, text: str) -> None:
+def axes_note(ax: Axes, text: str) -> None:
+    """A grey note in the middle of `ax` (e.g. why a panel is empty)."""
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4", fontsize="medium")
 
 
 def _empty(fig: Figure, ax: Axes, text: str, title: str | None = None) -> Figure:
-    _note(ax, text)
+    axes_note(ax, text)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

@@ -33,7 +33,7 @@ from sklearn.metrics import auc, confusion_matrix, roc_curve
 from finfusion.data.predictions import UP_PROBA, Predictions
 from finfusion.evaluate.metrics import ic_by_date
 from finfusion.evaluate.performance import drawdown_curve, equity_curve
-from finfusion.evaluate.plots import model_colors, new_figure
+from finfusion.evaluate.plots import axes_note, model_colors, new_figure
 from finfusion.evaluate.tables import ordered_levels, require_columns
 
 MAX_POINTS = 1500  # a curve with more points keeps every k-th one (and its deepest drawdown)
@@ -88,7 +88,7 @@ def plot_equity_drawdown(returns: Mapping[str, pd.Series], *, title: str, refere
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
     if curves.empty:
-        _note(top, "no periods")
+        axes_note(top, "no periods")
     _dates(bottom)
     fig.suptitle(title, x=0.01, ha="left", fontsize="medium")
     return fig
@@ -165,7 +165,7 @@ def plot_roc_calibration(preds: pd.DataFrame) -> Figure:
         ax.grid(alpha=0.3)
     roc_ax.legend(fontsize="small", loc="lower right")
     if not models:
-        _note(roc_ax, "no predicted probabilities")
+        axes_note(roc_ax, "no predicted probabilities")
     return fig
 
 
@@ -245,7 +245,7 @@ def plot_ic_over_time(per_date: pd.DataFrame, *, window: int = IC_WINDOW, title:
     if ax.get_legend_handles_labels()[1]:
         _legend(fig, ax, many=len(models) > 3)
     else:
-        _note(ax, "no date with an IC (IC needs at least 2 tickers per date)")
+        axes_note(ax, "no date with an IC (IC needs at least 2 tickers per date)")
     _dates(ax)
     return fig
 
@@ -292,7 +292,7 @@ def plot_training_curves(curves: pd.DataFrame, *, panel: str = "model", line: st
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     if not panels:
-        _note(axes[0], "no curves")
+        axes_note(axes[0], "no curves")
     return fig
 
 
@@ -358,7 +358,7 @@ def plot_attention_spread(by_date: Mapping[str, pd.DataFrame]) -> Figure:
         ax.set_title(f"{model} ({len(frame)} dates)", fontsize="medium")
         ax.grid(axis="x", alpha=0.3)
     if not models:
-        _note(axes[0], "no attention weights")
+        axes_note(axes[0], "no attention weights")
     return fig
 
 
@@ -459,7 +459,3 @@ def _dates(ax: Axes) -> None:
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-
-
-def _note(ax: Axes, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
