@@ -1,6 +1,7 @@
 """Benchmark: frozen text-encoding throughput of finfusion's `TextEncoder` vs sentence-transformers.
 
 Usage:  python benchmarks/encode.py [--n 2000] [--batch-size 64] [--repeats 3] [--threads N] [--quick]
+        [--engines-only]
 
 Same model (the bundled all-MiniLM-L6-v2), same texts (simulated headline-like texts from
 `finfusion.data.simulate`, all distinct), same truncation (128 tokens).
@@ -213,7 +214,61 @@ def engine_section(args: argparse.Namespace, st, path: str) -> dict[str, float]:
             totals[name] = totals.get(name, 0.0) + seconds
             print(f"    {name:10s}: {len(texts) / seconds:9,.0f} texts/s ({seconds:.3f} s)")
         ratios |= _ratios(times, f"_{label}")
+        packed = int8_packed(texts, warmup, args.repeats)
+        print(f"    not used: onnx int8 in packed calls (batch-dependent): {len(texts) / packed:,.0f} texts/s "
+              f"({times['st_torch'] / packed:.2f}x sentence-transformers torch)")
+        roofline(times["st_torch"], texts, label)
     return _ratios(totals, "") | ratios
+
+
+def matmul_peak(hidden: int, intermediate: int, repeats: int = 5) -> float:
+    """GFLOPS of torch's float32 matrix products of MiniLM's shapes (4,096 rows: the FFN's two
+    products), best of `repeats`: what this machine's cores give the model's dominant operation."""
+    best = 0.0
+    for k, n in ((hidden, intermediate), (intermediate, hidden)):
+        a, b = torch.randn(4096, k), torch.randn(k, n)
+        a @ b
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = max(best, 2 * 4096 * k * n / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def flops_per_text(config, tokens: float) -> float:
+    """Float operations of one BERT-style forward pass on a text of `tokens` tokens: the layers'
+    matrix products (4 H^2 + 2 H I per token) and attention (4 T H per token), per layer."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    return layers * tokens * 2 * (4 * h * h + 2 * h * i + 2 * tokens * h)
+
+
+def roofline(st_seconds: float, texts: list[str], label: str) -> None:
+    """How fast sentence-transformers already runs against this machine's float32 peak: the
+    fp32 ratio any engine can reach is at most peak / achieved."""
+    enc = TextEncoder(tuning="full")
+    lengths = [len(t) for t in enc.inputs(texts)._rows]
+    config = enc._backbone.config
+    achieved = sum(flops_per_text(config, n) for n in lengths) / st_seconds / 1e9
+    peak = matmul_peak(config.hidden_size, config.intermediate_size)
+    print(f"    roofline ({label}): sentence-transformers runs the model at {achieved:.0f} GFLOPS; torch's "
+          f"float32 matrix products of its shapes reach {peak:.0f} GFLOPS here, so fp32 can be at most "
+          f"{peak / achieved:.2f}x sentence-transformers on this machine")
+
+
+def int8_packed(texts: list[str], warmup: list[str], repeats: int) -> float:
+    """Seconds of the int8 ONNX model in packed calls (up to PACKED_ROWS texts of one length):
+    faster, but a text's vector then depends on the texts of its call (one quantisation scale
+    per call), which finfusion's exact-resume design excludes; measured to show what that costs."""
+    from finfusion.text.encoding import PACKED_ROWS, encode_frozen
+    from finfusion.text.onnx_engine import onnx_model
+    from finfusion.text.tokens import token_ids
+
+    enc = TextEncoder(pooling="mean", engine="onnx", precision="int8")
+    model = onnx_model(enc._backbone.model, kind="encoder", precision="int8", where="benchmark",
+                       model_hash=enc._backbone.disk_key.current())
+    encode_frozen(model, token_ids(enc._backbone, warmup, 128), n_lower=None, packed=PACKED_ROWS)
+    tokens = token_ids(enc._backbone, texts, 128)
+    return best_time(lambda: encode_frozen(model, tokens, n_lower=None, packed=PACKED_ROWS), repeats)
 
 
 def _ratios(times: dict[str, float], suffix: str) -> dict[str, float]:
@@ -230,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is reported (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="64 texts, 1 repeat: checks that the script runs")
+    parser.add_argument("--engines-only", action="store_true",
+                        help="only the engines section (sentence-transformers vs finfusion's engines) and its ratios")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.repeats = 64, 1
@@ -245,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     path = str(default_model_path())
     st = SentenceTransformer(path, device="cpu")
     st.max_seq_length = 128  # finfusion's default truncation
-    cache_section(args, st, path)
+    if not args.engines_only:
+        cache_section(args, st, path)
     ratios = engine_section(args, st, path)
     print(f"machine            : {platform.platform()}, {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}, torch {torch.__version__} with "

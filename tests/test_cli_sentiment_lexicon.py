@@ -43,6 +43,9 @@ def test_lexicon_refuses_classifier_only_options(tmp_path, capsys):
     assert "--alpha / --beta weight a fine-tuned classifier's probabilities" in capsys.readouterr().err
     assert main(["sentiment", "predict", "vader", str(src), "--device", "cpu"]) == 2
     assert "--device applies to a fine-tuned classifier" in capsys.readouterr().err
+    assert main(["sentiment", "predict", "vader", str(src), "--engine", "onnx", "--precision", "int8"]) == 2
+    assert "--engine / --precision apply to a fine-tuned classifier; the lexicon 'vader' runs on the CPU (got " \
+        "--engine onnx, --precision int8)" in capsys.readouterr().err
 
 
 def test_evaluate_a_lexicon(tmp_path, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finfusion.cli_options import add_executor_options
+from finfusion.cli_options import add_executor_options, add_inference_options
 from finfusion.errors import ConfigError, DataError
 from finfusion.text.scorers import LEXICONS, is_lexicon
 
@@ -166,6 +166,7 @@ def _evaluate_parser(actions) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="inference batch size (default 64)")
     p.add_argument("--examples", type=int, default=5, help="misclassified examples per bucket (default 5)")
     p.add_argument("--device", default=None, help="cpu or cuda for a classifier (default: cuda when available)")
+    add_inference_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _data_options(p)
     p.set_defaults(func=_cmd_evaluate)
@@ -199,6 +200,7 @@ def _predict_parser(actions) -> None:
     p.add_argument("--beta", type=float, default=None, help="weight of p_neg in a classifier's score (default 1)")
     p.add_argument("--batch-size", type=int, default=64, help="inference batch size (default 64)")
     p.add_argument("--device", default=None, help="cpu or cuda for a classifier (default: cuda when available)")
+    add_inference_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_predict)
 
@@ -340,17 +342,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _load_model(args: argparse.Namespace):
     """The scorer args.model names: a lexicon (`finfusion.text.scorers.load_scorer`) or a fine-tuned
-    classifier loaded on args.device. --device with a lexicon is a ConfigError."""
+    classifier loaded on args.device with args.engine and args.precision. --device, --engine or
+    --precision with a lexicon is a ConfigError."""
     from finfusion.text.scorers import load_scorer
 
     if is_lexicon(args.model):
-        if args.device is not None:
-            raise ConfigError(f"--device applies to a fine-tuned classifier; the lexicon {args.model!r} runs on "
-                              f"the CPU (got --device {args.device})")
+        given = {f"--{k}": v for k, v, default in (("device", args.device, None), ("engine", args.engine, "torch"),
+                                                   ("precision", args.precision, "fp32")) if v != default}
+        if given:
+            raise ConfigError(f"{' / '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a fine-tuned "
+                              f"classifier; the lexicon {args.model!r} runs on the CPU (got "
+                              f"{', '.join(f'{k} {v}' for k, v in given.items())})")
         return load_scorer(args.model)
     from finfusion.text.sentiment.classifier import SentimentClassifier
 
-    return SentimentClassifier.load(args.model, device=args.device)
+    return SentimentClassifier.load(args.model, device=args.device, engine=args.engine, precision=args.precision)
 
 
 class _LexiconClassifier:

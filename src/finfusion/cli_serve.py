@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from finfusion.cli_options import add_inference_options
 from finfusion.errors import ConfigError
 
 API_KEY_ENV = "FINFUSION_API_KEY"
@@ -50,6 +51,8 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    help="texts after which a micro-batch of sentiment requests runs (default 64)")
     p.add_argument("--batch-deadline-ms", type=float, default=5.0, metavar="MS",
                    help="longest wait of a sentiment request for others to join its batch (default 5)")
+    add_inference_options(p, what="the sentiment classifiers (pipelines run as they were fit: their text models' "
+                          "encoder_engine)")
     p.add_argument("--allow-version-mismatch", action="store_true",
                    help="load pipelines fit with other package versions (their predictions may differ)")
     p.set_defaults(func=_cmd_serve)
@@ -64,15 +67,18 @@ def load_pipeline(path: Path, *, allow_version_mismatch: bool = False):
     return load(path, allow_version_mismatch=allow_version_mismatch)
 
 
-def _load_classifier(path: Path):
+def _load_classifier(path: Path, engine: str, precision: str):
     from finfusion.text.sentiment.classifier import SentimentClassifier  # torch loads when one is served
 
-    return SentimentClassifier.load(path)
+    return SentimentClassifier.load(path, device="cpu" if engine == "onnx" else None, engine=engine,
+                                    precision=precision).prepare()
 
 
-def load_models(specs: list[str], *, allow_version_mismatch: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(forecasters, classifiers) by name from `[NAME=]DIR` specs; ConfigError naming the path
-    when it is neither kind, or when two models would have the same name."""
+def load_models(specs: list[str], *, allow_version_mismatch: bool = False, engine: str = "torch",
+                precision: str = "fp32") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(forecasters, classifiers) by name from `[NAME=]DIR` specs, the classifiers on `engine` at
+    `precision`; ConfigError naming the path when it is neither kind, or when two models would
+    have the same name."""
     forecasters: dict[str, Any] = {}
     classifiers: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -83,7 +89,7 @@ def load_models(specs: list[str], *, allow_version_mismatch: bool = False) -> tu
             model = load_pipeline(path, allow_version_mismatch=allow_version_mismatch)
             name, target = name or model.name, forecasters
         else:
-            model = _load_classifier(path)
+            model = _load_classifier(path, engine, precision)
             name, target = name or model.name, classifiers
         if name in origin:
             raise ConfigError(f"two models are named {name!r} ({origin[name]} and {path}): give one another name "
@@ -131,7 +137,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     given = {key: getattr(args, key) for key in ("max_texts", "max_chars", "max_rows", "max_body_bytes")}
     limits = Limits(**{key: value for key, value in given.items() if value is not None})
     api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
-    forecasters, classifiers = load_models(args.models, allow_version_mismatch=args.allow_version_mismatch)
+    forecasters, classifiers = load_models(args.models, allow_version_mismatch=args.allow_version_mismatch,
+                                           engine=args.engine, precision=args.precision)
+    if not classifiers and (args.engine, args.precision) != ("torch", "fp32"):
+        raise ConfigError(f"--engine {args.engine} --precision {args.precision}: applies to sentiment classifiers, and "
+                          "none is served (a pipeline's text models run on the encoder_engine they were fit with)")
     app = create_app(forecasters=forecasters, classifiers=classifiers, limits=limits, api_key=api_key,
                      max_batch=args.max_batch, batch_deadline_ms=args.batch_deadline_ms)
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -139,7 +149,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     for name, model in forecasters.items():
         print(f"  forecaster {name}: {getattr(model, 'directory', '')}")
     for name, model in classifiers.items():
-        print(f"  sentiment classifier {name}: {model.path}")
+        print(f"  sentiment classifier {name}: {model.path} (engine {model.engine}, {model.precision})")
     print(f"  API key: {'required (header X-API-Key)' if api_key else 'none'}; limits: {limits}")
     stack = server_stack()
     print(f"  server: {stack}", flush=True)

@@ -89,6 +89,34 @@ def test_serve_runs_uvicorn_with_the_api_key_of_the_environment(classifier_dir, 
         assert client.post("/v1/sentiment", json={"texts": ["a"] * 6}, headers=headers).status_code == 413
 
 
+def test_serve_runs_classifiers_on_the_engine_asked_for(classifier_dir, classifier, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime")  # the [onnx] extra (in the test extra)
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(app))
+    monkeypatch.delenv(cli_serve.API_KEY_ENV, raising=False)
+    args = parse([str(classifier_dir), "--engine", "onnx"])
+    assert args.func(args) == 0
+    assert f"sentiment classifier tiny: {classifier_dir} (engine onnx, fp32)" in capsys.readouterr().out
+    texts = ["profit rises", "loss widens after a weak quarter", ""]
+    with TestClient(calls[0]) as client:
+        described = client.get("/v1/models").json()["classifiers"]["tiny"]
+        assert (described["engine"], described["precision"]) == ("onnx", "fp32")
+        got = client.post("/v1/sentiment", json={"texts": texts}).json()["results"]
+    expected = classifier.predict_batch(texts)  # torch, in this process
+    for g, e in zip(got, expected):
+        assert g["label"] == e["label"]
+        assert max(abs(g["probs"][k] - e["probs"][k]) for k in e["probs"]) < 1e-5
+
+
+def test_an_engine_without_a_classifier_to_run_is_refused(fake_pipeline_dir, fake_pipelines, monkeypatch):
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
+    args = parse([str(fake_pipeline_dir), "--precision", "int8", "--engine", "onnx"])
+    with pytest.raises(ConfigError, match="applies to sentiment classifiers, and none is served"):
+        args.func(args)
+    with pytest.raises(SystemExit):
+        parse([str(fake_pipeline_dir), "--engine", "tensorrt"])
+
+
 def test_serving_beyond_this_machine_without_a_key_warns(classifier_dir, monkeypatch, capsys):
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: None)
     monkeypatch.delenv(cli_serve.API_KEY_ENV, raising=False)

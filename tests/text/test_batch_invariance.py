@@ -15,7 +15,7 @@ import torch
 from finfusion.text import encoding
 from finfusion.text.cache import clear_cache, configure_cache
 from finfusion.text.encoder import TextEncoder
-from finfusion.text.encoding import plan_batches, slot
+from finfusion.text.encoding import packed_rows, plan_batches, plan_packed, slot
 from finfusion.text.tokens import token_ids
 
 WORDS = "the stock price rises falls after strong weak earnings bank shares guidance today apple amazon".split()
@@ -104,8 +104,9 @@ def test_lengths_repeat_so_fills_share_batches(tiny_bert):
     assert len(slots) < len(tokens)  # and two texts of one length in one slot
 
 
-@pytest.mark.parametrize("kwargs", [dict(tuning="top_k", top_k=2), dict(tuning="frozen", pooling="mean")],
-                         ids=["top_k", "frozen"])
+@pytest.mark.parametrize("kwargs", [dict(tuning="top_k", top_k=2), dict(tuning="frozen", pooling="mean"),
+                                    dict(tuning="frozen", pooling="mean", engine="onnx")],
+                         ids=["top_k", "frozen", "frozen-onnx-packed"])
 def test_the_bundled_model_is_batch_invariant_too(kwargs):
     """all-MiniLM-L6-v2 (H = 384: the matrix shapes of real runs), where padding changed cached
     float16 states by a whole ulp (1e-3)."""
@@ -137,6 +138,35 @@ def test_each_distinct_token_array_is_planned_once_at_its_own_slot():
         assert {tokens[i].tobytes() for i in owners} == distinct
         again = plan_batches(tokens, rows)
         assert len(again) == len(batches) and all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+
+def test_a_packed_plan_holds_each_distinct_array_once_in_same_length_calls():
+    rng = np.random.default_rng(0)
+    tokens = [rng.integers(0, 50, size=int(rng.integers(2, 6))).astype(np.int32) for _ in range(200)]
+    tokens += [tokens[0].copy(), tokens[5].copy()]  # equal token ids: planned once
+    batches = plan_packed(tokens, 16)
+    owners = [int(i) for b in batches for i in b]
+    assert len(owners) == len(set(owners)) == len({t.tobytes() for t in tokens})
+    assert all(1 <= len(b) <= 16 and len({len(tokens[i]) for i in b}) == 1 for b in batches)
+    n_lengths = len({len(t) for t in tokens})
+    assert len(batches) == sum(-(-sum(len(t) == n and i in owners for i, t in enumerate(tokens)) // 16)
+                               for n in {len(t) for t in tokens}) and n_lengths == 4
+    assert packed_rows("onnx", "fp32") == 64 and packed_rows("onnx", "int8") is None and packed_rows() is None
+
+
+def test_onnx_fp32_fills_pack_many_texts_per_call(tiny_bert, monkeypatch):
+    """The invariance tests above cover packed calls only if calls hold several texts."""
+    sizes = []
+    real = encoding.encode_frozen
+
+    def spy(model, tokens, **kwargs):
+        out = real(model, tokens, on_batch=sizes.append, **{k: v for k, v in kwargs.items() if k != "on_batch"})
+        return out
+
+    monkeypatch.setattr("finfusion.text.encoder.encode_frozen", spy)
+    clear_cache()
+    TextEncoder(tiny_bert, engine="onnx").inputs(TEXTS)
+    assert max(sizes) > 8 and sum(sizes) == len(TEXTS)
 
 
 def test_the_cache_keys_name_device_rows_and_threads(tiny_bert, monkeypatch):

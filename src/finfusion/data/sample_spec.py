@@ -33,6 +33,13 @@ class TextConfig(_Strict):
     max_item_chars: int | None = Field(None, ge=1, description="characters kept of each text")
     max_chars: int | None = Field(None, ge=1, description="characters kept of a whole newsflow")
     separator: str = Field(" | ", description="between the texts of one newsflow")
+    # the names of finfusion.text.inference.ENGINES / PRECISIONS (data sits below text: not imported; a test keeps them equal)
+    engine: Literal["torch", "onnx"] | None = Field(
+        None, description="run-wide engine of frozen text inference: the default encoder_engine of every text model "
+        "with tuning frozen and engine of every classifier sentiment spec (a value set on a model or spec wins); "
+        "none: each model's own (torch)")
+    precision: Literal["fp32", "int8", "bf16"] | None = Field(
+        None, description="run-wide precision of the same (encoder_precision / precision), as text.engine")
 
 
 class FeatureConfig(_Strict):

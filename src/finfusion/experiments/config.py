@@ -47,6 +47,7 @@ from finfusion.experiments.shared_config import (  # noqa: F401 - re-exported fo
 from finfusion.experiments.tracking import TrackingConfig
 from finfusion.experiments.yaml_loader import load_yaml, shorten
 from finfusion.features.sentiment import SentimentSpec
+from finfusion.models.catalogue import read_catalogue
 from finfusion.protocols.splitters import ChronologicalSplit
 from finfusion.strict import _Strict
 from finfusion.text.scorers import is_lexicon
@@ -173,6 +174,11 @@ class RunConfig(_Strict):
         """The run's `SampleSpec`: its own features, target, text and market sections (not copies)."""
         return SampleSpec(features=self.features, target=self.target, text=self.text, market=self.market)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _run_wide_inference(cls, raw: Any) -> Any:
+        return with_run_inference(raw)
+
     @model_validator(mode="after")
     def _check_models(self) -> RunConfig:
         labels = [m.display for m in self.models]
@@ -201,6 +207,46 @@ class RunConfig(_Strict):
 
                 private_model(m.name, 1.0, m.params)  # bad parameters fail before the run
         return self
+
+
+def with_run_inference(raw: Any) -> Any:
+    """`raw` (a run config's mapping) with `text.engine` / `text.precision` written into the models
+    and sentiment specs they apply to, where those set neither of their own: `encoder_engine` /
+    `encoder_precision` of each text model whose tuning is "frozen" (ONNX Runtime and int8 run
+    frozen inference only), `engine` / `precision` of each sentiment spec with a classifier scorer.
+    The resolved config (config.yaml of a run) then names the engine of each. Other inputs unchanged."""
+    text = _as_mapping(raw.get("text")) if isinstance(raw, dict) else None
+    if not isinstance(text, dict) or (text.get("engine") is None and text.get("precision") is None):
+        return raw
+    run = {k: text[k] for k in ("engine", "precision") if text.get(k) is not None}
+    catalogue = {m["name"]: m["params"] for m in read_catalogue()}
+    models = []
+    for spec in map(_as_mapping, raw.get("models") or []):
+        defaults = catalogue.get(spec.get("name")) if isinstance(spec, dict) else None
+        params = spec.get("params") or {} if isinstance(spec, dict) else {}
+        if defaults is not None and "encoder_engine" in defaults and isinstance(params, dict) and \
+                params.get("tuning", defaults.get("tuning")) == "frozen" and \
+                not {"encoder_engine", "encoder_precision"} & set(params):
+            spec = {**spec, "params": {f"encoder_{k}": v for k, v in run.items()} | params}
+        models.append(spec)
+    features = _as_mapping(raw.get("features"))
+    if isinstance(features, dict) and features.get("sentiment") is not None:
+        specs = features["sentiment"]
+        resolved = [_spec_inference(_as_mapping(s), run) for s in (specs if isinstance(specs, list) else [specs])]
+        features = {**features, "sentiment": resolved if isinstance(specs, list) else resolved[0]}
+    return {**raw, **({"models": models} if "models" in raw else {}), **({"features": features} if features else {})}
+
+
+def _as_mapping(value: Any) -> Any:
+    """A config model as the mapping of the fields it was given (a config built in Python); else `value`."""
+    return value.model_dump(exclude_unset=True) if isinstance(value, BaseModel) else value
+
+
+def _spec_inference(spec: Any, run: dict[str, str]) -> Any:
+    """A sentiment spec mapping with the run-wide engine / precision where its scorer is a classifier."""
+    if not isinstance(spec, dict) or is_lexicon(spec.get("scorer", "vader")) or {"engine", "precision"} & set(spec):
+        return spec
+    return run | spec
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "<config>") -> RunConfig:

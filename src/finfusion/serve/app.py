@@ -223,7 +223,7 @@ def classifier_summary(clf: SentimentClassifier) -> dict[str, Any]:
     return {"name": clf.name, "labels": list(clf.labels), "max_length": clf.max_length,
             "path": None if clf.path is None else str(clf.path), "format": info.get("format"),
             "base_model": info.get("base_model"), "finfusion_version": info.get("finfusion_version"),
-            "saved_at": info.get("saved_at")}
+            "saved_at": info.get("saved_at"), "engine": clf.engine, "precision": clf.precision}
 
 
 def _classify_with(clf: SentimentClassifier):

@@ -64,6 +64,7 @@ from finfusion.text.encoding import (
     encoding_tag,
     layers_of,
     lower_states,
+    packed_rows,
     pool,
     rows_for,
     run_layers,
@@ -350,6 +351,7 @@ class TextEncoder(nn.Module):
         with progress.bar(len(tokens), "encoding texts", unit="text", min_total=PROGRESS_MIN_TEXTS) as bar:
             return encode_frozen(model, tokens, n_lower=n_lower, device=self.encode_device,
                                  bfloat16=self.precision == "bf16", state_dtype=state_dtype(), rows=rows,
+                                 packed=packed_rows(self.engine, self.precision) if n_lower is None else None,
                                  on_batch=bar.update)
 
     # -- forward ---------------------------------------------------------------------------------

@@ -267,6 +267,13 @@ class SentimentClassifier:
         run = "" if (self.engine, self.precision) == ("torch", "fp32") else f"-{engine}-{self.precision}"
         return row_cache("sentiment", self._disk_key.current(), f"L{self.max_length}{run}", len(self.labels), "float64")
 
+    def prepare(self) -> SentimentClassifier:
+        """Make the inference engine ready now (engine "onnx": export the model, or read its
+        export, and open the session), so the first texts don't pay for it (`finfusion serve`
+        calls it before it accepts requests). Returns self."""
+        self._network()
+        return self
+
     def _network(self):
         """What runs the texts: the torch module, or its ONNX Runtime session (called alike)."""
         if self.engine == "torch":
