@@ -361,3 +361,19 @@ def test_a_run_predicts_the_unlabelled_dev_days_for_the_backtest_but_scores_only
                                                                    "dev unlabelled": 1}
     report = (tmp_path / "predict" / "report.html").read_text()
     assert "neutral-band days too" in report and "hindsight" in (tmp_path / "drop" / "report.html").read_text()
+
+
+def test_each_tweet_and_price_row_carries_its_calendar_day_age(root: Path):
+    frame = benchmark_samples(root)
+    friday = _row(frame, "AAA", "2014-01-10")  # tweets of 01-05 .. 01-09, two a day; rows 01-06 .. 01-09
+    assert friday["text_ages"] == (5, 5, 4, 4, 3, 3, 2, 2, 1, 1)
+    assert friday["price_ages"].tolist() == [4, 3, 2, 1]
+    monday = _row(frame, "AAA", "2014-01-13")  # tweets of 01-08, 01-09, 01-10, 01-12 (none 01-11); rows 01-09, 01-10
+    assert monday["text_ages"] == (5, 5, 4, 4, 3, 3, 1, 1)
+    assert monday["price_ages"].tolist() == [0, 0, 4, 3]  # padding rows have age 0
+    samples = benchmark_to_samples(frame)
+    assert all(len(a) == len(t) for a, t in zip(samples.text_item_ages, samples.text_items))
+    at = samples.index.index[(samples.index["ticker"] == "AAA") & (samples.index["date"] == "2014-01-13")][0]
+    assert samples.text_item_ages[at] == (5, 5, 4, 4, 3, 3, 1, 1)
+    assert samples.extras["price_ages"][at].tolist() == [0, 0, 4, 3] and samples.extras["price_ages"].dtype == np.int64
+    assert samples.extras["price_movements"][at].tolist() == [0.0, 0.0, 0.01, -0.02]  # raw, 0 on padding

@@ -30,7 +30,7 @@ def case(request, make_samples, fast_params):
     """(name, task, params, train, test) for one model and task."""
     name, task = request.param
     cls = get_predictor_class(name)
-    data = make_samples(task, n=320, d=4, with_text=cls.uses_text, seed=1)
+    data = make_samples(task, n=320, d=4, with_text=cls.uses_text, seed=1, dated=getattr(cls, "needs_item_ages", False))
     return name, task, fast_params(name), data.subset(slice(0, 240)), data.subset(slice(240, 320))
 
 
@@ -151,7 +151,7 @@ def test_learns_an_easy_problem(case):
 def test_wrong_input_shape_raises(case, make_samples):
     name, task, _, _, _ = case
     model = _fitted(case)
-    other = make_samples(task, n=20, d=3, with_text=model.uses_text)
+    other = make_samples(task, n=20, d=3, with_text=model.uses_text, dated=getattr(model, "needs_item_ages", False))
     with pytest.raises(DataError, match="shape"):
         model.predict(other)
 
@@ -159,7 +159,7 @@ def test_wrong_input_shape_raises(case, make_samples):
 def test_lookback_input_is_accepted(case, make_samples):
     name, task, params, _, _ = case
     cls = get_predictor_class(name)
-    data = make_samples(task, n=120, d=3, with_text=cls.uses_text, lookback=5)
+    data = make_samples(task, n=120, d=3, with_text=cls.uses_text, lookback=5, dated=getattr(cls, "needs_item_ages", False))
     model = make_predictor(name, params).fit(data.subset(slice(0, 100)))
     assert model.predict(data.subset(slice(100, 120))).shape == (20,)
 
@@ -172,6 +172,7 @@ def test_warm_start_needs_the_same_inputs(case, make_samples):
     before = scores(train)
     model.fit(train)  # continues from the fitted state
     assert not np.array_equal(scores(train), before)
-    other = make_samples(task, n=50, d=train.X.shape[-1] + 1, with_text=model.uses_text)
+    other = make_samples(task, n=50, d=train.X.shape[-1] + 1, with_text=model.uses_text,
+                         dated=getattr(model, "needs_item_ages", False))
     with pytest.raises(ValueError, match="warm_start"):
         model.fit(other)

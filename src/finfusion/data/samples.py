@@ -294,13 +294,19 @@ def benchmark_to_samples(frame: pd.DataFrame, *, separator: str = " | ") -> Samp
             log(1 + volume)) and a `present` flag (0 on padding rows, whose values are 0).
     y       the label (0 fall, 1 rise, -1 unlabelled); task "classification".
     texts   the lag window's tweets joined by `separator` ("" when there is none: the model's
-            declared no-news rule applies); text_items: the same tweets as a tuple.
-    extras  "movement" (d's realised movement, for backtests), "n_tweets" and, when the frame
-            holds unlabelled rows, "labelled" (Samples.LABELLED: predicted, never trained or scored on).
+            declared no-news rule applies); text_items: the same tweets as a tuple, text_item_ages
+            their calendar-day ages (d - the tweet's file day: 1 .. lag_days).
+    extras  "movement" (d's realised movement, for backtests), "n_tweets", "price_ages" (int64
+            (n, lag_days-1): d - the trading day of each row of X, 0 on padding rows),
+            "price_movements" (float64 (n, lag_days-1): the raw movement of each row of X, unscaled
+            whatever scaler X gets later, 0 on padding rows; e.g. StockNet's auxiliary targets) and,
+            when the frame holds unlabelled rows, "labelled" (Samples.LABELLED: predicted, never
+            trained or scored on).
     """
     if frame.empty:
         raise DataError("StockNet benchmark: no samples to build (every target was dropped; see the cleaning report)")
     prices = np.stack(frame["prices"].to_numpy()).astype(np.float64)  # (n, L, 6)
+    movements = prices[..., BENCHMARK_PRICE_FEATURES.index("movement")].copy()  # (n, L)
     prices[..., -1] = np.log1p(np.maximum(prices[..., -1], 0.0))
     mask = np.stack(frame["price_mask"].to_numpy()).astype(np.float64)[..., None]  # (n, L, 1)
     X = np.concatenate([prices, mask], axis=-1).astype(np.float32)
@@ -315,8 +321,11 @@ def benchmark_to_samples(frame: pd.DataFrame, *, separator: str = " | ") -> Samp
         task="classification",
         texts=tuple(texts[i] for i in order),
         text_items=tuple(tuple(frame["texts"].iloc[i]) for i in order),
+        text_item_ages=tuple(tuple(int(a) for a in frame["text_ages"].iloc[i]) for i in order),
         extras={"movement": frame["movement"].to_numpy(np.float64)[order],
                 "n_tweets": frame["n_tweets"].to_numpy(np.int64)[order],
+                "price_ages": np.stack(frame["price_ages"].to_numpy()).astype(np.int64)[order],
+                "price_movements": movements[order],
                 **({LABELLED: frame["labelled"].to_numpy(bool)[order]} if not frame["labelled"].all() else {})},
         feature_groups={"prices": BENCHMARK_FEATURES},
     )

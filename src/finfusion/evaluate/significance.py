@@ -140,25 +140,47 @@ def significance_table(per_fold: pd.DataFrame, metric: str, *, reference: object
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def per_date_errors(predictions: pd.DataFrame) -> pd.DataFrame:
-    """The squared error of each model run per test date, averaged over that date's tickers: one
-    row per (point, seed, model, date) present, column mse (target units squared)."""
+LOSSES = {"mse": "MSE", "error_rate": "error rate"}  # per-row loss -> its name in notes
+
+
+def per_date_errors(predictions: pd.DataFrame, *, loss: str = "mse") -> pd.DataFrame:
+    """The loss of each model run per test date: one row per (point, seed, model, date) present,
+    with a column named `loss`:
+    "mse"         the mean over the date's tickers of (y_true - y_pred)**2 (target units squared),
+                  a regression;
+    "error_rate"  the date's wrong labels (y_pred != y_true) over the run's mean rows per date, a
+                  classifier: the date's error rate when every date has as many rows; in general
+                  its mean over the run's dates is the run's error rate (1 - accuracy), so a mean
+                  difference is an accuracy difference, and a date weighs by its number of rows."""
     require_columns(predictions, ["model", "date", "y_true", "y_pred"], "predictions frame")
+    if loss not in LOSSES:
+        raise DataError(f"per_date_errors: unknown loss {loss!r}; expected one of {list(LOSSES)}")
     keys = [c for c in ("point", "seed") if c in predictions.columns]
-    error = (predictions["y_true"].astype("float64") - predictions["y_pred"].astype("float64")) ** 2
-    frame = predictions[[*keys, "model", "date"]].assign(mse=error.to_numpy())
-    return frame.groupby([*keys, "model", "date"], sort=False, as_index=False)["mse"].mean()
+    if loss == "mse":
+        error = (predictions["y_true"].astype("float64") - predictions["y_pred"].astype("float64")) ** 2
+    else:
+        error = (predictions["y_true"].to_numpy() != predictions["y_pred"].to_numpy()).astype("float64")
+    frame = predictions[[*keys, "model", "date"]].assign(**{loss: np.asarray(error, dtype="float64")})
+    grouped = frame.groupby([*keys, "model", "date"], sort=False, as_index=False)[loss]
+    if loss == "mse":
+        return grouped.mean()
+    per_date = grouped.agg(["sum", "size"])
+    run = per_date.groupby([*keys, "model"], sort=False)
+    rows_per_date = run["size"].transform("sum") / run["size"].transform("count")  # the run's mean rows per date
+    return per_date.assign(**{loss: per_date["sum"] / rows_per_date}).drop(columns=["sum", "size"])
 
 
-def date_significance(predictions: pd.DataFrame, *, reference: object | None = None) -> pd.DataFrame:
-    """Paired tests of each model's per-date MSE against `reference`'s (default: the first model),
-    over the test dates both predicted (and seeds / sweep points, paired too): `significance_table`
-    columns with n_days for n_folds, plus rel_diff = mean_diff / mean_reference (-0.08: 8 % lower MSE).
+def date_significance(predictions: pd.DataFrame, *, reference: object | None = None,
+                      loss: str = "mse") -> pd.DataFrame:
+    """Paired tests of each model's per-date `loss` (`per_date_errors`: "mse" or "error_rate")
+    against `reference`'s (default: the first model), over the test dates both predicted (and
+    seeds / sweep points, paired too): `significance_table` columns (metric = the loss) with n_days
+    for n_folds, plus rel_diff = mean_diff / mean_reference (-0.08: an 8 % lower loss).
     Dates are treated as independent pairs, as in a Diebold-Mariano test of one-step forecasts
     without its autocorrelation correction."""
-    per_date = per_date_errors(predictions)
+    per_date = per_date_errors(predictions, loss=loss)
     keys = [c for c in ("point", "seed") if c in per_date.columns]
-    table = significance_table(per_date, "mse", reference=reference, pair_on=(*keys, "date"))
+    table = significance_table(per_date, loss, reference=reference, pair_on=(*keys, "date"))
     table = table.rename(columns={"n_folds": "n_days"})
     table["rel_diff"] = table["mean_diff"] / table["mean_reference"]
     return table
@@ -166,11 +188,12 @@ def date_significance(predictions: pd.DataFrame, *, reference: object | None = N
 
 def date_significance_notes(table: pd.DataFrame) -> list[str]:
     """One line per row of `date_significance`, from the reference's side: how much lower or higher
-    its MSE is than the other model's, and how sure (t of reference minus model)."""
+    its loss (MSE, error rate) is than the other model's, and how sure (t of reference minus model)."""
     lines = []
     for row in table.itertuples(index=False):
         change = -row.mean_diff / row.mean_model  # (reference - model) / model
         word = "lower" if change < 0 else "higher"
-        lines.append(f"{row.reference} vs {row.model}: MSE {abs(change):.1%} {word} (paired t-test over "
+        name = LOSSES.get(row.metric, str(row.metric))
+        lines.append(f"{row.reference} vs {row.model}: {name} {abs(change):.1%} {word} (paired t-test over "
                      f"{row.n_days} test days: t = {-row.t:.2f}, p = {row.p_t:.2g}; Wilcoxon p = {row.p_wilcoxon:.2g})")
     return lines

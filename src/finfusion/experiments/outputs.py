@@ -7,7 +7,9 @@
     <run>/metrics.json         metrics per unit and their summary
     <run>/metrics.csv          the same per-unit table
     <run>/tables/*.md|csv      mean (std) tables over seeds (sweeps); for classification runs also
-                               fold_metrics, fold_means and significance (evaluate.folds / .significance)
+                               fold_metrics, fold_means and significance (evaluate.folds / .significance),
+                               and floors: majority of split, floor models, day-bootstrap intervals of
+                               accuracy / MCC, paired tests against the best floor (evaluate.floors)
     <run>/tables/training_curves.csv  per-epoch losses of every neural model fit (long form); with
                                mixture models also mixture_curves and (regression) mixture_gate
     <run>/predictions.parquet  (above) also holds `labelled` when some rows are predicted only
@@ -34,6 +36,7 @@ import finfusion.io as io
 from finfusion.data.predictions import Predictions
 from finfusion.data.samples import constant_features
 from finfusion.errors import DataError
+from finfusion.evaluate.floors import floor_blocks, floor_table, majority_metrics
 from finfusion.evaluate.folds import fold_metrics, mean_fold_metrics
 from finfusion.evaluate.metrics import classification_metrics, directional_accuracy, regression_metrics
 from finfusion.evaluate.mixture import alignment_table, mean_error_curves, plot_error_curves
@@ -69,6 +72,7 @@ from finfusion.experiments.config import RunConfig
 from finfusion.experiments.plan import ModelUnit, PredictInputs, sweep_points
 from finfusion.experiments.rundir import environment, recorded_warnings
 from finfusion.fingerprint import frame_fingerprint
+from finfusion.models.registry import get_predictor_class
 
 PRICE_TOLERANCE = 1e-6  # relative: predicted and realised price changes smaller than this are no change
 SIGNIFICANCE_METRICS = ("accuracy", "f1", "roc_auc")  # seed 003 tests AUC and F1 across test periods
@@ -209,12 +213,15 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], pred
         "units": metrics.to_dict(orient="records"),
         "summary": summary.to_dict(orient="records"),
     })
-    tables = _sweep_tables(run_dir, config, metrics, task)
+    floor_rows = majority_metrics(predictions) if task == "classification" and not predictions.empty else None
+    tables = _sweep_tables(run_dir, config, metrics, task, floor_rows)
     sig = config.analysis.significance
     folds = (classification_fold_tables(predictions, reference=sig.reference, all_pairs=sig.all_pairs)
              if task == "classification" else {})
     if task == "regression" and predictions["model"].nunique() > 1:  # per-date MSE, paired (the headline's notes)
         folds["date_significance"] = date_significance(predictions, reference=sig.reference)
+    if task == "classification" and not predictions.empty:  # majority of split, floor models, intervals, tests
+        folds["floors"] = floor_table(predictions, floor_labels(config))
     extra = analysis_tables(config, everything, data, samples, privacy)
     backtests = extra.pop("_backtests", {})
     if curves is not None:  # long: CSV only
@@ -231,6 +238,11 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], pred
     if config.output.report:
         _report(run_dir, config, meta, summary, tables, figures, folds, extra, n_seeds=metrics["seed"].nunique())
     return RunResult(run_dir, everything, metrics, meta)
+
+
+def floor_labels(config: RunConfig) -> list[str]:
+    """The labels of the run's floor models (predictors declaring `floor = True`, e.g. prior, logistic)."""
+    return [spec.display for spec in config.models if getattr(get_predictor_class(spec.name), "floor", False)]
 
 
 def mixture_tables(predictions: pd.DataFrame, curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -356,13 +368,17 @@ def _sweep_metrics(config: RunConfig, metrics: pd.DataFrame, task: str) -> list[
     return [c for c in names if c in metrics.columns]
 
 
-def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task: str) -> dict[str, pd.DataFrame]:
+def _sweep_tables(run_dir: Path, config: RunConfig, metrics: pd.DataFrame, task: str,
+                  floor_rows: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """mean (std) tables over seeds per metric; `floor_rows` (`majority_metrics`) adds the majority of
+    split as the first row of the tables of the metrics it has (accuracy, mcc)."""
     if config.sweep is None:
         return {}
     tables = {}
     order = [label for label, _ in sweep_points(config)]
     for metric in _sweep_metrics(config, metrics, task):
-        table = mean_std_table(metrics, metric=metric, row="model", col="point", col_order=order, fmt="{:.4g}")
+        rows = metrics if floor_rows is None or metric not in floor_rows else pd.concat([floor_rows, metrics])
+        table = mean_std_table(rows, metric=metric, row="model", col="point", col_order=order, fmt="{:.4g}")
         tables[metric] = table
         io.write_text(run_dir / "tables" / f"{metric}.md", to_markdown(table) + "\n")
         io.write_text(run_dir / "tables" / f"{metric}.csv", table.to_csv())
@@ -421,7 +437,8 @@ def _report(run_dir: Path, config: RunConfig, meta: dict, summary: pd.DataFrame,
     charts = figure_blocks({k: v for k, v in figures.items() if not k.startswith(ANALYSIS_FIGURES)})
     over = "one seed" if n_seeds == 1 else f"mean over {n_seeds} seeds"
     sections = [*warning_sections(meta.get("warnings", [])),
-                Section("Results", [f"Test metrics of each model ({over}).", summary, *_date_blocks(folds)]),
+                Section("Results", [f"Test metrics of each model ({over}).", summary, *_date_blocks(folds),
+                                    *(floor_blocks(folds["floors"]) if "floors" in (folds or {}) else [])]),
                 *([Section("Charts", charts)] if charts else []),
                 Section("Data", _data_blocks(facts, meta))]
     if meta.get("encoders"):

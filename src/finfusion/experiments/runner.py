@@ -23,6 +23,7 @@ import finfusion.io as io
 from finfusion.data.predictions import Predictions
 from finfusion.data.samples import MarketData
 from finfusion.errors import ConfigError
+from finfusion.evaluate.floors import floor_notes
 from finfusion.evaluate.significance import date_significance_notes
 from finfusion.executors import ExecutorConfig
 from finfusion.experiments.analysis import privacy_fit
@@ -91,6 +92,9 @@ class PredictKind:
         paired = result.run_dir / "tables" / "date_significance.csv"  # regression runs of 2+ models
         if paired.is_file():  # how big the differences are, and how sure
             notes += date_significance_notes(pd.read_csv(paired))
+        floors = result.run_dir / "tables" / "floors.csv"  # classification runs: the floor beside the table
+        if floors.is_file():
+            notes += floor_notes(pd.read_csv(floors))
         return Headline(summary_table(result.metrics, task), task, notes)
 
 
@@ -217,8 +221,9 @@ def run(
 
 def with_truth(preds: pd.DataFrame, samples) -> pd.DataFrame:
     """The predictions with the samples' ground-truth extras (e.g. the simulator's text term, a
-    StockNet sample's movement) as the `truth` part, matched on (date, ticker), for the report's checks."""
-    fields = {k: v for k, v in samples.extras.items() if k != LABELLED}
+    StockNet sample's movement) as the `truth` part, matched on (date, ticker), for the report's checks.
+    Only one value per sample is truth: 2-D extras (model inputs such as StockNet's price_ages) are not."""
+    fields = {k: v for k, v in samples.extras.items() if k != LABELLED and v.ndim == 1}
     if not fields:
         return preds
     truth = samples.index[["date", "ticker"]].assign(**fields)

@@ -38,6 +38,10 @@ class Samples:
     text_items  optional tuple of n tuples of strings: the same newsflow as its separate texts,
              oldest first (() where there is none); models that encode each text and aggregate
              them read it (models/newsflow.py).
+    text_item_ages  optional, parallel to text_items: tuple of n tuples of ints, the calendar-day
+             age of each item relative to the sample's date (0: the sample's own day; the
+             StockNet benchmark's lag tweets of d-1 .. d-5 have ages 1 .. 5). Models that
+             attend over days (HAN, StockNet) bin items by it.
     feature_names  d names of the columns of X.
     task     "regression" or "classification".
     extras   optional named per-sample arrays (n, ...) for models or reports, e.g. the
@@ -59,6 +63,7 @@ class Samples:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     feature_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     text_items: tuple[tuple[str, ...], ...] | None = None
+    text_item_ages: tuple[tuple[int, ...], ...] | None = None
     skipped_features: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -77,6 +82,12 @@ class Samples:
             raise ValueError(f"Samples.texts must have {n} entries, got {len(self.texts)}")
         if self.text_items is not None and len(self.text_items) != n:
             raise ValueError(f"Samples.text_items must have {n} entries, got {len(self.text_items)}")
+        if self.text_item_ages is not None:
+            if self.text_items is None:
+                raise ValueError("Samples.text_item_ages needs text_items (one age per item)")
+            if len(self.text_item_ages) != n or any(len(a) != len(t) for a, t in zip(self.text_item_ages,
+                                                                                    self.text_items)):
+                raise ValueError("Samples.text_item_ages must hold one age per item of text_items")
         for name, arr in self.extras.items():
             if len(arr) != n:
                 raise ValueError(f"Samples.extras[{name!r}] must have {n} rows, got {len(arr)}")
@@ -109,6 +120,7 @@ class Samples:
             y=self.y[rows],
             texts=None if self.texts is None else tuple(self.texts[i] for i in rows),
             text_items=None if self.text_items is None else tuple(self.text_items[i] for i in rows),
+            text_item_ages=None if self.text_item_ages is None else tuple(self.text_item_ages[i] for i in rows),
             extras={k: v[rows] for k, v in self.extras.items()},
         )
 

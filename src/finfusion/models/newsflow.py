@@ -4,7 +4,10 @@ x_n aggregates the sample's newsflow (the texts of its look-back window). With
 `newsflow="items"` (default) each distinct text is encoded once (frozen and cached by default,
 `tuning="frozen"`; or fine-tuned, `tuning="lora"`, rank 4 on all linear layers in the paper) and
 x_n is the mean of the vectors of the sample's newest `max_news_items` texts (`Samples.text_items`;
-samples built without items count their newsflow string as one item). With
+samples built without items count their newsflow string as one item); with
+`news_pooling="attention"` x_n is instead the attention-weighted sum Σ_i a_i h_i of those vectors,
+a_i = softmax_i(v^T tanh(W LN(h_i) + b)) over the sample's items (`ItemAttention`; not in seed 001,
+issue 22: the mean of up to 32 tweet vectors discards which tweets matter). With
 `newsflow="joined"` the encoder reads the joined newsflow string, truncated at `max_length`
 tokens. A LayerNorm puts x_n on the scale of the z-scored factors (not in the paper; see
 models/text_models.py TextProjection).
@@ -52,6 +55,7 @@ from finfusion.models.newsflow_nets import (
     CombinationHead,
     FactorsNet,
     FininNet,
+    ItemAttention,
     ItemsDataset,
     MixtureNet,
     NewsflowNet,
@@ -79,6 +83,8 @@ from finfusion.text.inference import Engine, Precision
 NoNews = Literal["embedding", "mask"]
 Newsflow = Literal["items", "joined"]
 MixtureMode = Literal["conventional", "decoupled"]
+NewsPooling = Literal["mean", "attention"]
+NEWS_POOLINGS: tuple[str, ...] = typing.get_args(NewsPooling)
 NO_NEWS: tuple[str, ...] = typing.get_args(NoNews)
 NEWSFLOWS: tuple[str, ...] = typing.get_args(Newsflow)
 MIXTURE_MODES: tuple[str, ...] = typing.get_args(MixtureMode)
@@ -123,9 +129,14 @@ class FactorsPredictor(_LinearDecay, TorchPredictor):
 
 
 class NewsflowPredictor(_LinearDecay, TextPredictor):
-    """Base of the seed-001 models that read the newsflow (parameters below)."""
+    """Base of the seed-001 models that read the newsflow (parameters below).
 
-    architecture_params = ("hidden", "no_news", *ENCODER_PARAMS)
+    news_pooling  "mean" (the paper): x_n pools the sample's item vectors by their mean;
+                  "attention": by learned per-item attention (`ItemAttention`, width `hidden`),
+                  whose weights come out through `predict_item_weights`. Needs newsflow="items".
+    """
+
+    architecture_params = ("hidden", "no_news", "news_pooling", *ENCODER_PARAMS)
 
     def __init__(self, *, model: str | None = None, pooling: Pooling = "mean", max_length: TokenLength = 128,
                  tuning: Tuning = "frozen", top_k: PositiveInt = 2, lora_rank: PositiveInt = 4,
@@ -135,7 +146,7 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
                  encoder_lr: PositiveFloat = 1e-4, encoder_frozen_epochs: NonNegativeInt = 0,
                  hidden: PositiveInt = 64, dropout: Probability = 0.3, no_news: NoNews = "embedding",
                  newsflow: Newsflow = "items", max_news_items: PositiveInt | None = 32,
-                 lr_schedule: LrSchedule = "linear", epochs: PositiveInt = 10, batch_size: PositiveInt = 32,
+                 news_pooling: NewsPooling = "mean", lr_schedule: LrSchedule = "linear", epochs: PositiveInt = 10, batch_size: PositiveInt = 32,
                  lr: PositiveFloat = 1e-4, weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
                  grad_clip: PositiveFloat | None = 1.0, early_stopping_patience: PositiveInt | None = None,
                  seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
@@ -150,6 +161,12 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
             raise ConfigError(f"{type(self).__name__}: newsflow must be one of {NEWSFLOWS}, got {self.newsflow!r}")
         if self.max_news_items is not None and self.max_news_items < 1:
             raise ConfigError(f"{type(self).__name__}: max_news_items must be >= 1 or None, got {self.max_news_items!r}")
+        if self.news_pooling not in NEWS_POOLINGS:
+            raise ConfigError(f"{type(self).__name__}: news_pooling must be one of {NEWS_POOLINGS}, "
+                              f"got {self.news_pooling!r}")
+        if self.news_pooling == "attention" and self.newsflow == "joined":
+            raise ConfigError(f"{type(self).__name__}: news_pooling='attention' weights a sample's news items; "
+                              "newsflow='joined' gives each sample one item: use newsflow='items'")
 
     def _learn_inputs(self, train: Samples) -> None:
         self._check_newsflow_params()
@@ -183,7 +200,22 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
     def _net(self, make_head, kind: str) -> NewsflowNet:
         """NewsflowNet with the encoder and `make_head(d_n)` (d_n: the encoder's output size)."""
         encoder = self._take_encoder()
-        return NewsflowNet(encoder, self.no_news, make_head(encoder.hidden_size), kind)
+        head = make_head(encoder.hidden_size)
+        return NewsflowNet(encoder, self.no_news, head, kind, self._item_attention(encoder.hidden_size))
+
+    def _item_attention(self, d_n: int) -> ItemAttention | None:
+        """The item pooling of x_n: None (the mean) or `ItemAttention` (news_pooling="attention")."""
+        return ItemAttention(d_n, self.hidden) if self.news_pooling == "attention" else None
+
+    def predict_item_weights(self, data: Samples) -> list[np.ndarray]:
+        """Each sample's weights (k_i,) on its news items (`news_items(data, max_news_items)`, in
+        that order: oldest first): 1/k_i (news_pooling="mean"), the learned attention ("attention")
+        or FININ's factor-conditioned weights; they sum to 1, and a sample without news gets (0,)."""
+        if self.newsflow != "items":
+            raise ConfigError(f"{type(self).__name__}: predict_item_weights needs newsflow='items'")
+        flat = _per_sample(self, data, lambda m, b: m.item_weights(b), stack=False)
+        counts = [len(sample) for sample in news_items(data, self.max_news_items)]
+        return np.split(flat, np.cumsum(counts)[:-1])
 
 
 @register("news")
@@ -235,7 +267,15 @@ class FusionAttentionPredictor(NewsflowPredictor):
 class FininPredictor(NewsflowPredictor):
     """FININ baseline (seed 001's reference [66]): factor-conditioned scaled dot-product weighting
     of the news items, added to the factor representation (see `FininNet`). Best with
-    newsflow="items" (with "joined" each sample has one item and the weight is 1)."""
+    newsflow="items" (with "joined" each sample has one item and the weight is 1). FININ already
+    attends over the items (query from the factors), so `news_pooling` does not apply: any value
+    but the default "mean" is a ConfigError (`predict_item_weights` gives FININ's own weights)."""
+
+    def _check_newsflow_params(self) -> None:
+        super()._check_newsflow_params()
+        if self.news_pooling != "mean":
+            raise ConfigError("FininPredictor: news_pooling does not apply to FININ, which weights the news items "
+                              "by its own factor-conditioned attention; leave it at 'mean' (the default)")
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
         return FininNet(self._take_encoder(), self.no_news, self.n_features_in_, self.hidden, n_outputs, self.dropout)
@@ -255,7 +295,7 @@ class MixturePredictor(NewsflowPredictor):
     `predict_components` both components' predictions (Fig. 4b: gate vs error).
     """
 
-    architecture_params = ("hidden", "no_news", "mode", *ENCODER_PARAMS)
+    architecture_params = ("hidden", "no_news", "news_pooling", "mode", *ENCODER_PARAMS)
 
     def __init__(self, *, mode: MixtureMode = "decoupled", tau: PositiveFloat = 1.0, model: str | None = None,
                  pooling: Pooling = "mean", max_length: TokenLength = 128, tuning: Tuning = "frozen",
@@ -265,7 +305,7 @@ class MixturePredictor(NewsflowPredictor):
                  encoder_lr: PositiveFloat = 1e-4, encoder_frozen_epochs: NonNegativeInt = 0,
                  hidden: PositiveInt = 64, dropout: Probability = 0.3, no_news: NoNews = "embedding",
                  newsflow: Newsflow = "items", max_news_items: PositiveInt | None = 32,
-                 lr_schedule: LrSchedule = "linear", epochs: PositiveInt = 10, batch_size: PositiveInt = 32,
+                 news_pooling: NewsPooling = "mean", lr_schedule: LrSchedule = "linear", epochs: PositiveInt = 10, batch_size: PositiveInt = 32,
                  lr: PositiveFloat = 1e-4, weight_decay: NonNegativeFloat = 1e-4, l2: NonNegativeFloat = 0.0,
                  grad_clip: PositiveFloat | None = 1.0, early_stopping_patience: PositiveInt | None = None,
                  seed: Seed = 0, warm_start: bool = False, warm_epochs: PositiveInt | None = None,
@@ -281,8 +321,9 @@ class MixturePredictor(NewsflowPredictor):
         super()._learn_inputs(train)
 
     def _build_module(self, n_outputs: int | None) -> nn.Module:
-        return MixtureNet(self._take_encoder(), self.no_news, self.n_features_in_, self.hidden, n_outputs,
-                          self.dropout, self.mode, self.tau)
+        encoder = self._take_encoder()
+        return MixtureNet(encoder, self.no_news, self.n_features_in_, self.hidden, n_outputs, self.dropout,
+                          self.mode, self.tau, self._item_attention(encoder.hidden_size))
 
     def fit(self, train: Samples, valid: Samples | None = None) -> MixturePredictor:
         if hasattr(self, "module_"):
@@ -318,11 +359,21 @@ class MixturePredictor(NewsflowPredictor):
 def news_items(data: Samples, max_items: int | None) -> list[tuple[str, ...]]:
     """Each sample's news items (the newest `max_items`): `text_items`, or, for samples built
     without them, the newsflow string as one item ("" -> none)."""
-    if data.text_items is not None:
-        items = [tuple(t for t in sample if t.strip()) for sample in data.text_items]
-    else:
-        items = [(t,) if t.strip() else () for t in data.texts]
-    return [sample[-max_items:] if max_items is not None else sample for sample in items]
+    return [texts for texts, _ in dated_news_items(data, max_items)]
+
+
+def dated_news_items(data: Samples, max_items: int | None) -> list[tuple[tuple[str, ...], tuple[int, ...] | None]]:
+    """`news_items` with each kept item's age (`Samples.text_item_ages`, parallel to the kept
+    items; None where the samples carry no ages)."""
+    if data.text_items is None:
+        return [((t,) if t.strip() else (), None) for t in data.texts]
+    all_ages = data.text_item_ages if data.text_item_ages is not None else (None,) * len(data.text_items)
+    out = []
+    for sample, ages in zip(data.text_items, all_ages):
+        keep = [i for i, t in enumerate(sample) if t.strip()]
+        keep = keep[-max_items:] if max_items is not None else keep
+        out.append((tuple(sample[i] for i in keep), None if ages is None else tuple(ages[i] for i in keep)))
+    return out
 
 
 def _flat(items: list[tuple[str, ...]]) -> list[str]:
@@ -330,15 +381,17 @@ def _flat(items: list[tuple[str, ...]]) -> list[str]:
     return [t for sample in items for t in sample]
 
 
-def _per_sample(model: TorchPredictor, data: Samples, fn) -> np.ndarray:
-    """fn(module, batch) over `data` in eval mode, stacked: (n, 1, k)."""
+def _per_sample(model: TorchPredictor, data: Samples, fn, stack: bool = True) -> np.ndarray:
+    """fn(module, batch) over `data` in eval mode, stacked: (n, 1, k); `stack=False`: the batches'
+    outputs concatenated (e.g. per (sample, item) pair: (P,))."""
     model.check_fitted()
     dataset = model._dataset(model._checked(data, "predict"), None)
     loader = DataLoader(dataset, batch_size=model.predict_batch_size, collate_fn=dataset.collate)
     model.module_.eval()
     with torch.no_grad():
         parts = [fn(model.module_, to_device(b, model.device)).cpu() for b in loader]
-    return torch.cat(parts).unsqueeze(1).numpy()
+    joined = torch.cat(parts)
+    return joined.unsqueeze(1).numpy() if stack else joined.numpy()
 
 
 def _per_epoch(log: list[tuple[int, float, float, float]], n_epochs: int) -> pd.DataFrame:

@@ -69,11 +69,50 @@ def segment_softmax(scores: torch.Tensor, owner: torch.Tensor, n: int) -> torch.
     return e / total[owner]
 
 
-def encode_newsflow(encoder: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """h (B, H): the pooled newsflow string, or the mean of its items' vectors (items mode)."""
+class ItemAttention(nn.Module):
+    """Per-item attention pooling of a sample's news items (newsflow option news_pooling="attention"):
+    a_i = softmax_i(v^T tanh(W LN(h_i) + b)) over the sample's items, pooled = Σ_i a_i h_i.
+
+    The LayerNorm on the scorer's input (not in the formula of the issue; as in TextProjection)
+    keeps the scores' scale independent of the encoder. Owners without items pool to zeros
+    (the model's no_news rule replaces them). W: d -> hidden, v: hidden -> 1 (no bias: a constant
+    cancels in the softmax)."""
+
+    def __init__(self, size: int, hidden: int) -> None:
+        super().__init__()
+        self.norm, self.proj = nn.LayerNorm(size), nn.Linear(size, hidden)
+        self.score = nn.Linear(hidden, 1, bias=False)
+
+    def weights(self, h: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
+        """a (P,): the weight of each (sample, item) row of h (P, H) within its owner in 0..n-1."""
+        scores = self.score(torch.tanh(self.proj(self.norm(h)))).squeeze(-1)  # (P, H) -> (P,)
+        return segment_softmax(scores, owner, n)
+
+    def forward(self, h: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
+        a = self.weights(h, owner, n)  # (P,)
+        pooled = torch.zeros(n, h.shape[-1], dtype=h.dtype, device=h.device)
+        return pooled.index_add(0, owner, a.unsqueeze(-1) * h)  # (n, H)
+
+
+def encode_newsflow(encoder: nn.Module, batch: dict[str, torch.Tensor],
+                    attention: ItemAttention | None = None) -> torch.Tensor:
+    """h (B, H): the pooled newsflow string, or (items mode) the mean of its items' vectors, or
+    their `attention`-weighted sum."""
     if "item_pos" not in batch:
         return encoder(batch)
-    return segment_mean(item_vectors(encoder, batch), batch["item_owner"], len(batch["has_news"]))
+    h, owner, n = item_vectors(encoder, batch), batch["item_owner"], len(batch["has_news"])
+    return segment_mean(h, owner, n) if attention is None else attention(h, owner, n)
+
+
+def item_weights(encoder: nn.Module, batch: dict[str, torch.Tensor],
+                 attention: ItemAttention | None = None) -> torch.Tensor:
+    """The weight (P,) of each (sample, item) pair in `encode_newsflow` (items mode): 1/k for the
+    mean of a sample's k items, or the attention weights."""
+    owner, n = batch["item_owner"], len(batch["has_news"])
+    if attention is None:
+        counts = torch.bincount(owner, minlength=n).to(torch.float32)
+        return 1.0 / counts[owner]
+    return attention.weights(item_vectors(encoder, batch), owner, n)
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -186,15 +225,21 @@ class NewsflowNet(nn.Module):
     """encoder -> NewsRepresentation -> `head`; `kind` says which inputs the head takes.
 
     kind "news" (head(x_n)), "concat" (head(x_f, x_n)), "sum" (head(x_f, x_n, has_news)).
-    The encoder is the attribute "encoder" (its learning rate and checkpoints are keyed on it)."""
+    The encoder is the attribute "encoder" (its learning rate and checkpoints are keyed on it).
+    `item_attention` (news_pooling="attention") replaces the mean of the items by `ItemAttention`."""
 
-    def __init__(self, encoder: nn.Module, no_news: str, head: nn.Module, kind: str) -> None:
+    def __init__(self, encoder: nn.Module, no_news: str, head: nn.Module, kind: str,
+                 item_attention: ItemAttention | None = None) -> None:
         super().__init__()
-        self.encoder, self.kind, self.head = encoder, kind, head
+        self.encoder, self.kind, self.head, self.item_attention = encoder, kind, head, item_attention
         self.news = NewsRepresentation(encoder.hidden_size, no_news)
 
     def x_n(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.news(encode_newsflow(self.encoder, batch), batch["has_news"])  # (B, H_enc)
+        h = encode_newsflow(self.encoder, batch, self.item_attention)  # (B, H_enc)
+        return self.news(h, batch["has_news"])  # (B, H_enc)
+
+    def item_weights(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return item_weights(self.encoder, batch, self.item_attention)  # (P,)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x_n = self.x_n(batch)
@@ -254,6 +299,9 @@ class FininNet(nn.Module):
             attended = has * attended + (1.0 - has) * self.empty
         return attended, alpha
 
+    def item_weights(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.attend(batch)[1]  # (P,)
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         attended, _ = self.attend(batch)
         return _out(self.head(F.relu(self.h_f(batch["x"])) + attended), self.n_outputs)
@@ -272,13 +320,14 @@ class MixtureNet(nn.Module):
     the mixed class probabilities (logits for cross-entropy).
 
     While training, each batch appends (n, Σ e_f, Σ e_u, Σ e_mix) to `log` (per-component error curves).
+    `item_attention` (news_pooling="attention") replaces the mean of the items in x_n by `ItemAttention`.
     """
 
     def __init__(self, encoder: nn.Module, no_news: str, d_f: int, hidden: int, n_outputs: int | None,
-                 dropout: float, mode: str, tau: float) -> None:
+                 dropout: float, mode: str, tau: float, item_attention: ItemAttention | None = None) -> None:
         super().__init__()
         self.n_outputs, self.mode, self.tau = n_outputs, mode, tau
-        self.encoder = encoder
+        self.encoder, self.item_attention = encoder, item_attention
         self.news = NewsRepresentation(encoder.hidden_size, no_news)
         self.factors = FactorsNet(d_f, hidden, n_outputs, dropout)
         self.fusion = CombinationHead(d_f, encoder.hidden_size, hidden, n_outputs, dropout)
@@ -288,8 +337,11 @@ class MixtureNet(nn.Module):
     def parts(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(g_f, g_u, gate logits (B, 2)); g_i (B,) or (B, C) logits."""
         x_f = batch["x"]
-        x_n = self.news(encode_newsflow(self.encoder, batch), batch["has_news"])
+        x_n = self.news(encode_newsflow(self.encoder, batch, self.item_attention), batch["has_news"])  # (B, H_enc)
         return self.factors.predict(x_f), self.fusion(x_f, x_n), self.gate(torch.cat([x_f, x_n], dim=-1))
+
+    def item_weights(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return item_weights(self.encoder, batch, self.item_attention)  # (P,)
 
     def _mix(self, g_f: torch.Tensor, g_u: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         if not self.n_outputs:

@@ -122,8 +122,12 @@ _BUILTIN_MODULES = (  # the built-in models: each registers itself when its modu
     "finfusion.models.tree",
     "finfusion.models.text_models",
     "finfusion.models.newsflow",
+    "finfusion.models.han",
+    "finfusion.models.stocknet",
     "finfusion.models.lstm",
+    "finfusion.models.adv_alstm",
     "finfusion.models.naive",
+    "finfusion.models.floors",
     "finfusion.models.dp",
     "finfusion.models.dp_linear",
 )

@@ -63,11 +63,13 @@ Sample frame (one row per kept target), sorted by (ticker, date):
     labelled      bool: label != -1
     movement      float64: d's movement (fraction)
     texts         tuple[str, ...]: the lag window's tweets in time order
+    text_ages     tuple[int, ...], parallel to texts: each tweet's age in calendar days, d - its file day (1..lag_days)
     n_tweets      int64: len(texts)
     n_tweet_days  int64: calendar days of the lag window with at least one tweet
     prices        float64 ndarray (lag_days-1, 6): the price-window rows, columns PRICE_FEATURES,
                   right-aligned (last row = last trading day before d), zero rows in front as padding
     price_mask    bool ndarray (lag_days-1,): True where `prices` holds a real row
+    price_ages    int64 ndarray (lag_days-1,): each row's age in calendar days, d - its trading day (0: padding)
     n_price_days  int64: price_mask.sum()
 Volume and `close` are in raw units: scale them with a scaler fit on the training split only.
 `finfusion.data.samples.benchmark_to_samples` turns the frame into model `Samples`.
@@ -104,8 +106,8 @@ DEFAULT_SPLITS: tuple[tuple[str, str, str], ...] = (
     ("test", "2015-10-01", "2016-01-01"),
 )
 PRICE_FEATURES: tuple[str, ...] = ("movement", "open", "high", "low", "close", "volume")
-COLUMNS = ("ticker", "date", "split", "label", "labelled", "movement", "texts", "n_tweets", "n_tweet_days",
-           "prices", "price_mask", "n_price_days")
+COLUMNS = ("ticker", "date", "split", "label", "labelled", "movement", "texts", "text_ages", "n_tweets",
+           "n_tweet_days", "prices", "price_mask", "price_ages", "n_price_days")
 STEP = "stocknet_benchmark"
 LAYOUT = "price/preprocessed/<TICKER>.txt and tweet/preprocessed/<TICKER>/<YYYY-MM-DD>"
 _N_FIELDS = 1 + len(PRICE_FEATURES)
@@ -461,22 +463,25 @@ def _sample(
         stamped = kept
     per_day = [[text for _, text in day_tweets] for day_tweets in stamped]
     texts = tuple(t for day_texts in per_day for t in day_texts)
+    text_ages = tuple((day - c).days for c, day_texts in zip(lag, per_day) for _ in day_texts)
     first = np.datetime64(day - timedelta(days=lag_days - 1), "D")
     start = int(np.searchsorted(prices.dates, first, side="left"))
     rows = prices.values[start:index]
     width = lag_days - 1
     window = np.zeros((width, len(PRICE_FEATURES)), dtype=np.float64)
-    mask = np.zeros(width, dtype=bool)
+    mask, ages = np.zeros(width, dtype=bool), np.zeros(width, dtype=np.int64)
     if len(rows):
         window[width - len(rows):], mask[width - len(rows):] = rows, True
+        ages[width - len(rows):] = (np.datetime64(day, "D") - prices.dates[start:index]).astype(np.int64)
     steps = np.append(prices.dates[start:index], np.datetime64(day, "D"))  # the code's time steps
     received = np.zeros(len(steps), dtype=np.int64)
     for c, day_texts in zip(lag, per_day):
         received[int(np.searchsorted(steps, np.datetime64(c, "D"), side="right"))] += len(day_texts)
     return {
-        "ticker": ticker, "date": day, "split": split, "movement": float(prices.values[index, 0]), "texts": texts, "n_tweets": len(texts),
-        "n_tweet_days": sum(1 for d in per_day if d), "prices": window, "price_mask": mask,
-        "n_price_days": int(mask.sum()), "_any": bool(texts), "_steps": bool((received > 0).all()),
+        "ticker": ticker, "date": day, "split": split, "movement": float(prices.values[index, 0]), "texts": texts,
+        "text_ages": text_ages, "n_tweets": len(texts), "n_tweet_days": sum(1 for d in per_day if d),
+        "prices": window, "price_mask": mask, "price_ages": ages, "n_price_days": int(mask.sum()),
+        "_any": bool(texts), "_steps": bool((received > 0).all()),
     }
 
 

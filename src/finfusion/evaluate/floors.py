@@ -1,0 +1,189 @@
+"""The floor a reader needs beside a direction (classification) table: what a number must beat.
+
+Rows of the floor table (`floor_table`), per sweep point:
+
+* **Majority of split** — always predicting the most frequent label of the *evaluated* rows
+  (per point, seed and test fold; ties: the smallest label). It is no model: it reads the test
+  labels (hindsight), so it marks how unbalanced the split is (e.g. a period of mostly rises).
+  Its MCC is 0 by convention: a constant prediction has none (scikit-learn's rule). The table
+  sets it to 0 (interval [0, 0]) also when the folds' majorities differ, where the pooled labels
+  would show a correlation that only the hindsight of each fold's balance gives.
+* **Floor models** — predictors declaring `floor = True` (`finfusion.models.floors`: the train-prior
+  rule "prior" and the logistic regression "logistic"), run like every model (same protocol,
+  seeds and splits).
+* **Models** — everything else.
+
+Each row has accuracy and MCC (mean over seeds) with 95 % day-bootstrap intervals
+(`evaluate.intervals`), and a paired test against the best floor row of its point (highest
+accuracy, the majority of split included): per-date errors (the date's wrong labels over the
+run's mean rows per date, whose mean over dates is the error rate, so the mean difference is the
+accuracy difference), paired over (seed, date), paired t-test and Wilcoxon
+(`evaluate.significance.date_significance` with loss "error_rate"). `floor_warnings` lists every row whose accuracy is below the majority of
+its split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from finfusion.errors import DataError
+from finfusion.evaluate.intervals import N_RESAMPLES, SEED, bootstrap_table, method_note
+from finfusion.evaluate.report import WarningBox
+from finfusion.evaluate.significance import date_significance
+from finfusion.evaluate.tables import require_columns, to_markdown
+
+MAJORITY = "Majority of split"
+MAJORITY_ROW = "Majority of split (hindsight floor)"  # its label among the models' rows of a mean (std) table
+KIND_MAJORITY, KIND_FLOOR, KIND_MODEL = "floor (hindsight)", "floor", "model"
+TOLERANCE = 1e-12  # accuracies closer than this to the majority's are equal to it (float rounding)
+CORE = ("point", "seed", "fold", "date", "ticker", "y_true", "y_pred", "model")
+
+
+def majority_label(labels: pd.Series) -> object:
+    """The most frequent value of `labels` (ties: the smallest)."""
+    counts = labels.value_counts()
+    return counts.index[counts == counts.max()].min()
+
+
+def majority_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Predictions of the majority-of-split rule: the evaluated (date, ticker) rows of each point,
+    seed and fold (once, whichever models predicted them) with y_pred = the majority y_true of those
+    rows, model = MAJORITY. Columns: those of CORE the frame has."""
+    require_columns(predictions, ["date", "ticker", "y_true", "model"], "predictions frame")
+    keys = [c for c in ("point", "seed", "fold") if c in predictions.columns]
+    rows = predictions.drop_duplicates([*keys, "date", "ticker"])[[*keys, "date", "ticker", "y_true"]]
+    if keys:
+        mode = rows.groupby(keys, sort=False)["y_true"].transform(majority_label)
+    else:
+        mode = pd.Series(majority_label(rows["y_true"]), index=rows.index)
+    return rows.assign(y_pred=mode.to_numpy(), model=MAJORITY).reset_index(drop=True)
+
+
+def majority_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The majority of split as rows of a run's metrics table: one per (point, seed) present, model
+    MAJORITY_ROW, accuracy, and mcc 0 (by convention), for the mean (std) tables over seeds."""
+    majority = majority_predictions(predictions)
+    keys = [c for c in ("point", "seed") if c in majority.columns]
+    hits = majority.assign(accuracy=(majority["y_true"] == majority["y_pred"]).astype("float64"))
+    table = hits.groupby(keys, sort=False)["accuracy"].mean().reset_index() if keys else \
+        pd.DataFrame({"accuracy": [hits["accuracy"].mean()]})
+    return table.assign(model=MAJORITY_ROW, mcc=0.0)
+
+
+def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
+                n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
+    """One row per (point, model) and the majority of split (module docstring), floors first:
+    point (when the frame has one), model, kind (KIND_MAJORITY, KIND_FLOOR or KIND_MODEL),
+    accuracy, accuracy_lo, accuracy_hi, mcc, mcc_lo, mcc_hi, n_days, n_seeds, majority (the
+    accuracy of the majority of the point's split), below_majority, best_floor, acc_diff (accuracy
+    minus the best floor's, the mean of the paired per-date differences), p_t, p_wilcoxon, n_pairs, test_note."""
+    if MAJORITY in set(predictions["model"]):
+        raise DataError(f"floor_table: a model is labelled {MAJORITY!r}, the name of the majority-of-split row")
+    core = predictions[[c for c in CORE if c in predictions.columns]]
+    frame = pd.concat([majority_predictions(core), core], ignore_index=True)
+    has_point = "point" in frame.columns
+    if not has_point:
+        frame = frame.assign(point="base")
+    table = bootstrap_table(frame, n_resamples=n_resamples, seed=seed)
+    table.loc[table["model"] == MAJORITY, ["mcc", "mcc_lo", "mcc_hi"]] = 0.0  # by convention (module docstring)
+    floors = set(floor_models)
+    table.insert(2, "kind", [KIND_MAJORITY if m == MAJORITY else KIND_FLOOR if m in floors else KIND_MODEL
+                             for m in table["model"]])
+    parts = [_against_best_floor(rows, frame[frame["point"] == point]) for point, rows in
+             table.groupby("point", sort=False)]
+    table = pd.concat(parts, ignore_index=True)
+    return table if has_point else table.drop(columns="point")
+
+
+def _against_best_floor(rows: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (one point) with majority, below_majority and the paired test against the best floor."""
+    order = {KIND_MAJORITY: 0, KIND_FLOOR: 1, KIND_MODEL: 2}
+    rows = rows.sort_values("kind", key=lambda k: k.map(order), kind="stable").reset_index(drop=True)
+    majority = float(rows.loc[rows["model"] == MAJORITY, "accuracy"].iloc[0])
+    floor_rows = rows[rows["kind"] != KIND_MODEL]
+    best = floor_rows.loc[floor_rows["accuracy"].idxmax(), "model"]
+    below = (rows["model"] != MAJORITY) & (rows["accuracy"] < majority - TOLERANCE)
+    rows = rows.assign(majority=majority, below_majority=below,
+                       best_floor=best, acc_diff=np.nan, p_t=np.nan, p_wilcoxon=np.nan, n_pairs=0, test_note="")
+    rows.loc[rows["model"] == best, "test_note"] = "the best floor (reference)"
+    if len(rows) < 2:
+        return rows
+    try:
+        tests = date_significance(predictions.drop(columns="point"), reference=best, loss="error_rate")
+    except DataError as exc:  # e.g. rows predicted on other dates: say so in the table, keep the rest
+        return rows.assign(test_note=np.where(rows["model"] == best, "the best floor (reference)", f"no test: {exc}"))
+    tests = tests.set_index("model")
+    for i, model in rows["model"].items():
+        if model in tests.index:
+            test = tests.loc[model]
+            rows.loc[i, ["acc_diff", "p_t", "p_wilcoxon", "n_pairs"]] = [
+                0.0 - test["mean_diff"], test["p_t"], test["p_wilcoxon"], test["n_days"]]
+    return rows
+
+
+def floor_warnings(table: pd.DataFrame) -> list[str]:
+    """One line per row of `floor_table` whose accuracy is below the majority of its split."""
+    lines = []
+    for row in table[table["below_majority"].astype(bool)].itertuples(index=False):
+        where = f" ({row.point})" if "point" in table.columns and row.point != "base" else ""
+        what = "floor" if row.kind == KIND_FLOOR else "model"
+        lines.append(f"{what} {row.model}{where}: accuracy {row.accuracy:.4f} is below the majority class of its "
+                     f"split ({row.majority:.4f}): always predicting the split's most frequent label does better")
+    return lines
+
+
+def floor_caption(n_resamples: int = N_RESAMPLES, seed: int = SEED) -> str:
+    """The words under (or above) a floor table: what each floor row is and how the numbers were made."""
+    return (f"Floors and models, accuracy and MCC (mean over seeds). The row '{MAJORITY}' (kind '{KIND_MAJORITY}') "
+            "always predicts the most frequent label of the evaluated rows (per seed and test fold): it reads the "
+            "test labels, so it is no model; its MCC is 0 by convention (a constant prediction). Rows of kind "
+            f"'{KIND_FLOOR}' are models declared as floors (train-prior rule, logistic regression) run under the "
+            "same protocol, seeds and splits. "
+            f"{method_note(n_resamples, seed=seed)}. acc_diff, p_t, p_wilcoxon: each row against the best floor "
+            "row of its point (highest accuracy), paired over test days and seeds on the per-date errors (a date's "
+            "wrong labels over the mean rows per date; their mean is the error rate) with a paired t-test and a "
+            "Wilcoxon signed-rank test; dates are treated as independent pairs.")
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """`floor_table` for reading: accuracy and MCC as "0.5123 [0.4987, 0.5260]", the paired test as
+    one "vs best floor" cell ("+0.0120, p 0.034"), the warning flag as "below majority"."""
+    def interval(row, name: str) -> str:
+        return f"{row[name]:.4f} [{row[f'{name}_lo']:.4f}, {row[f'{name}_hi']:.4f}]"
+
+    def versus(row) -> str:
+        note = row["test_note"]
+        if isinstance(note, str) and note:  # (read back from CSV, an empty note is NaN)
+            return note
+        diff = row["acc_diff"] if abs(row["acc_diff"]) >= 5e-5 else 0.0  # no "-0.0000"
+        return f"{diff:+.4f}, p {row['p_t']:.2g} (Wilcoxon {row['p_wilcoxon']:.2g})"
+
+    keys = [c for c in ("point", "model", "kind") if c in table.columns]
+    if "point" in keys and set(table["point"].astype(str)) == {"base"}:  # no sweep: no point column
+        keys.remove("point")
+    out = table[keys].copy()
+    out["accuracy [95% CI]"] = [interval(r, "accuracy") for _, r in table.iterrows()]
+    out["mcc [95% CI]"] = [interval(r, "mcc") for _, r in table.iterrows()]
+    out["vs best floor: acc diff, p"] = [versus(r) for _, r in table.iterrows()]
+    out["note"] = np.where(table["below_majority"].astype(bool), "below majority", "")
+    return out
+
+
+def floor_notes(table: pd.DataFrame) -> list[str]:
+    """The lines printed under a run's summary: the caption, the readable floor table (Markdown)
+    and one "warning:" line per row below the majority of its split."""
+    return [floor_caption() + " (tables/floors.csv)", to_markdown(display_table(table)),
+            *(f"warning: {line}" for line in floor_warnings(table))]
+
+
+def floor_blocks(table: pd.DataFrame, *, n_resamples: int = N_RESAMPLES, seed: int = SEED) -> list:
+    """Report blocks: the caption, the readable table and a warning box when a row is below the
+    majority of its split (numbers in tables/floors.csv)."""
+    blocks: list = [floor_caption(n_resamples, seed) + " Numbers: tables/floors.csv.", display_table(table)]
+    warnings = floor_warnings(table)
+    if warnings:
+        blocks.append(WarningBox("\n".join(warnings), title="Below the majority class of the split"))
+    return blocks
