@@ -57,3 +57,19 @@ def test_models_and_recipes_are_listed(capsys):
     assert "mlp" in out and "xgboost" in out and "n_estimators=300" in out
     assert main(["recipes"]) == 0
     assert "demo" in capsys.readouterr().out
+
+
+def test_run_models_keeps_only_the_named_models(tmp_path, capsys):
+    import json
+
+    assert main(["simulate", "--out", str(tmp_path / "sim"), "--set", "n_days=120", "--set", "n_features=3"]) == 0
+    capsys.readouterr()
+    two = RUN_YAML.replace("models:\n", "models:\n  - {name: ridge, label: Ridge}\n")
+    (tmp_path / "run.yaml").write_text(two)
+    assert main(["run", str(tmp_path / "run.yaml"), "--models", "xgboost", "--out", str(tmp_path / "r"),
+                 "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [row["model"] for row in document["summary"]] == ["xgboost"]
+    assert main(["run", str(tmp_path / "run.yaml"), "--models", "Ridge,lasso"]) == 2
+    assert "no model labelled or named 'lasso'" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path / "r"), "--models", "Ridge"]) == 2

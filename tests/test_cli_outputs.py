@@ -39,7 +39,7 @@ def test_run_json_prints_the_metrics_summary_also_on_resume(tmp_path, config, ca
     assert main(["run", str(config), "--out", str(tmp_path / "r"), "--json", "--quiet"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["run_dir"] == str(tmp_path / "r") and doc["kind"] == "predict" and doc["task"] == "regression"
-    assert doc["report"] is None and doc["warnings"] == []
+    assert doc["report"] is None and doc["warnings"] == [] and doc["floors"] is None  # no floors in regression
     (row,) = doc["summary"]
     assert row["model"] == "xgboost" and isinstance(row["mse"], float) and row["mse"] >= 0
     metrics = pd.read_csv(tmp_path / "r" / "metrics.csv")

@@ -135,6 +135,8 @@ def _run_parsers(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--force", action="store_true", help="with --resume: continue although the inputs changed "
                      "since the run started (recorded in the report)")
     run.add_argument("--quick", action="store_true", help="the recipe's small version that finishes in minutes")
+    run.add_argument("--models", type=lambda s: s.split(","), default=None, metavar="A,B",
+                     help="run only these of the config's models (labels or names, comma-separated)")
     _output_options(run)
     add_executor_options(run)
     run.set_defaults(func=_cmd_run)
@@ -276,9 +278,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     shown = {"quiet": args.quiet, "as_json": args.json, "progress": False if args.quiet else None,
              "executor": _executor(args, None) if args.resume is not None else None}
     if args.resume is not None:
-        if args.config or args.overrides or args.out or args.overwrite or args.quick:
+        if args.config or args.overrides or args.out or args.overwrite or args.quick or args.models:
             print("finfusion: error: --resume takes the config and directory saved in the run directory; "
-                  "give no CONFIG, --set, --out, --overwrite or --quick", file=sys.stderr)
+                  "give no CONFIG, --set, --out, --overwrite, --quick or --models", file=sys.stderr)
             return EXIT_USAGE
         return _execute(None, args.resume, resume=True, force=args.force, **shown)
     if args.force:
@@ -289,7 +291,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from finfusion.experiments.config import load_named_config
 
-    config = load_named_config(args.config, args.overrides, quick=args.quick)
+    config = load_named_config(args.config, args.overrides, quick=args.quick, models=args.models)
     shown["executor"] = _executor(args, config)
     return _execute(config, args.out, resume=False, overwrite=args.overwrite, **shown)
 
@@ -342,13 +344,19 @@ def _run_document(run_dir: Path, report: Path | None, kind: str, headline, warni
     """`run --json`: run_dir, report (path or null), kind ("predict" | "rl" | "sentiment"), task
     ("regression" | "classification"; null for rl), summary (the printed table as records: one per
     model (and sweep point), mean over seeds of the headline metrics; rl: one per group and
-    strategy, "mean (std)" strings; sentiment: one per trial), warnings."""
+    strategy, "mean (std)" strings; sentiment: one per trial), floors (classification runs: the
+    floor table, tables/floors.csv, as records; null otherwise), warnings."""
+    import pandas as pd  # lazily, as every heavy import of the CLI (start-up < 1 s)
+
+    floors = run_dir / "tables" / "floors.csv"
     return {
         "run_dir": str(run_dir),
         "report": None if report is None else str(report),
         "kind": kind,
         "task": headline.task,
         "summary": json.loads(headline.table.to_json(orient="records", double_precision=15)),
+        "floors": json.loads(pd.read_csv(floors).to_json(orient="records", double_precision=15))
+        if floors.is_file() else None,
         "warnings": warnings,
     }
 

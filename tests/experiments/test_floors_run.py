@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
 from finfusion.evaluate.floors import KIND_FLOOR, KIND_MAJORITY, KIND_MODEL, MAJORITY, MAJORITY_ROW
 
 
-def test_a_small_direction_run_writes_and_prints_the_floor_table(tmp_path):
+def test_a_small_direction_run_writes_and_prints_the_floor_table(tmp_path, capsys):
     from finfusion.experiments.kinds import KINDS
     from finfusion.experiments.notebook import run
     from finfusion.experiments.outputs import RunResult
@@ -47,3 +49,10 @@ def test_a_small_direction_run_writes_and_prints_the_floor_table(tmp_path):
     html = (tmp_path / "run" / "report.html").read_text()
     assert "percentile bootstrap over test days (1,000 resamples" in html
     assert ("Below the majority class of the split" in html) == bool(table["below_majority"].any())
+    capsys.readouterr()
+    from finfusion.cli import main
+
+    assert main(["run", "--resume", str(tmp_path / "run"), "--json"]) == 0  # a finished run: its outcome again
+    document = json.loads(capsys.readouterr().out)
+    assert [row["model"] for row in document["floors"]] == table["model"].tolist()
+    assert [row["accuracy_lo"] for row in document["floors"]] == pytest.approx(table["accuracy_lo"].tolist())

@@ -68,7 +68,11 @@ def test_stocknet_recipe_backtests_every_stock_of_each_dev_day_and_sweeps_the_tw
     assert config.sweep.params == {"data.benchmark.rule": ["paper", "any_tweet", "code"],
                                    "data.benchmark.tweet_cutoff": ["close"]}
     assert (p.n_groups, p.holding_period, p.returns) == (10, 1, "truth_movement")
-    assert len(plan.plan_units(config)) == 4 * 8 * 5
+    assert len(plan.plan_units(config)) == 4 * 15 * 5
+    floors = [m.display for m in config.models if m.name in ("prior", "logistic")]
+    assert floors == ["Train prior", "Logistic (lagged returns)", "Logistic (lagged returns + tweet count)"]
+    assert {"adv_alstm", "han", "stocknet"} <= {m.name for m in config.models}
+    assert [m.params for m in config.models if m.params.get("news_pooling")] == [{"news_pooling": "attention"}]
 
 
 def test_lora_recipe_compares_the_same_model_frozen_and_fine_tuned():

@@ -35,7 +35,7 @@ from finfusion.experiments.analysis_config import (  # noqa: F401 - re-exported 
     ShapConfig,
     SignificanceConfig,
 )
-from finfusion.experiments.overrides import apply_overrides, set_path  # noqa: F401 - re-exported
+from finfusion.experiments.overrides import apply_overrides, select_models, set_path  # noqa: F401 - re-exported
 from finfusion.experiments.recipes import available_recipes, recipe_path
 from finfusion.experiments.shared_config import (  # noqa: F401 - re-exported for `from experiments.config import ...`
     SHAPE_KEYS,
@@ -307,13 +307,16 @@ def _union_errors_of_the_given_shape(errors: list[dict]) -> list[dict]:
 
 
 def load_config(
-    path: str | Path, overrides: list[str] | None = None, *, base: Path | None = None, quick: bool = False
+    path: str | Path, overrides: list[str] | None = None, *, base: Path | None = None, quick: bool = False,
+    models: list[str] | None = None,
 ) -> RunConfig:
     """Read YAML (safe loader), apply `key=value` overrides, validate, and resolve relative
     paths against `base` (default: the config file's folder).
 
     A recipe may hold a top-level `quick:` mapping of dotted paths to values: a smaller version
-    of the experiment that finishes in minutes, applied (before `overrides`) when `quick`."""
+    of the experiment that finishes in minutes, applied (before `overrides`) when `quick`.
+    `models` (labels or names) keeps only those model specs (`overrides.select_models`), after the
+    overrides."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -331,6 +334,8 @@ def load_config(
         raise ConfigError(f"{path} has no 'quick' section; run it without --quick")
     quick_sets = [f"{k}={json.dumps(v)}" for k, v in shrink.items()] if quick else []
     raw = apply_overrides(raw, quick_sets + (overrides or []))
+    if models is not None:
+        raw = select_models(raw, models)
     return resolve_paths(parse_config(raw, source=str(path)), path.parent if base is None else base)
 
 
@@ -371,11 +376,12 @@ def config_to_dict(config: RunConfig) -> dict[str, Any]:
     return config.model_dump(mode="json")
 
 
-def load_named_config(name: str | Path, overrides: list[str] | None = None, *, quick: bool = False) -> RunConfig:
+def load_named_config(name: str | Path, overrides: list[str] | None = None, *, quick: bool = False,
+                      models: list[str] | None = None) -> RunConfig:
     """The config `name` names: a YAML file (paths relative to its folder), else a packaged recipe
     (paths relative to the working directory); ConfigError naming both when it is neither."""
     if Path(name).is_file():
-        return load_config(name, overrides, quick=quick)
+        return load_config(name, overrides, quick=quick, models=models)
     if str(name) in available_recipes():
-        return load_config(recipe_path(str(name)), overrides, base=Path.cwd(), quick=quick)
+        return load_config(recipe_path(str(name)), overrides, base=Path.cwd(), quick=quick, models=models)
     raise ConfigError(f"{name} is neither a file nor a recipe ({', '.join(available_recipes())})")

@@ -50,6 +50,7 @@ from torch.utils.data import Dataset
 from finfusion.errors import DataError
 from finfusion.models.base import Samples, store_params
 from finfusion.models.daily_items import PRICE_AGES
+from finfusion.models.newsflow_nets import masked_softmax
 from finfusion.models.params import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed
 from finfusion.models.registry import register
 from finfusion.models.torch_predictor import TorchPredictor
@@ -108,9 +109,7 @@ class AttentiveLSTM(nn.Module):
         else:
             h, last = self._masked_lstm(m, valid)  # (B, T, U), (B, U)
         scores = self.context(torch.tanh(self.attention(h)))[..., 0]  # (B, T)
-        if valid is not None:  # finite: an all-padding window gets uniform weights over zero states
-            scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
-        weights = torch.softmax(scores, dim=1)  # (B, T)
+        weights = torch.softmax(scores, dim=1) if valid is None else masked_softmax(scores, valid)  # (B, T)
         pooled = (weights[..., None] * h).sum(dim=1)  # (B, U)
         return torch.cat([pooled, last], dim=1), weights  # (B, 2U), (B, T)
 

@@ -45,6 +45,7 @@ from torch import nn
 from finfusion.models.base import Samples, Task, store_params
 from finfusion.models.daily_items import DailyNewsPredictor, daily_item_vectors
 from finfusion.models.newsflow import _per_sample
+from finfusion.models.newsflow_nets import masked_softmax
 from finfusion.models.params import (
     NonNegativeFloat,
     NonNegativeInt,
@@ -73,8 +74,7 @@ class NewsAttention(nn.Module):
 
     def forward(self, items: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         u = torch.sigmoid(self.score(items)).squeeze(-1)  # (B, D, K), in (0, 1)
-        u = u.masked_fill(~mask, -1e4)  # exp underflows to 0; finite, so an empty day gives no NaN
-        alpha = torch.softmax(u, dim=-1) * mask  # (B, D, K); empty days and slots: exactly 0
+        alpha = masked_softmax(u, mask)  # (B, D, K); empty days and slots: exactly 0
         days = (alpha.unsqueeze(-1) * items).sum(dim=2)  # (B, D, H)
         return days, alpha
 

@@ -69,6 +69,15 @@ def segment_softmax(scores: torch.Tensor, owner: torch.Tensor, n: int) -> torch.
     return e / total[owner]
 
 
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax of `scores` over the last dimension among the True entries of `mask` (same shape,
+    bool); masked entries get exactly 0, and rows without any True are all zero (no NaN): the
+    padded-layout twin of `segment_softmax` (HAN's news attention, StockNet's message attention,
+    Adv-ALSTM's temporal attention over real rows)."""
+    weights = torch.softmax(scores.masked_fill(~mask, torch.finfo(scores.dtype).min), dim=-1)
+    return torch.where(mask, weights, torch.zeros_like(weights))
+
+
 class ItemAttention(nn.Module):
     """Per-item attention pooling of a sample's news items (newsflow option news_pooling="attention"):
     a_i = softmax_i(v^T tanh(W LN(h_i) + b)) over the sample's items, pooled = Σ_i a_i h_i.

@@ -37,6 +37,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from finfusion.models.newsflow_nets import masked_softmax
+
 AuxLabels = Literal["band", "sign"]
 SIGN_EPS = 1e-7  # the released code's binary rule: movement <= 1e-7 is a fall
 
@@ -122,12 +124,6 @@ class MarketEncoder(nn.Module):
         weights = weights.view_as(mask)  # (B, S, D, K)
         corpus = torch.einsum("bsdk,bdkm->bsm", weights, msgs)  # (B, S, M)
         return torch.cat([corpus, prices], dim=-1), weights
-
-
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last dimension among `mask`; rows without any True are all zero."""
-    weights = torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1)  # finite: no NaN in all-masked rows
-    return torch.where(mask.any(-1, keepdim=True), weights, torch.zeros_like(weights))
 
 
 class MovementDecoder(nn.Module):
