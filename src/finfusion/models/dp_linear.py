@@ -46,7 +46,14 @@ from scipy.special import expit
 from finfusion.errors import ConfigError, DataError
 from finfusion.io import read_json, write_json
 from finfusion.models.base import Predictor, Samples
-from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
+from finfusion.models.inputs import (
+    FittedInputs,
+    check_input_shape,
+    describe_inputs,
+    encode_targets,
+    flatten_features,
+    learn_classes,
+)
 from finfusion.models.params import PositiveFloat, PositiveInt, Seed
 from finfusion.models.registry import read_config, register, write_config
 
@@ -126,11 +133,7 @@ class DPLogisticPredictor(FittedInputs, Predictor):
         X = self._clipped(train, tuple(train.X.shape[1:]), "train")
         y = encode_targets(train.y, classes, f"{type(self).__name__}: train", np.int64)
         coef, intercept = self._fit_private(X, y, len(classes)) if self.epsilon is not None else self._fit_plain(X, y)
-        self.task_ = train.task
-        self.classes_ = classes
-        self.input_shape_ = tuple(int(s) for s in train.X.shape[1:])
-        self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.feature_names_in_ = tuple(train.feature_names)
+        describe_inputs(self, train, classes)
         self.coef_, self.intercept_ = coef, intercept
         self.epsilon_ = math.inf if self.epsilon is None else float(self.epsilon)
         return self
@@ -202,8 +205,7 @@ class DPLogisticPredictor(FittedInputs, Predictor):
         return rows, np.zeros(len(rows))
 
     def _clipped(self, data: Samples, expected: tuple[int, ...], role: str) -> np.ndarray:
-        if tuple(data.X.shape[1:]) != tuple(expected):
-            raise DataError(f"{type(self).__name__}: {role} X has per-sample shape {tuple(data.X.shape[1:])}, expected {expected}")
+        check_input_shape(self, data, expected, role)
         X = flatten_features(data.X)
         if not np.isfinite(X).all():
             raise DataError(f"{type(self).__name__}: {role} X has {int((~np.isfinite(X)).sum())} non-finite values")

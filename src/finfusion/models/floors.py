@@ -29,18 +29,19 @@ from sklearn.preprocessing import StandardScaler
 from finfusion.errors import DataError
 from finfusion.io import read_json, write_json
 from finfusion.models.base import Predictor, Samples, Task
-from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
+from finfusion.models.inputs import (
+    FittedInputs,
+    check_input_shape,
+    describe_inputs,
+    encode_targets,
+    flatten_features,
+    learn_classes,
+)
 from finfusion.models.params import PositiveFloat, PositiveInt
 from finfusion.models.registry import read_config, register, write_config
 
 MODEL_FILE = "model.json"
 TWEET_COUNT = "n_tweets"  # Samples.extras key of the StockNet benchmark's lag tweet count
-
-
-def _check_shape(owner: Predictor, data: Samples, expected: tuple[int, ...]) -> None:
-    if tuple(data.X.shape[1:]) != tuple(expected):
-        raise DataError(f"{type(owner).__name__}: X has per-sample shape {tuple(data.X.shape[1:])}, "
-                        f"the model was fitted on {tuple(expected)}")
 
 
 @register("prior")
@@ -65,16 +66,13 @@ class PriorPredictor(FittedInputs, Predictor):
         classes = learn_classes(train, type(self).__name__)
         codes = encode_targets(train.y, classes, f"{type(self).__name__}: train", np.int64)
         self.class_prior_ = np.bincount(codes, minlength=len(classes)) / len(codes)
-        self.task_, self.classes_ = train.task, classes
-        self.input_shape_ = tuple(int(s) for s in train.X.shape[1:])
-        self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.feature_names_in_ = tuple(train.feature_names)
+        describe_inputs(self, train, classes)
         return self
 
     def predict_proba(self, data: Samples) -> np.ndarray:
         self.check_fitted()
         self.check_task(data)
-        _check_shape(self, data, self.input_shape_)
+        check_input_shape(self, data, self.input_shape_)
         return np.tile(self.class_prior_, (len(data), 1))  # (n, K)
 
     def predict(self, data: Samples) -> np.ndarray:
@@ -127,16 +125,13 @@ class LogisticPredictor(FittedInputs, Predictor):
         self.scaler_mean_, self.scaler_scale_ = scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
         self.coef_ = model.coef_.astype(np.float64)
         self.intercept_ = np.atleast_1d(model.intercept_).astype(np.float64)
-        self.task_, self.classes_ = train.task, classes
-        self.input_shape_ = tuple(int(s) for s in train.X.shape[1:])
-        self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.feature_names_in_ = tuple(train.feature_names)
+        describe_inputs(self, train, classes)
         return self
 
     def predict_proba(self, data: Samples) -> np.ndarray:
         self.check_fitted()
         self.check_task(data)
-        _check_shape(self, data, self.input_shape_)
+        check_input_shape(self, data, self.input_shape_)
         scores = (self._inputs(data) - self.scaler_mean_) / self.scaler_scale_ @ self.coef_.T + self.intercept_
         if scores.shape[1] == 1:  # (n, 1): the log-odds of the second class
             p = 1.0 / (1.0 + np.exp(-scores[:, 0]))

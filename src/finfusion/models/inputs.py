@@ -1,4 +1,5 @@
-"""Numeric-input helpers shared by every predictor: classes, target encoding, flattening."""
+"""Numeric-input helpers shared by every predictor: classes, target encoding, flattening, and the
+fitted description of the inputs (`describe_inputs`, `check_input_shape`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,23 @@ def flat_feature_names(feature_names: tuple[str, ...], input_shape: tuple[int, .
 def flatten_features(X: np.ndarray) -> np.ndarray:
     """(n, d) or (n, L, d) -> float32 (n, L*d); a look-back is flattened day-major."""
     return np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32)
+
+
+def describe_inputs(owner: Any, train: Samples, classes: np.ndarray | None) -> None:
+    """Set the fitted description of `train`'s inputs on `owner`: task_, classes_, input_shape_
+    (the per-sample shape of X), n_features_in_ (its product) and feature_names_in_."""
+    owner.task_, owner.classes_ = train.task, classes
+    owner.input_shape_ = tuple(int(s) for s in train.X.shape[1:])
+    owner.n_features_in_ = int(np.prod(owner.input_shape_))
+    owner.feature_names_in_ = tuple(train.feature_names)
+
+
+def check_input_shape(owner: Any, data: Samples, expected: tuple[int, ...], role: str = "") -> None:
+    """DataError unless `data`'s per-sample X shape is `expected` (the fitted input_shape_)."""
+    if tuple(data.X.shape[1:]) != tuple(expected):
+        where = f"{role} X" if role else "X"
+        raise DataError(f"{type(owner).__name__}: {where} has per-sample shape {tuple(data.X.shape[1:])}, "
+                        f"the model was fitted on {tuple(expected)}")
 
 
 class FittedInputs:

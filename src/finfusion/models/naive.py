@@ -21,6 +21,7 @@ import numpy as np
 
 from finfusion.errors import DataError
 from finfusion.models.base import Predictor, Samples, Task
+from finfusion.models.inputs import check_input_shape
 from finfusion.models.registry import read_config, register, write_config
 
 
@@ -54,11 +55,7 @@ class NaivePredictor(Predictor):
     def predict(self, data: Samples) -> np.ndarray:
         self.check_fitted()
         self.check_task(data)
-        if tuple(data.X.shape[1:]) != self.input_shape_:
-            raise DataError(
-                f"NaivePredictor: X has per-sample shape {tuple(data.X.shape[1:])}, "
-                f"the model was fitted on {self.input_shape_}"
-            )
+        check_input_shape(self, data, self.input_shape_)
         if self.feature is None:
             return np.zeros(len(data), dtype=np.float64)
         column = self.feature_names_in_.index(self.feature)

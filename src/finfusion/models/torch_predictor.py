@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from finfusion.errors import DataError
 from finfusion.io import atomic_write
 from finfusion.models.base import Predictor, Samples
-from finfusion.models.inputs import encode_targets, flatten_features, learn_classes
+from finfusion.models.inputs import check_input_shape, describe_inputs, encode_targets, flatten_features, learn_classes
 from finfusion.models.registry import read_config, write_config
 from finfusion.models.trainer import ArrayDataset, Prepare, Trainer, TrainerConfig, TrainHistory
 from finfusion.models.trainer import predict as predict_module
@@ -99,11 +99,7 @@ class TorchPredictor(Predictor):
 
     def _learn_inputs(self, train: Samples) -> None:
         """Fitted description of the inputs, set on a cold fit (extend for extra fitted state)."""
-        self.task_ = train.task
-        self.input_shape_ = tuple(int(s) for s in train.X.shape[1:])
-        self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.feature_names_in_ = tuple(train.feature_names)
-        self.classes_ = learn_classes(train, type(self).__name__)
+        describe_inputs(self, train, learn_classes(train, type(self).__name__))
 
     # -- the Predictor contract ---------------------------------------------------------------
 
@@ -212,11 +208,7 @@ class TorchPredictor(Predictor):
 
     def _checked(self, data: Samples, role: str) -> Samples:
         """`data` after checking its input shape against the fitted one and that X is finite."""
-        if tuple(data.X.shape[1:]) != self.input_shape_:
-            raise DataError(
-                f"{type(self).__name__}: {role} X has per-sample shape {tuple(data.X.shape[1:])}, "
-                f"the model was fitted on {self.input_shape_}"
-            )
+        check_input_shape(self, data, self.input_shape_, role)
         if self.uses_numeric and not np.isfinite(data.X).all():
             bad = np.argwhere(~np.isfinite(data.X.reshape(len(data), -1, data.X.shape[-1])))
             col = data.feature_names[bad[0, 2]]

@@ -15,10 +15,16 @@ from typing import Any, Literal
 import numpy as np
 import xgboost as xgb
 
-from finfusion.errors import DataError
 from finfusion.io import write_bytes
 from finfusion.models.base import Predictor, Samples
-from finfusion.models.inputs import FittedInputs, encode_targets, flatten_features, learn_classes
+from finfusion.models.inputs import (
+    FittedInputs,
+    check_input_shape,
+    describe_inputs,
+    encode_targets,
+    flatten_features,
+    learn_classes,
+)
 from finfusion.models.params import Fraction, NonNegativeFloat, NonNegativeInt, PositiveInt, Seed
 from finfusion.models.registry import read_config, register, write_config
 
@@ -93,11 +99,7 @@ class XGBoostPredictor(FittedInputs, Predictor):
         if warm:
             fit_kwargs["xgb_model"] = self.model_.get_booster()
         model.fit(self._X(train, train.X.shape[1:]), _encode(train.y, classes, "train"), **fit_kwargs)
-        self.task_ = task
-        self.classes_ = classes
-        self.input_shape_ = tuple(int(s) for s in train.X.shape[1:])
-        self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.feature_names_in_ = tuple(train.feature_names)
+        describe_inputs(self, train, classes)
         self.model_ = model
         return self
 
@@ -176,10 +178,7 @@ class XGBoostPredictor(FittedInputs, Predictor):
         return self._X(data, self.input_shape_)
 
     def _X(self, data: Samples, expected_shape: tuple[int, ...]) -> np.ndarray:
-        if tuple(data.X.shape[1:]) != tuple(expected_shape):
-            raise DataError(
-                f"{type(self).__name__}: X has per-sample shape {tuple(data.X.shape[1:])}, expected {tuple(expected_shape)}"
-            )
+        check_input_shape(self, data, expected_shape)
         return flatten_features(data.X)
 
     def _check_warm(self, train: Samples) -> None:
