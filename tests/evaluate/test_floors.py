@@ -123,3 +123,21 @@ def test_acc_diff_is_the_accuracy_difference_also_with_ragged_days():
     table = floor_table(pd.concat(frames, ignore_index=True), ["Logistic"], n_resamples=20).set_index("model")
     best = table.loc[table["best_floor"].iloc[0], "accuracy"]
     assert table.loc["A", "acc_diff"] == pytest.approx(table.loc["A", "accuracy"] - best)
+
+
+def test_configs_tried_are_carried_and_shown_with_not_stated_for_unknown():
+    from finfusion.evaluate.floors import display_table
+
+    rng = np.random.default_rng(0)
+    dates = np.repeat(pd.bdate_range("2021-01-01", periods=30), 2)
+    y = rng.integers(0, 2, len(dates))
+    rows = [pd.DataFrame({"date": dates, "ticker": np.tile(["A", "B"], 30), "y_true": y,
+                          "y_pred": rng.integers(0, 2, len(dates)), "model": m, "seed": 0, "fold": 0})
+            for m in ("Prior", "Net", "Other")]
+    table = floor_table(pd.concat(rows, ignore_index=True), ["Prior"], configs_tried={"Prior": 1, "Net": 12},
+                        n_resamples=50)
+    tried = dict(zip(table["model"], table["configs_tried"]))
+    assert tried[MAJORITY] == 0 and tried["Prior"] == 1 and tried["Net"] == 12 and pd.isna(tried["Other"])
+    shown = dict(zip(display_table(table)["model"], display_table(table)["configs tried"]))
+    assert shown == {MAJORITY: "-", "Prior": "1", "Net": "12", "Other": "not stated"}
+    assert "configs_tried" not in floor_table(pd.concat(rows, ignore_index=True), ["Prior"], n_resamples=50)

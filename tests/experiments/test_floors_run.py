@@ -19,7 +19,8 @@ def test_a_small_direction_run_writes_and_prints_the_floor_table(tmp_path, capsy
            "data": {"source": "simulate", "simulate": {"n_days": 120, "n_tickers": 4, "n_features": 3, "seed": 1}},
            "features": {"groups": ["extra"]}, "target": {"kind": "direction"},
            "models": [{"name": "prior", "label": "Train prior"}, {"name": "logistic", "label": "Logistic"},
-                      {"name": "xgboost", "label": "XGB", "params": {"n_estimators": 10}}],
+                      {"name": "xgboost", "label": "XGB", "params": {"n_estimators": 10},
+                       "configs_tried": 3}],
            "protocol": {"kind": "walk_forward", "train_size": 40, "test_size": 30, "n_folds": 2, "unit": "days"},
            "sweep": {"seeds": [0, 1]}, "output": {"plots": False, "report": True}}
     result = run(raw, out=tmp_path / "run")
@@ -27,6 +28,8 @@ def test_a_small_direction_run_writes_and_prints_the_floor_table(tmp_path, capsy
     assert table["model"].tolist()[0] == MAJORITY  # floors first
     assert table.set_index("model")["kind"].to_dict() == {MAJORITY: KIND_MAJORITY, "Train prior": KIND_FLOOR,
                                                           "Logistic": KIND_FLOOR, "XGB": KIND_MODEL}
+    tried = table.set_index("model")["configs_tried"]
+    assert tried["XGB"] == 3 and pd.isna(tried["Train prior"]) and tried[MAJORITY] == 0  # as the config states
     summary = result.metrics.groupby("model")["accuracy"].mean()
     rows = table.set_index("model")
     for model in ("Train prior", "Logistic", "XGB"):  # the same numbers as the summary, with intervals

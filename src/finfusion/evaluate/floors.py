@@ -24,7 +24,7 @@ its split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -74,12 +74,15 @@ def majority_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
+                configs_tried: Mapping[str, int | None] | None = None,
                 n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
     """One row per (point, model) and the majority of split (module docstring), floors first:
     point (when the frame has one), model, kind (KIND_MAJORITY, KIND_FLOOR or KIND_MODEL),
     accuracy, accuracy_lo, accuracy_hi, mcc, mcc_lo, mcc_hi, n_days, n_seeds, majority (the
     accuracy of the majority of the point's split), below_majority, best_floor, acc_diff (accuracy
-    minus the best floor's, the mean of the paired per-date differences), p_t, p_wilcoxon, n_pairs, test_note."""
+    minus the best floor's, the mean of the paired per-date differences), p_t, p_wilcoxon, n_pairs, test_note;
+    with `configs_tried` (model label -> the configurations tried, None: not stated) also
+    configs_tried (nullable int; 0 for the majority of split, which is no model)."""
     if MAJORITY in set(predictions["model"]):
         raise DataError(f"floor_table: a model is labelled {MAJORITY!r}, the name of the majority-of-split row")
     core = predictions[[c for c in CORE if c in predictions.columns]]
@@ -95,6 +98,9 @@ def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
     parts = [_against_best_floor(rows, frame[frame["point"] == point]) for point, rows in
              table.groupby("point", sort=False)]
     table = pd.concat(parts, ignore_index=True)
+    if configs_tried is not None:  # stated by the run's author per model (0: the majority row, no model)
+        stated = {model: 0 if model == MAJORITY else configs_tried.get(model) for model in table["model"]}
+        table["configs_tried"] = pd.array([stated[m] for m in table["model"]], dtype="Int64")
     return table if has_point else table.drop(columns="point")
 
 
@@ -145,7 +151,9 @@ def floor_caption(n_resamples: int = N_RESAMPLES, seed: int = SEED) -> str:
             f"{method_note(n_resamples, seed=seed)}. acc_diff, p_t, p_wilcoxon: each row against the best floor "
             "row of its point (highest accuracy), paired over test days and seeds on the per-date errors (a date's "
             "wrong labels over the mean rows per date; their mean is the error rate) with a paired t-test and a "
-            "Wilcoxon signed-rank test; dates are treated as independent pairs.")
+            "Wilcoxon signed-rank test; dates are treated as independent pairs. configs tried: how many "
+            "configurations of each model were tried on train / dev before this one, as the run's config states "
+            "(models[].configs_tried).")
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -168,8 +176,16 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     out["accuracy [95% CI]"] = [interval(r, "accuracy") for _, r in table.iterrows()]
     out["mcc [95% CI]"] = [interval(r, "mcc") for _, r in table.iterrows()]
     out["vs best floor: acc diff, p"] = [versus(r) for _, r in table.iterrows()]
+    if "configs_tried" in table.columns:
+        out["configs tried"] = [_tried(r["configs_tried"], r["kind"]) for _, r in table.iterrows()]
     out["note"] = np.where(table["below_majority"].astype(bool), "below majority", "")
     return out
+
+
+def _tried(value, kind: str) -> str:
+    if kind == KIND_MAJORITY:
+        return "-"  # no model: nothing was searched
+    return "not stated" if pd.isna(value) else str(int(value))
 
 
 def floor_notes(table: pd.DataFrame) -> list[str]:

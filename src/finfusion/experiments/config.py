@@ -66,6 +66,10 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="the predictor's keyword arguments (finfusion models)")
     features: list[str] | None = Field(None, description="groups or features this model reads; default: all")
     exclude: list[str] = Field(default_factory=list, description="groups or features this model does not read")
+    configs_tried: int | None = Field(
+        None, ge=1, description="how many configurations of this model were tried (on train / dev) before this "
+        "one: shown beside its results in the floor table, so a reader knows how much searching went into a "
+        "number; unset: 'not stated'")
 
     @property
     def display(self) -> str:
