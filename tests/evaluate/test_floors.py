@@ -141,3 +141,24 @@ def test_configs_tried_are_carried_and_shown_with_not_stated_for_unknown():
     shown = dict(zip(display_table(table)["model"], display_table(table)["configs tried"]))
     assert shown == {MAJORITY: "-", "Prior": "1", "Net": "12", "Other": "not stated"}
     assert "configs_tried" not in floor_table(pd.concat(rows, ignore_index=True), ["Prior"], n_resamples=50)
+
+
+def test_mcc_against_the_best_floor_and_the_plain_verdict():
+    from sklearn.metrics import matthews_corrcoef
+
+    from finfusion.evaluate.floors import floor_verdicts
+
+    preds = _two_models(0.75, 0.5)
+    table = floor_table(preds, ["Prior"], n_resamples=200).set_index("model")
+    assert (table["best_floor_mcc"] == MAJORITY).all()  # the constant Prior has MCC 0 too: the first (majority) wins
+    a = preds[preds["model"] == "A"]
+    assert table.loc["A", "mcc_diff"] == pytest.approx(matthews_corrcoef(a["y_true"], a["y_pred"]))  # minus 0
+    assert table.loc["A", "mcc_diff"] > 2 * table.loc["A", "mcc_se"] > 0
+    (line,) = floor_verdicts(table.reset_index())
+    assert line.startswith("Best model by MCC: A, MCC") and "more than two standard errors above it" in line
+    assert "not more" not in line
+    weak = floor_table(_two_models(0.5, 0.49, seed=1), ["Prior"], n_resamples=200)
+    (line,) = floor_verdicts(weak)
+    assert "not more than two standard errors above it: no model beats the floor here" in line
+    shown = display_table(weak).set_index("model")["vs best floor (MCC): diff (SE)"]
+    assert shown[MAJORITY] == "the best floor by MCC" and shown["A"].startswith(("+", "-"))

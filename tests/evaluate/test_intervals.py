@@ -82,3 +82,36 @@ def test_bootstrap_table_has_one_row_per_point_and_model():
     table = bootstrap_table(frame, n_resamples=50)
     assert table[["point", "model"]].values.tolist() == [["p1", "a"], ["p1", "b"], ["p2", "a"]]
     assert {"accuracy_lo", "accuracy_hi", "mcc_lo", "mcc_hi", "n_days", "n_seeds"} <= set(table.columns)
+
+
+def _frame(y_true, y_pred, dates, seed=0):
+    return pd.DataFrame({"date": dates, "y_true": y_true, "y_pred": y_pred, "seed": seed})
+
+
+def test_paired_difference_of_mcc_by_hand_and_its_pairing():
+    from sklearn.metrics import matthews_corrcoef
+
+    from finfusion.errors import DataError
+    from finfusion.evaluate.intervals import paired_difference
+
+    rng = np.random.default_rng(3)
+    dates = np.repeat(pd.bdate_range("2021-01-01", periods=40), 5)
+    y = rng.integers(0, 2, len(dates))
+    good = np.where(rng.random(len(y)) < 0.7, y, 1 - y)
+    a = _frame(y, good, dates)
+    same = paired_difference(a, a, n_resamples=200)
+    assert same["diff"] == 0 and same["se"] == 0 and same["z"] == 0  # a model against itself: no difference
+    perfect, constant = _frame(y, y, dates), _frame(y, np.zeros_like(y), dates)
+    sure = paired_difference(perfect, constant, n_resamples=200)
+    assert sure["diff"] == pytest.approx(1.0) and sure["se"] == 0 and sure["z"] == np.inf  # MCC 1 vs 0 everywhere
+    flipped = good.copy()
+    flipped[:3] = 1 - flipped[:3]  # b differs from a on 3 rows of 200
+    b = _frame(y, flipped, dates)
+    close = paired_difference(a, b, n_resamples=500)
+    assert close["diff"] == pytest.approx(matthews_corrcoef(y, good) - matthews_corrcoef(y, flipped))
+    assert close["lo"] <= close["diff"] <= close["hi"]
+    alone = [day_bootstrap(f, n_resamples=500) for f in (a, b)]
+    unpaired = np.hypot(*[(r["mcc_hi"] - r["mcc_lo"]) / 3.92 for r in alone])
+    assert close["se"] < unpaired / 3  # the same days for both: far below the unpaired SE
+    with pytest.raises(DataError, match="different test dates"):
+        paired_difference(a, a.iloc[5:], n_resamples=10)

@@ -47,7 +47,8 @@ def test_a_small_direction_run_writes_and_prints_the_floor_table(tmp_path, capsy
     assert MAJORITY_ROW not in pd.read_csv(tmp_path / "run" / "tables" / "f1.csv", index_col="model").index
     notes = KINDS["predict"].headline(RunResult(result.dir, result.predictions, result.metrics, {})).notes
     assert any(n.startswith("Floors and models") for n in notes)
-    assert any(MAJORITY in n and "accuracy [95% CI]" in n for n in notes)
+    assert any(MAJORITY in n and "accuracy [95% CI]" in n and "vs best floor (MCC)" in n for n in notes)
+    assert sum(n.startswith("Best model by MCC: XGB") for n in notes) == 1  # the only model: the verdict names it
     assert sum(n.startswith("warning: ") for n in notes) == int(table["below_majority"].sum())
     html = (tmp_path / "run" / "report.html").read_text()
     assert "percentile bootstrap over test days (1,000 resamples" in html

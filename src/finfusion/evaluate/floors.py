@@ -19,7 +19,9 @@ accuracy, the majority of split included): per-date errors (the date's wrong lab
 run's mean rows per date, whose mean over dates is the error rate, so the mean difference is the
 accuracy difference), paired over (seed, date), paired t-test and Wilcoxon
 (`evaluate.significance.date_significance` with loss "error_rate"). `floor_warnings` lists every row whose accuracy is below the majority of
-its split.
+its split; `floor_verdicts` says per point whether the model of highest MCC beats the best floor by
+MCC (the majority's 0 included) by more than two standard errors of the paired day-bootstrap
+difference (`evaluate.intervals.paired_difference`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from finfusion.errors import DataError
-from finfusion.evaluate.intervals import N_RESAMPLES, SEED, bootstrap_table, method_note
+from finfusion.evaluate.intervals import N_RESAMPLES, SEED, bootstrap_table, method_note, paired_difference
 from finfusion.evaluate.report import WarningBox
 from finfusion.evaluate.significance import date_significance
 from finfusion.evaluate.tables import require_columns, to_markdown
@@ -80,7 +82,8 @@ def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
     point (when the frame has one), model, kind (KIND_MAJORITY, KIND_FLOOR or KIND_MODEL),
     accuracy, accuracy_lo, accuracy_hi, mcc, mcc_lo, mcc_hi, n_days, n_seeds, majority (the
     accuracy of the majority of the point's split), below_majority, best_floor, acc_diff (accuracy
-    minus the best floor's, the mean of the paired per-date differences), p_t, p_wilcoxon, n_pairs, test_note;
+    minus the best floor's, the mean of the paired per-date differences), p_t, p_wilcoxon, n_pairs, test_note,
+    best_floor_mcc, mcc_diff, mcc_se (MCC against the floor row of highest MCC, paired day bootstrap);
     with `configs_tried` (model label -> the configurations tried, None: not stated) also
     configs_tried (nullable int; 0 for the majority of split, which is no model)."""
     if MAJORITY in set(predictions["model"]):
@@ -95,8 +98,9 @@ def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
     floors = set(floor_models)
     table.insert(2, "kind", [KIND_MAJORITY if m == MAJORITY else KIND_FLOOR if m in floors else KIND_MODEL
                              for m in table["model"]])
-    parts = [_against_best_floor(rows, frame[frame["point"] == point]) for point, rows in
-             table.groupby("point", sort=False)]
+    parts = [_mcc_against_best_floor(_against_best_floor(rows, frame[frame["point"] == point]),
+                                     frame[frame["point"] == point], n_resamples, seed)
+             for point, rows in table.groupby("point", sort=False)]
     table = pd.concat(parts, ignore_index=True)
     if configs_tried is not None:  # stated by the run's author per model (0: the majority row, no model)
         stated = {model: 0 if model == MAJORITY else configs_tried.get(model) for model in table["model"]}
@@ -130,6 +134,50 @@ def _against_best_floor(rows: pd.DataFrame, predictions: pd.DataFrame) -> pd.Dat
     return rows
 
 
+def _mcc_against_best_floor(rows: pd.DataFrame, predictions: pd.DataFrame, n_resamples: int,
+                            seed: int) -> pd.DataFrame:
+    """`rows` (one point) with best_floor_mcc (the floor row of highest MCC, the majority's 0
+    included), mcc_diff (MCC minus its MCC) and mcc_se (the paired day-bootstrap standard error of
+    that difference, `evaluate.intervals.paired_difference`)."""
+    floor_rows = rows[rows["kind"] != KIND_MODEL]
+    best = floor_rows.loc[floor_rows["mcc"].idxmax(), "model"]
+    reference = predictions[predictions["model"] == best]
+    if best == MAJORITY:  # MCC 0 by convention: a constant prediction, 0 in every resample
+        reference = reference.assign(y_pred=reference["y_true"].iloc[0])
+    rows = rows.assign(best_floor_mcc=best, mcc_diff=np.nan, mcc_se=np.nan)
+    classes = np.unique(predictions[["y_true", "y_pred"]].to_numpy().ravel())
+    for i, model in rows["model"].items():
+        if model == best:
+            continue
+        try:
+            d = paired_difference(predictions[predictions["model"] == model], reference, "mcc",
+                                  n_resamples=n_resamples, seed=seed, classes=classes)
+        except DataError:  # other dates than the reference: no paired difference (the accuracy test says why)
+            continue
+        rows.loc[i, ["mcc_diff", "mcc_se"]] = [d["diff"], d["se"]]
+    return rows
+
+
+def floor_verdicts(table: pd.DataFrame) -> list[str]:
+    """Per point, one plain sentence: does the model of highest MCC beat the best floor (by MCC) by
+    more than two standard errors of the paired difference?"""
+    lines = []
+    points = table.groupby("point", sort=False) if "point" in table.columns else [("base", table)]
+    for point, rows in points:
+        models = rows[(rows["kind"] == KIND_MODEL) & rows["mcc_diff"].notna()]
+        if models.empty:
+            continue
+        top = models.loc[models["mcc"].idxmax()]
+        where = "" if point == "base" else f" ({point})"
+        beyond = top["mcc_diff"] > 2 * top["mcc_se"]
+        lines.append(f"Best model by MCC{where}: {top['model']}, MCC {top['mcc']:.4f} [{top['mcc_lo']:.4f}, "
+                     f"{top['mcc_hi']:.4f}]; against the best floor by MCC ({top['best_floor_mcc']}): "
+                     f"{top['mcc_diff']:+.4f} (SE {top['mcc_se']:.4f}), "
+                     f"{'more' if beyond else 'not more'} than two standard errors "
+                     f"{'above it' if beyond else 'above it: no model beats the floor here'}")
+    return lines
+
+
 def floor_warnings(table: pd.DataFrame) -> list[str]:
     """One line per row of `floor_table` whose accuracy is below the majority of its split."""
     lines = []
@@ -151,7 +199,9 @@ def floor_caption(n_resamples: int = N_RESAMPLES, seed: int = SEED) -> str:
             f"{method_note(n_resamples, seed=seed)}. acc_diff, p_t, p_wilcoxon: each row against the best floor "
             "row of its point (highest accuracy), paired over test days and seeds on the per-date errors (a date's "
             "wrong labels over the mean rows per date; their mean is the error rate) with a paired t-test and a "
-            "Wilcoxon signed-rank test; dates are treated as independent pairs. configs tried: how many "
+            "Wilcoxon signed-rank test; dates are treated as independent pairs. MCC: each row against the floor "
+            "row of highest MCC (the majority's 0 included), the difference with its standard error from the "
+            "same day resamples for both (paired day bootstrap). configs tried: how many "
             "configurations of each model were tried on train / dev before this one, as the run's config states "
             "(models[].configs_tried).")
 
@@ -176,6 +226,11 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     out["accuracy [95% CI]"] = [interval(r, "accuracy") for _, r in table.iterrows()]
     out["mcc [95% CI]"] = [interval(r, "mcc") for _, r in table.iterrows()]
     out["vs best floor: acc diff, p"] = [versus(r) for _, r in table.iterrows()]
+    if "mcc_diff" in table.columns:
+        out["vs best floor (MCC): diff (SE)"] = [
+            "the best floor by MCC" if r["model"] == r["best_floor_mcc"] else
+            "no test" if pd.isna(r["mcc_diff"]) else f"{r['mcc_diff']:+.4f} ({r['mcc_se']:.4f})"
+            for _, r in table.iterrows()]
     if "configs_tried" in table.columns:
         out["configs tried"] = [_tried(r["configs_tried"], r["kind"]) for _, r in table.iterrows()]
     out["note"] = np.where(table["below_majority"].astype(bool), "below majority", "")
@@ -192,13 +247,15 @@ def floor_notes(table: pd.DataFrame) -> list[str]:
     """The lines printed under a run's summary: the caption, the readable floor table (Markdown)
     and one "warning:" line per row below the majority of its split."""
     return [floor_caption() + " (tables/floors.csv)", to_markdown(display_table(table)),
+            *(floor_verdicts(table) if "mcc_diff" in table.columns else []),
             *(f"warning: {line}" for line in floor_warnings(table))]
 
 
 def floor_blocks(table: pd.DataFrame, *, n_resamples: int = N_RESAMPLES, seed: int = SEED) -> list:
     """Report blocks: the caption, the readable table and a warning box when a row is below the
     majority of its split (numbers in tables/floors.csv)."""
-    blocks: list = [floor_caption(n_resamples, seed) + " Numbers: tables/floors.csv.", display_table(table)]
+    blocks: list = [floor_caption(n_resamples, seed) + " Numbers: tables/floors.csv.", display_table(table),
+                    *(floor_verdicts(table) if "mcc_diff" in table.columns else [])]
     warnings = floor_warnings(table)
     if warnings:
         blocks.append(WarningBox("\n".join(warnings), title="Below the majority class of the split"))

@@ -10,6 +10,7 @@ percentile interval (2.5 % and 97.5 % quantiles of B replicates), from a fixed s
 
     day_bootstrap(frame)   # one (point, model)'s predictions -> accuracy, mcc and their intervals
     bootstrap_table(predictions)  # the same for every (point, model)
+    paired_difference(a, b)       # metric(a) - metric(b) of two models on the same days, with its SE
 
 Written by hand because the block structure (resample dates, not rows) and the pairing of seeds
 are not what scipy.stats.bootstrap resamples; with the per-date confusion counts precomputed,
@@ -72,6 +73,45 @@ def metrics_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
     return {"accuracy": accuracy, "mcc": np.where(total > 0, mcc, np.nan)}
 
 
+def _replicates(frame: pd.DataFrame, classes: np.ndarray, n_resamples: int, seed: int
+                ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(dates (D,), point metrics per seed {name: (S,)}, replicates per seed {name: (B, S)}); the
+    resampling weights depend only on the number of dates and `seed`, so two frames on the same
+    dates are resampled on the same days (paired)."""
+    dates, counts = confusion_by_date(frame, classes)
+    rng = np.random.default_rng(seed)
+    n_days = len(dates)
+    weights = rng.multinomial(n_days, np.full(n_days, 1.0 / n_days), size=n_resamples).astype(np.float64)  # (B, D)
+    resampled = np.einsum("bd,sdij->bsij", weights, counts)  # (B, S, K, K)
+    return dates, metrics_from_confusion(counts.sum(axis=1)), metrics_from_confusion(resampled)
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, metric: str = "mcc", *, n_resamples: int = N_RESAMPLES,
+                      level: float = LEVEL, seed: int = SEED, classes: np.ndarray | None = None) -> dict[str, float]:
+    """metric(a) - metric(b) (each the mean over its seeds) for two models' predictions on the same
+    test dates, with the standard error and percentile interval of the difference from the same
+    day resamples for both (a paired day bootstrap): keys diff, se, lo, hi, z (= diff / se; inf
+    when se is 0 and diff is not). DataError when the two frames cover different dates."""
+    if a.empty or b.empty:
+        raise DataError("paired_difference: no predictions to compare")
+    if metric not in METRICS:
+        raise DataError(f"paired_difference: metric must be one of {METRICS}, got {metric!r}")
+    if classes is None:
+        classes = np.unique(pd.concat([a["y_true"], b["y_true"], a["y_pred"], b["y_pred"]]).to_numpy())
+    dates_a, point_a, rep_a = _replicates(a, np.asarray(classes), n_resamples, seed)
+    dates_b, point_b, rep_b = _replicates(b, np.asarray(classes), n_resamples, seed)
+    if len(dates_a) != len(dates_b) or (dates_a != dates_b).any():
+        raise DataError(f"paired_difference: the models cover different test dates ({len(dates_a)} vs "
+                        f"{len(dates_b)}); a paired comparison needs the same days")
+    values = np.nanmean(rep_a[metric], axis=1) - np.nanmean(rep_b[metric], axis=1)  # (B,)
+    diff = float(np.nanmean(point_a[metric]) - np.nanmean(point_b[metric]))
+    se = float(np.nanstd(values, ddof=1)) if n_resamples > 1 else float("nan")
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
+    z = diff / se if se > 0 else (0.0 if diff == 0 else float(np.copysign(np.inf, diff)))
+    return {"diff": diff, "se": se, "lo": float(lo), "hi": float(hi), "z": float(z)}
+
+
 def day_bootstrap(frame: pd.DataFrame, *, n_resamples: int = N_RESAMPLES, level: float = LEVEL,
                   seed: int = SEED, classes: np.ndarray | None = None) -> dict[str, float]:
     """Point estimates and percentile intervals of accuracy and MCC of one model's predictions
@@ -84,20 +124,14 @@ def day_bootstrap(frame: pd.DataFrame, *, n_resamples: int = N_RESAMPLES, level:
         raise DataError(f"day_bootstrap: need 0 < level < 1 and n_resamples >= 1, got {level}, {n_resamples}")
     if classes is None:
         classes = np.union1d(frame["y_true"].unique(), frame["y_pred"].unique())
-    dates, counts = confusion_by_date(frame, np.asarray(classes))
-    rng = np.random.default_rng(seed)
-    n_days = len(dates)
-    weights = rng.multinomial(n_days, np.full(n_days, 1.0 / n_days), size=n_resamples).astype(np.float64)  # (B, D)
-    resampled = np.einsum("bd,sdij->bsij", weights, counts)  # (B, S, K, K)
-    point = metrics_from_confusion(counts.sum(axis=1))  # (S,) per seed
-    replicates = metrics_from_confusion(resampled)  # (B, S) per seed
+    dates, point, replicates = _replicates(frame, np.asarray(classes), n_resamples, seed)  # (S,), (B, S) per seed
     tail = 100 * (1 - level) / 2
     out: dict[str, float] = {}
     for name in METRICS:
         values = np.nanmean(replicates[name], axis=1)  # (B,) mean over seeds
         lo, hi = np.nanpercentile(values, [tail, 100 - tail])
         out.update({name: float(np.nanmean(point[name])), f"{name}_lo": float(lo), f"{name}_hi": float(hi)})
-    return {**out, "n_days": int(n_days), "n_seeds": int(counts.shape[0])}
+    return {**out, "n_days": len(dates), "n_seeds": int(len(point["accuracy"]))}
 
 
 def bootstrap_table(predictions: pd.DataFrame, *, n_resamples: int = N_RESAMPLES, level: float = LEVEL,
