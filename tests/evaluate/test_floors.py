@@ -162,3 +162,16 @@ def test_mcc_against_the_best_floor_and_the_plain_verdict():
     assert "not more than two standard errors above it: no model beats the floor here" in line
     shown = display_table(weak).set_index("model")["vs best floor (MCC): diff (SE)"]
     assert shown[MAJORITY] == "the best floor by MCC" and shown["A"].startswith(("+", "-"))
+
+
+def test_the_verdict_also_compares_with_a_named_reference_model():
+    from finfusion.evaluate.floors import floor_verdicts
+
+    table = floor_table(_two_models(0.75, 0.6), ["Prior"], reference="B", n_resamples=200)
+    rows = table.set_index("model")
+    assert pd.isna(rows.loc["B", "mcc_diff_ref"]) and rows.loc["A", "mcc_diff_ref"] == pytest.approx(
+        rows.loc["A", "mcc"] - rows.loc["B", "mcc"])
+    (line,) = floor_verdicts(table)
+    assert "; against the reference B: +" in line and line.endswith("more than two standard errors above it")
+    assert "not more" not in line.split("; against the reference")[1]
+    assert "reference" not in floor_table(_two_models(0.75, 0.6), ["Prior"], n_resamples=20).columns

@@ -76,14 +76,16 @@ def majority_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
 
 
 def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
-                configs_tried: Mapping[str, int | None] | None = None,
+                configs_tried: Mapping[str, int | None] | None = None, reference: str | None = None,
                 n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
     """One row per (point, model) and the majority of split (module docstring), floors first:
     point (when the frame has one), model, kind (KIND_MAJORITY, KIND_FLOOR or KIND_MODEL),
     accuracy, accuracy_lo, accuracy_hi, mcc, mcc_lo, mcc_hi, n_days, n_seeds, majority (the
     accuracy of the majority of the point's split), below_majority, best_floor, acc_diff (accuracy
     minus the best floor's, the mean of the paired per-date differences), p_t, p_wilcoxon, n_pairs, test_note,
-    best_floor_mcc, mcc_diff, mcc_se (MCC against the floor row of highest MCC, paired day bootstrap);
+    best_floor_mcc, mcc_diff, mcc_se (MCC against the floor row of highest MCC, paired day bootstrap),
+    with `reference` (a model label, e.g. the price-only model text models must beat) also
+    reference, mcc_diff_ref, mcc_se_ref;
     with `configs_tried` (model label -> the configurations tried, None: not stated) also
     configs_tried (nullable int; 0 for the majority of split, which is no model)."""
     if MAJORITY in set(predictions["model"]):
@@ -99,7 +101,7 @@ def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
     table.insert(2, "kind", [KIND_MAJORITY if m == MAJORITY else KIND_FLOOR if m in floors else KIND_MODEL
                              for m in table["model"]])
     parts = [_mcc_against_best_floor(_against_best_floor(rows, frame[frame["point"] == point]),
-                                     frame[frame["point"] == point], n_resamples, seed)
+                                     frame[frame["point"] == point], n_resamples, seed, reference)
              for point, rows in table.groupby("point", sort=False)]
     table = pd.concat(parts, ignore_index=True)
     if configs_tried is not None:  # stated by the run's author per model (0: the majority row, no model)
@@ -134,28 +136,41 @@ def _against_best_floor(rows: pd.DataFrame, predictions: pd.DataFrame) -> pd.Dat
     return rows
 
 
-def _mcc_against_best_floor(rows: pd.DataFrame, predictions: pd.DataFrame, n_resamples: int,
-                            seed: int) -> pd.DataFrame:
+def _mcc_against_best_floor(rows: pd.DataFrame, predictions: pd.DataFrame, n_resamples: int, seed: int,
+                            reference: str | None = None) -> pd.DataFrame:
     """`rows` (one point) with best_floor_mcc (the floor row of highest MCC, the majority's 0
     included), mcc_diff (MCC minus its MCC) and mcc_se (the paired day-bootstrap standard error of
-    that difference, `evaluate.intervals.paired_difference`)."""
+    that difference, `evaluate.intervals.paired_difference`); with `reference` (a model label) also
+    reference, mcc_diff_ref and mcc_se_ref against that model."""
     floor_rows = rows[rows["kind"] != KIND_MODEL]
     best = floor_rows.loc[floor_rows["mcc"].idxmax(), "model"]
-    reference = predictions[predictions["model"] == best]
-    if best == MAJORITY:  # MCC 0 by convention: a constant prediction, 0 in every resample
+    diff, se = _mcc_against(rows, predictions, best, n_resamples, seed)
+    rows = rows.assign(best_floor_mcc=best, mcc_diff=diff, mcc_se=se)
+    if reference is not None and reference in set(rows["model"]):
+        diff, se = _mcc_against(rows, predictions, reference, n_resamples, seed)
+        rows = rows.assign(reference=reference, mcc_diff_ref=diff, mcc_se_ref=se)
+    return rows
+
+
+def _mcc_against(rows: pd.DataFrame, predictions: pd.DataFrame, against: str, n_resamples: int,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: MCC minus `against`'s and the SE of that paired difference (NaN for `against`
+    itself and for a model on other dates)."""
+    reference = predictions[predictions["model"] == against]
+    if against == MAJORITY:  # MCC 0 by convention: a constant prediction, 0 in every resample
         reference = reference.assign(y_pred=reference["y_true"].iloc[0])
-    rows = rows.assign(best_floor_mcc=best, mcc_diff=np.nan, mcc_se=np.nan)
     classes = np.unique(predictions[["y_true", "y_pred"]].to_numpy().ravel())
-    for i, model in rows["model"].items():
-        if model == best:
+    diff, se = np.full(len(rows), np.nan), np.full(len(rows), np.nan)
+    for i, model in enumerate(rows["model"]):
+        if model == against:
             continue
         try:
             d = paired_difference(predictions[predictions["model"] == model], reference, "mcc",
                                   n_resamples=n_resamples, seed=seed, classes=classes)
         except DataError:  # other dates than the reference: no paired difference (the accuracy test says why)
             continue
-        rows.loc[i, ["mcc_diff", "mcc_se"]] = [d["diff"], d["se"]]
-    return rows
+        diff[i], se[i] = d["diff"], d["se"]
+    return diff, se
 
 
 def floor_verdicts(table: pd.DataFrame) -> list[str]:
@@ -170,11 +185,15 @@ def floor_verdicts(table: pd.DataFrame) -> list[str]:
         top = models.loc[models["mcc"].idxmax()]
         where = "" if point == "base" else f" ({point})"
         beyond = top["mcc_diff"] > 2 * top["mcc_se"]
-        lines.append(f"Best model by MCC{where}: {top['model']}, MCC {top['mcc']:.4f} [{top['mcc_lo']:.4f}, "
-                     f"{top['mcc_hi']:.4f}]; against the best floor by MCC ({top['best_floor_mcc']}): "
-                     f"{top['mcc_diff']:+.4f} (SE {top['mcc_se']:.4f}), "
-                     f"{'more' if beyond else 'not more'} than two standard errors "
-                     f"{'above it' if beyond else 'above it: no model beats the floor here'}")
+        line = (f"Best model by MCC{where}: {top['model']}, MCC {top['mcc']:.4f} [{top['mcc_lo']:.4f}, "
+                f"{top['mcc_hi']:.4f}]; against the best floor by MCC ({top['best_floor_mcc']}): "
+                f"{top['mcc_diff']:+.4f} (SE {top['mcc_se']:.4f}), {'more' if beyond else 'not more'} than two "
+                f"standard errors {'above it' if beyond else 'above it: no model beats the floor here'}")
+        if "mcc_diff_ref" in rows.columns and top["model"] != top["reference"] and pd.notna(top["mcc_diff_ref"]):
+            above = top["mcc_diff_ref"] > 2 * top["mcc_se_ref"]
+            line += (f"; against the reference {top['reference']}: {top['mcc_diff_ref']:+.4f} (SE "
+                     f"{top['mcc_se_ref']:.4f}), {'more' if above else 'not more'} than two standard errors above it")
+        lines.append(line)
     return lines
 
 

@@ -221,7 +221,7 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], pred
     if task == "regression" and predictions["model"].nunique() > 1:  # per-date MSE, paired (the headline's notes)
         folds["date_significance"] = date_significance(predictions, reference=sig.reference)
     if task == "classification" and not predictions.empty:  # majority of split, floor models, intervals, tests
-        folds["floors"] = floor_table(predictions, floor_labels(config),
+        folds["floors"] = floor_table(predictions, floor_labels(config), reference=sig.reference,
                                       configs_tried={m.display: m.configs_tried for m in config.models})
     extra = analysis_tables(config, everything, data, samples, privacy)
     backtests = extra.pop("_backtests", {})
