@@ -175,3 +175,14 @@ def test_the_verdict_also_compares_with_a_named_reference_model():
     assert "; against the reference B: +" in line and line.endswith("more than two standard errors above it")
     assert "not more" not in line.split("; against the reference")[1]
     assert "reference" not in floor_table(_two_models(0.75, 0.6), ["Prior"], n_resamples=20).columns
+
+
+def test_the_verdict_names_the_best_text_model_when_another_model_is_best():
+    from finfusion.evaluate.floors import floor_verdicts
+
+    preds = _two_models(0.75, 0.6)
+    lines = floor_verdicts(floor_table(preds, ["Prior"], text_models=["B"], n_resamples=100))
+    assert [line.split(":")[0] for line in lines] == ["Best model by MCC", "Best text model by MCC"]
+    assert lines[1].startswith("Best text model by MCC: B, MCC")
+    (only,) = floor_verdicts(floor_table(preds, ["Prior"], text_models=["A"], n_resamples=100))
+    assert only.startswith("Best model by MCC: A")  # the best model reads text: one line

@@ -77,6 +77,7 @@ def majority_metrics(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
                 configs_tried: Mapping[str, int | None] | None = None, reference: str | None = None,
+                text_models: Sequence[str] | None = None,
                 n_resamples: int = N_RESAMPLES, seed: int = SEED) -> pd.DataFrame:
     """One row per (point, model) and the majority of split (module docstring), floors first:
     point (when the frame has one), model, kind (KIND_MAJORITY, KIND_FLOOR or KIND_MODEL),
@@ -85,7 +86,7 @@ def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
     minus the best floor's, the mean of the paired per-date differences), p_t, p_wilcoxon, n_pairs, test_note,
     best_floor_mcc, mcc_diff, mcc_se (MCC against the floor row of highest MCC, paired day bootstrap),
     with `reference` (a model label, e.g. the price-only model text models must beat) also
-    reference, mcc_diff_ref, mcc_se_ref;
+    reference, mcc_diff_ref, mcc_se_ref; with `text_models` (labels) uses_text;
     with `configs_tried` (model label -> the configurations tried, None: not stated) also
     configs_tried (nullable int; 0 for the majority of split, which is no model)."""
     if MAJORITY in set(predictions["model"]):
@@ -104,6 +105,8 @@ def floor_table(predictions: pd.DataFrame, floor_models: Sequence[str] = (), *,
                                      frame[frame["point"] == point], n_resamples, seed, reference)
              for point, rows in table.groupby("point", sort=False)]
     table = pd.concat(parts, ignore_index=True)
+    if text_models is not None:  # which rows read text (the verdict names the best text model too)
+        table["uses_text"] = table["model"].isin(set(text_models))
     if configs_tried is not None:  # stated by the run's author per model (0: the majority row, no model)
         stated = {model: 0 if model == MAJORITY else configs_tried.get(model) for model in table["model"]}
         table["configs_tried"] = pd.array([stated[m] for m in table["model"]], dtype="Int64")
@@ -175,26 +178,35 @@ def _mcc_against(rows: pd.DataFrame, predictions: pd.DataFrame, against: str, n_
 
 def floor_verdicts(table: pd.DataFrame) -> list[str]:
     """Per point, one plain sentence: does the model of highest MCC beat the best floor (by MCC) by
-    more than two standard errors of the paired difference?"""
+    more than two standard errors of the paired difference (and the reference model, when the
+    table has one)? With a `uses_text` column also the same for the best text model, when it is
+    another model."""
     lines = []
     points = table.groupby("point", sort=False) if "point" in table.columns else [("base", table)]
     for point, rows in points:
         models = rows[(rows["kind"] == KIND_MODEL) & rows["mcc_diff"].notna()]
         if models.empty:
             continue
-        top = models.loc[models["mcc"].idxmax()]
         where = "" if point == "base" else f" ({point})"
-        beyond = top["mcc_diff"] > 2 * top["mcc_se"]
-        line = (f"Best model by MCC{where}: {top['model']}, MCC {top['mcc']:.4f} [{top['mcc_lo']:.4f}, "
-                f"{top['mcc_hi']:.4f}]; against the best floor by MCC ({top['best_floor_mcc']}): "
-                f"{top['mcc_diff']:+.4f} (SE {top['mcc_se']:.4f}), {'more' if beyond else 'not more'} than two "
-                f"standard errors {'above it' if beyond else 'above it: no model beats the floor here'}")
-        if "mcc_diff_ref" in rows.columns and top["model"] != top["reference"] and pd.notna(top["mcc_diff_ref"]):
-            above = top["mcc_diff_ref"] > 2 * top["mcc_se_ref"]
-            line += (f"; against the reference {top['reference']}: {top['mcc_diff_ref']:+.4f} (SE "
-                     f"{top['mcc_se_ref']:.4f}), {'more' if above else 'not more'} than two standard errors above it")
-        lines.append(line)
+        top = models.loc[models["mcc"].idxmax()]
+        lines.append(_verdict(top, f"model by MCC{where}", "no model beats the floor here"))
+        text = models[models["uses_text"].astype(bool)] if "uses_text" in models.columns else models.iloc[:0]
+        if not text.empty and text["mcc"].idxmax() != top.name:
+            lines.append(_verdict(text.loc[text["mcc"].idxmax()], f"text model by MCC{where}",
+                                  "no text model beats the floor here"))
     return lines
+
+
+def _verdict(top: pd.Series, what: str, none_beats: str) -> str:
+    beyond = top["mcc_diff"] > 2 * top["mcc_se"]
+    line = (f"Best {what}: {top['model']}, MCC {top['mcc']:.4f} [{top['mcc_lo']:.4f}, {top['mcc_hi']:.4f}]; "
+            f"against the best floor by MCC ({top['best_floor_mcc']}): {top['mcc_diff']:+.4f} (SE {top['mcc_se']:.4f}), "
+            f"{'more' if beyond else 'not more'} than two standard errors {'above it' if beyond else 'above it: ' + none_beats}")
+    if "mcc_diff_ref" in top.index and top["model"] != top["reference"] and pd.notna(top["mcc_diff_ref"]):
+        above = top["mcc_diff_ref"] > 2 * top["mcc_se_ref"]
+        line += (f"; against the reference {top['reference']}: {top['mcc_diff_ref']:+.4f} (SE "
+                 f"{top['mcc_se_ref']:.4f}), {'more' if above else 'not more'} than two standard errors above it")
+    return line
 
 
 def floor_warnings(table: pd.DataFrame) -> list[str]:

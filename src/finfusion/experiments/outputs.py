@@ -222,7 +222,9 @@ def write_outputs(run_dir: Path, config: RunConfig, units: list[ModelUnit], pred
         folds["date_significance"] = date_significance(predictions, reference=sig.reference)
     if task == "classification" and not predictions.empty:  # majority of split, floor models, intervals, tests
         folds["floors"] = floor_table(predictions, floor_labels(config), reference=sig.reference,
-                                      configs_tried={m.display: m.configs_tried for m in config.models})
+                                      configs_tried={m.display: m.configs_tried for m in config.models},
+                                      text_models=[m.display for m in config.models
+                                                   if get_predictor_class(m.name).uses_text])
     extra = analysis_tables(config, everything, data, samples, privacy)
     backtests = extra.pop("_backtests", {})
     if curves is not None:  # long: CSV only
