@@ -193,6 +193,10 @@ def engine_section(args: argparse.Namespace, st, path: str) -> dict[str, float]:
     texts; returns the ratios (per set, and over both sets: total time of each side)."""
     from sentiment_score import make_tweets  # benchmarks/ is the script's folder, on sys.path
 
+    config = st[0].auto_model.config
+    peak = matmul_peak(config.hidden_size, config.intermediate_size)  # first: no ONNX Runtime threads spinning
+    print(f"matmul peak        : torch's float32 matrix products of MiniLM's layer shapes reach {peak:.0f} GFLOPS "
+          "here (best of 20, measured before any engine runs)")
     st_onnx, why = st_onnx_backend(path)
     references = {"st_torch": st} | ({"st_onnx": st_onnx} if st_onnx is not None else {})
     sets = {"short": (make_tweets(args.n), make_tweets(args.n + 64, seed=1)[-64:]),
@@ -214,14 +218,11 @@ def engine_section(args: argparse.Namespace, st, path: str) -> dict[str, float]:
             totals[name] = totals.get(name, 0.0) + seconds
             print(f"    {name:10s}: {len(texts) / seconds:9,.0f} texts/s ({seconds:.3f} s)")
         ratios |= _ratios(times, f"_{label}")
-        packed = int8_packed(texts, warmup, args.repeats)
-        print(f"    not used: onnx int8 in packed calls (batch-dependent): {len(texts) / packed:,.0f} texts/s "
-              f"({times['st_torch'] / packed:.2f}x sentence-transformers torch)")
-        roofline(times["st_torch"], texts, label)
+        roofline(times["st_torch"], texts, label, peak)
     return _ratios(totals, "") | ratios
 
 
-def matmul_peak(hidden: int, intermediate: int, repeats: int = 5) -> float:
+def matmul_peak(hidden: int, intermediate: int, repeats: int = 20) -> float:
     """GFLOPS of torch's float32 matrix products of MiniLM's shapes (4,096 rows: the FFN's two
     products), best of `repeats`: what this machine's cores give the model's dominant operation."""
     best = 0.0
@@ -242,33 +243,16 @@ def flops_per_text(config, tokens: float) -> float:
     return layers * tokens * 2 * (4 * h * h + 2 * h * i + 2 * tokens * h)
 
 
-def roofline(st_seconds: float, texts: list[str], label: str) -> None:
+def roofline(st_seconds: float, texts: list[str], label: str, peak: float) -> None:
     """How fast sentence-transformers already runs against this machine's float32 peak: the
     fp32 ratio any engine can reach is at most peak / achieved."""
     enc = TextEncoder(tuning="full")
     lengths = [len(t) for t in enc.inputs(texts)._rows]
     config = enc._backbone.config
     achieved = sum(flops_per_text(config, n) for n in lengths) / st_seconds / 1e9
-    peak = matmul_peak(config.hidden_size, config.intermediate_size)
     print(f"    roofline ({label}): sentence-transformers runs the model at {achieved:.0f} GFLOPS; torch's "
           f"float32 matrix products of its shapes reach {peak:.0f} GFLOPS here, so fp32 can be at most "
           f"{peak / achieved:.2f}x sentence-transformers on this machine")
-
-
-def int8_packed(texts: list[str], warmup: list[str], repeats: int) -> float:
-    """Seconds of the int8 ONNX model in packed calls (up to PACKED_ROWS texts of one length):
-    faster, but a text's vector then depends on the texts of its call (one quantisation scale
-    per call), which finfusion's exact-resume design excludes; measured to show what that costs."""
-    from finfusion.text.encoding import PACKED_ROWS, encode_frozen
-    from finfusion.text.onnx_engine import onnx_model
-    from finfusion.text.tokens import token_ids
-
-    enc = TextEncoder(pooling="mean", engine="onnx", precision="int8")
-    model = onnx_model(enc._backbone.model, kind="encoder", precision="int8", where="benchmark",
-                       model_hash=enc._backbone.disk_key.current())
-    encode_frozen(model, token_ids(enc._backbone, warmup, 128), n_lower=None, packed=PACKED_ROWS)
-    tokens = token_ids(enc._backbone, texts, 128)
-    return best_time(lambda: encode_frozen(model, tokens, n_lower=None, packed=PACKED_ROWS), repeats)
 
 
 def _ratios(times: dict[str, float], suffix: str) -> dict[str, float]:

@@ -26,4 +26,4 @@ def add_inference_options(p: argparse.ArgumentParser, *, what: str = "a fine-tun
                    help=f"what runs {what}: torch (default) or onnx (ONNX Runtime on the CPU, extra "
                    "finfusion[onnx]; exported once per model into the cache; docs/text.md)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32 (default), int8 (engine onnx: dynamic quantisation) or bf16 (engine torch: autocast)")
+                   help="fp32 (default), int8 (engine onnx: int8 weights and activations, calibrated scales) or bf16 (engine torch: autocast)")

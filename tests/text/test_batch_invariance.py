@@ -56,7 +56,7 @@ ENCODERS = {
     "frozen-mean": dict(tuning="frozen", pooling="mean"),
     "frozen-bf16": dict(tuning="frozen", pooling="mean", precision="bf16"),
     "frozen-onnx": dict(tuning="frozen", pooling="mean", engine="onnx"),  # ONNX Runtime, same calls
-    "frozen-onnx-int8": dict(tuning="frozen", pooling="cls", engine="onnx", precision="int8"),  # one text per call
+    "frozen-onnx-int8": dict(tuning="frozen", pooling="cls", engine="onnx", precision="int8"),  # packed, fixed scales
     "top_k-f16": dict(tuning="top_k", top_k=1),
     "top_k-f32": dict(tuning="top_k", top_k=1),
     "top_k-f32-rows8": dict(tuning="top_k", top_k=2),  # states in calls of 8 texts, as pooled vectors
@@ -105,8 +105,9 @@ def test_lengths_repeat_so_fills_share_batches(tiny_bert):
 
 
 @pytest.mark.parametrize("kwargs", [dict(tuning="top_k", top_k=2), dict(tuning="frozen", pooling="mean"),
-                                    dict(tuning="frozen", pooling="mean", engine="onnx")],
-                         ids=["top_k", "frozen", "frozen-onnx-packed"])
+                                    dict(tuning="frozen", pooling="mean", engine="onnx"),
+                                    dict(tuning="frozen", pooling="mean", engine="onnx", precision="int8")],
+                         ids=["top_k", "frozen", "frozen-onnx-packed", "frozen-onnx-int8-packed"])
 def test_the_bundled_model_is_batch_invariant_too(kwargs):
     """all-MiniLM-L6-v2 (H = 384: the matrix shapes of real runs), where padding changed cached
     float16 states by a whole ulp (1e-3)."""
@@ -151,10 +152,11 @@ def test_a_packed_plan_holds_each_distinct_array_once_in_same_length_calls():
     n_lengths = len({len(t) for t in tokens})
     assert len(batches) == sum(-(-sum(len(t) == n and i in owners for i, t in enumerate(tokens)) // 16)
                                for n in {len(t) for t in tokens}) and n_lengths == 4
-    assert packed_rows("onnx", "fp32") == 64 and packed_rows("onnx", "int8") is None and packed_rows() is None
+    assert packed_rows("onnx", "fp32") == 64 == packed_rows("onnx", "int8") and packed_rows() is None
 
 
-def test_onnx_fp32_fills_pack_many_texts_per_call(tiny_bert, monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_onnx_fills_pack_many_texts_per_call(tiny_bert, monkeypatch, precision):
     """The invariance tests above cover packed calls only if calls hold several texts."""
     sizes = []
     real = encoding.encode_frozen
@@ -165,7 +167,7 @@ def test_onnx_fp32_fills_pack_many_texts_per_call(tiny_bert, monkeypatch):
 
     monkeypatch.setattr("finfusion.text.encoder.encode_frozen", spy)
     clear_cache()
-    TextEncoder(tiny_bert, engine="onnx").inputs(TEXTS)
+    TextEncoder(tiny_bert, engine="onnx", precision=precision).inputs(TEXTS)
     assert max(sizes) > 8 and sum(sizes) == len(TEXTS)
 
 
@@ -177,7 +179,8 @@ def test_the_cache_keys_name_device_rows_and_threads(tiny_bert, monkeypatch):
     assert enc._namespace(None)[-1] == ("cpu", 1, 7, "torch", "fp32")
     assert TextEncoder(tiny_bert, device="cpu")._namespace("cls")[-1] == ("cpu", 8, 7, "torch", "fp32")
     onnx = TextEncoder(tiny_bert, engine="onnx", precision="int8")._namespace("cls")[-1]
-    assert onnx[:3] == ("cpu", 1, 7) and onnx[3].startswith("onnx") and onnx[4] == "int8"  # onnx: one text per call
+    assert onnx[:3] == ("cpu", 1, 7) and onnx[3].startswith("onnx") and onnx[4] == "int8"  # onnx: packed calls
+    assert "-c" in onnx[3] and "-c" not in TextEncoder(tiny_bert, engine="onnx")._namespace("cls")[-1][3]  # calibration
 
 
 @pytest.mark.parametrize("tuning", ["frozen", "top_k"])

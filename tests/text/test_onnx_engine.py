@@ -6,6 +6,7 @@ probabilities match torch's, and impossible settings fail with a message naming 
 from __future__ import annotations
 
 import pickle
+import re
 import sys
 
 import numpy as np
@@ -13,9 +14,8 @@ import pytest
 import torch
 
 from finfusion.errors import ConfigError
-from finfusion.text import disk_cache, onnx_engine
+from finfusion.text import onnx_engine
 from finfusion.text.cache import clear_cache
-from finfusion.text.disk_cache import CACHE_ENV
 from finfusion.text.encoder import TextEncoder
 from finfusion.text.inference import ONNX_INSTALL, check_inference
 
@@ -32,16 +32,6 @@ def vectors(texts, **kwargs) -> np.ndarray:
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-
-
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    """The on-disk caches (and ONNX exports) in a temporary directory; a fresh process's sessions."""
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    onnx_engine.forget_sessions()
-    yield tmp_path / "cache"
-    onnx_engine.forget_sessions()
-    disk_cache._cache.cache_clear()
 
 
 @pytest.fixture
@@ -71,18 +61,19 @@ def test_int8_vectors_are_close_to_fp32_and_cached_apart(tiny_bert):
     assert cosine(int8, exact).min() >= INT8_MIN_COSINE
 
 
-def test_the_export_is_cached_on_disk_and_keyed_by_precision(tiny_bert, cache_dir, exports):
+def test_the_export_is_cached_on_disk_and_keyed_by_precision(tiny_bert, onnx_cache_dir, exports):
     vectors(TEXTS, model=tiny_bert, engine="onnx")
     assert len(exports) == 1 and exports[0].name == "fp32.onnx" and exports[0].is_file()
-    assert exports[0].parent.parent == cache_dir / "onnx"
+    assert exports[0].parent.parent == onnx_cache_dir / "onnx"
     onnx_engine.forget_sessions()  # as a new process: the session goes, the file stays
     clear_cache()
     vectors(MORE, model=tiny_bert, engine="onnx")  # texts no cache holds: the model runs
     assert len(exports) == 1
     vectors(MORE, model=tiny_bert, engine="onnx", precision="int8")
     assert len(exports) == 1  # int8 is quantised from the fp32 export, into its own file
-    assert sorted(p.name for p in exports[0].parent.glob("*.onnx")) == ["fp32.onnx", "int8.onnx"]
-    settings = {p.name.split("-", 1)[1] for p in (cache_dir / "encoder").iterdir()}
+    names = sorted(p.name for p in exports[0].parent.glob("*.onnx"))
+    assert len(names) == 2 and names[0] == "fp32.onnx" and re.fullmatch(r"int8-[0-9a-f]{12}\.onnx", names[1])
+    settings = {p.name.split("-", 1)[1] for p in (onnx_cache_dir / "encoder").iterdir()}
     assert any("-float32-" in s and "onnx" in s for s in settings) and any("-int8-" in s for s in settings)
 
 
@@ -125,11 +116,11 @@ def test_classifier_probabilities_onnx_equal_torch(classifier_parts):
     assert expected.std(0).max() > 0.05  # the probabilities depend on the text
 
 
-def test_int8_classifier_scores_each_text_alone(classifier_parts):
+def test_int8_classifier_scores_close_to_fp32_in_any_batch(classifier_parts):
     clf = classifier(classifier_parts, engine="onnx", precision="int8")
-    together = clf.predict_proba(TEXTS, batch_size=8)
+    together = clf.predict_proba(TEXTS, batch_size=8)  # padded batches: fixed scales, so no other text's range
     alone = np.concatenate([clf.predict_proba([t]) for t in TEXTS])
-    assert np.array_equal(together, alone)
+    np.testing.assert_allclose(together, alone, atol=1e-5)
     np.testing.assert_allclose(together.sum(1), 1.0, atol=1e-12)
     exact = classifier(classifier_parts).predict_proba(TEXTS)
     assert np.abs(together - exact).max() < 0.1

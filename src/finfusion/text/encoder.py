@@ -71,6 +71,7 @@ from finfusion.text.encoding import (
 )
 from finfusion.text.inference import Engine, Precision, check_inference
 from finfusion.text.onnx_engine import onnx_model
+from finfusion.text.onnx_int8 import calibration_tokens
 from finfusion.text.tokens import Backbone, default_model_path, load_backbone, pad_ids, token_ids, unique_texts
 
 __all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path", "pretraining_info", "pool"]
@@ -190,7 +191,7 @@ class TextEncoder(nn.Module):
     engine        "torch" (default) or "onnx" (ONNX Runtime; tuning "frozen" only).
     precision     of cache fills: "fp32" (default, exact), "bf16" (torch autocast: ~2.6x faster on
                   CPUs with AMX / AVX512-BF16; cosine to fp32 >= 0.9999 on MiniLM) or "int8"
-                  (onnx: dynamic quantisation, see docs/text.md). Cached under its own key.
+                  (onnx: static int8, `finfusion.text.onnx_int8`, docs/text.md). Cached under its own key.
 
     Attributes: hidden_size, n_layers, model_name, pretraining (PretrainingInfo),
     pretraining_cutoff (date or None), lora_target_modules (lora only).
@@ -343,7 +344,8 @@ class TextEncoder(nn.Module):
         (top_k), each a function of its text alone (`finfusion.text.encoding.encode_frozen`)."""
         if self.engine == "onnx":  # the same calls (rows, length) on an ONNX Runtime session
             model = onnx_model(self._backbone.model, kind="encoder", precision=self.precision, where="TextEncoder",
-                               model_hash=self._backbone.disk_key.current())
+                               model_hash=self._backbone.disk_key.current(),
+                               calibration=calibration_tokens(self._backbone) if self.precision == "int8" else None)
         else:
             model = self._backbone.model_on(self.encode_device)
         n_lower = self.n_layers - self.top_k if self.tuning == "top_k" else None

@@ -12,8 +12,8 @@ engine     "torch" (default) or "onnx": ONNX Runtime (`finfusion.text.onnx_engin
            "full", "lora", the top layers of "top_k") and the cached lower layers of "top_k" run
            in torch.
 precision  "fp32" (default, exact), "bf16" (torch only: CPU autocast, fast where the CPU has
-           AMX / AVX512-BF16) or "int8" (onnx only: ONNX Runtime dynamic quantisation, int8
-           weights per output channel, activations quantised per call).
+           AMX / AVX512-BF16) or "int8" (onnx only: int8 weights per output channel and int8
+           activations with fixed scales calibrated on shipped texts, `finfusion.text.onnx_int8`).
 
 Why int8 is ONNX-only: torch's eager dynamic quantisation (`torch.ao.quantization.quantize_dynamic`)
 is deprecated in favour of torchao, and one int8 path is what is measured (docs/text.md).

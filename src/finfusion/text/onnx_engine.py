@@ -14,27 +14,29 @@ Export, once per model (the hash of its files), kind, opset, torch and onnxrunti
    finfusion runs (the encoder without its pooler: token states; the classifier: logits), with
    eager attention, inputs input_ids and attention_mask, dynamic batch and sequence axes.
 2. ONNX Runtime's transformer optimiser (`onnxruntime.transformers`, in the onnxruntime wheel)
-   fuses BERT-family graphs: embeddings + layer norm, attention, bias + GELU, skip + layer norm.
+   fuses BERT-family graphs: embeddings + layer norm, attention, bias + GELU; not residual add +
+   layer norm (SkipLayerNormalization), whose CPU kernel is 3x slower than the two ops (UNFUSED).
    Measured on all-MiniLM-L6-v2: all 6 attention blocks fuse from this export; from torch's
    dynamo exporter (its default since 2.9, which also needs onnxscript and exports 3x slower)
    or from SDPA attention, none do. Optimum (what sentence-transformers' ONNX backend uses) was
    not an option: optimum-onnx 0.1 needs transformers < 4.58, finfusion uses transformers 5.
 3. The fused fp32 graph must reproduce torch on a probe batch (another batch size and length,
    one padded row): max |difference| <= 1e-4 x max(1, max |torch|), else ConfigError.
-4. int8: `onnxruntime.quantization.quantize_dynamic` of the fused graph: int8 weights, one scale
-   per output channel (per-tensor scales cost MiniLM ~0.05 of cosine, per-channel ~0.007), the
-   activations of each MatMul quantised per call (so int8 calls hold one text each: the encoder's,
-   `finfusion.text.encoding.rows_for`, as every ONNX call of the encoder; the classifier's).
+4. int8: `finfusion.text.onnx_int8`: int8 weights (one scale per output channel) and int8
+   activations with fixed scales calibrated on the shipped calibration texts, so int8 calls are
+   packed like fp32 ones (each row computed as the text alone).
 
-Files: <cache root>/onnx/<model hash>-<kind>-op<opset>-torch<v>-ort<v>-f<format>/{fp32,int8}.onnx
+Files: <cache root>/onnx/<model hash>-<kind>-op<opset>-torch<v>-ort<v>-f<format>/fp32.onnx and
+int8-<calibration key>.onnx
 (the cache root of `finfusion.text.disk_cache`), written to a temporary name first. A model
 without a hash (no local directory, weights changed in place, or FINFUSION_CACHE_DIR=off) is
 exported into a temporary directory of the process, removed at exit.
 
-Sessions: graph optimisation ORT_ENABLE_ALL, CPU provider, intra-op threads = torch's thread
-count when the session is made (part of every cache key), one inter-op thread; one session per
-(model, kind, precision, threads) per process. `run` releases the GIL, so threads (the HTTP
-server's) run sessions in parallel. onnxruntime is imported here only, when first used.
+Sessions: graph optimisation ORT_ENABLE_ALL but the UNFUSED fusions, CPU provider, intra-op
+threads = torch's thread count when the session is made (part of every cache key), one inter-op
+thread; one session per (model, kind, precision, calibration, threads) per process. `run`
+releases the GIL, so threads (the HTTP server's) run sessions in parallel. onnxruntime is
+imported here (and in `finfusion.text.onnx_int8`) only, when first used.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import threading
 import uuid
 import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -63,14 +65,19 @@ from torch import nn
 from finfusion.errors import ConfigError
 from finfusion.text.disk_cache import cache_root, module_state
 from finfusion.text.inference import require_onnx
+from finfusion.text.onnx_int8 import calibration_key, calibration_version, quantize_int8
 
-__all__ = ["OnnxModel", "onnx_model", "exported", "ort_version", "OPSET", "CALL_TOKENS"]
+__all__ = ["OnnxModel", "onnx_model", "exported", "ort_version", "engine_name", "OPSET", "CALL_TOKENS"]
 
 Kind = Literal["encoder", "classifier"]
 OPSET = 17
-FORMAT = 1  # bump when the exported graph changes: a new cache directory
+FORMAT = 2  # bump when the exported graph changes: a new cache directory
 OUTPUTS = {"encoder": "last_hidden_state", "classifier": "logits"}
 FUSED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "electra")  # ORT's "bert" fusions apply
+# fusions left out, in the export and in the session: ORT's SkipLayerNormalization kernel (residual
+# add + layer norm) took 1.0 ms where Add + LayerNormalization took 0.34 ms, (8, 115, 384) on 2
+# threads; MiniLM int8 +9-13 % texts/s, fp32 +3-8 %
+UNFUSED = ["SkipLayerNormFusion"]
 TOLERANCE = 1e-4  # export check: max |onnx - torch| <= TOLERANCE * max(1, max |torch|)
 # The fixed cost of one call, in tokens of work, for `finfusion.text.tokens.length_batches` (torch on
 # a CPU: 75). Rough, on 2 shared CPU threads, a fine-tuned MiniLM classifier, 600 simulated tweets
@@ -88,10 +95,19 @@ def ort_version() -> str:
     return importlib.metadata.version("onnxruntime")
 
 
+def engine_name(precision: str) -> str:
+    """What outputs of the onnx engine at `precision` depend on besides the model, for cache keys:
+    e.g. "onnx1.32.0-f2" (fp32), "onnx1.32.0-f2-c1a2b3c4d" (int8: and the calibration texts)."""
+    calibrated = f"-c{calibration_version()}" if precision == "int8" else ""
+    return f"onnx{ort_version()}-f{FORMAT}{calibrated}"
+
+
 class OnnxModel:
     """An ONNX Runtime session called like the module it was exported from:
-    ``model(input_ids=(B, T), attention_mask=(B, T))`` -> an object with ``last_hidden_state``
-    (B, T, H) (kind "encoder") or ``logits`` (B, C) (kind "classifier"), float32 CPU tensors."""
+    ``model(input_ids=(B, T), attention_mask=(B, T))`` (tensors) -> an object with
+    ``last_hidden_state`` (B, T, H) (kind "encoder") or ``logits`` (B, C) (kind "classifier"),
+    float32 numpy arrays: what reads them works in numpy, whose single-threaded reductions do
+    not wait on torch's thread pool while ONNX Runtime's threads still spin after a call."""
 
     def __init__(self, session: Any, kind: Kind, path: Path, precision: str) -> None:
         self.session, self.kind, self.path, self.precision = session, kind, Path(path), precision
@@ -100,7 +116,7 @@ class OnnxModel:
     def __call__(self, *, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
         feeds = {"input_ids": _int64(input_ids), "attention_mask": _int64(attention_mask)}
         (out,) = self.session.run([self.output], feeds)
-        return SimpleNamespace(**{self.output: torch.from_numpy(out)})
+        return SimpleNamespace(**{self.output: out})
 
     def __repr__(self) -> str:
         return f"OnnxModel(kind={self.kind!r}, precision={self.precision!r}, path={str(self.path)!r})"
@@ -110,28 +126,36 @@ def _int64(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.int64)
 
 
-def onnx_model(module: nn.Module, *, kind: Kind, precision: str, model_hash: str | None, where: str) -> OnnxModel:
+def onnx_model(module: nn.Module, *, kind: Kind, precision: str, model_hash: str | None, where: str,
+               calibration: Sequence[np.ndarray] | None = None) -> OnnxModel:
     """The process-wide ONNX Runtime model of `module` (a Hugging Face encoder or sequence
     classifier, on the CPU) at `precision` ("fp32" or "int8"), exported on first use (see the
-    module docstring). `model_hash` keys the on-disk export (None: exported per process)."""
+    module docstring). `model_hash` keys the on-disk export (None: exported per process).
+    `calibration`: int8 only, token id arrays (`finfusion.text.onnx_int8.calibration_tokens`)."""
     require_onnx(where)
     threads = torch.get_num_threads()
+    calibrated = calibration_key(calibration) if precision == "int8" and calibration is not None else None
     with _LOCK:
         if model_hash is not None:
-            table, key = _SESSIONS, (model_hash, kind, precision, threads)
+            table, key = _SESSIONS, (model_hash, kind, precision, calibrated, threads)
         else:
-            table, key = _UNHASHED.setdefault(module, {}), (kind, precision, threads, module_state(module))
+            table, key = _UNHASHED.setdefault(module, {}), (kind, precision, calibrated, threads, module_state(module))
         found = table.get(key)
         if found is None:
-            path = exported(module, kind=kind, precision=precision, model_hash=model_hash, where=where)
+            path = exported(module, kind=kind, precision=precision, model_hash=model_hash, where=where,
+                            calibration=calibration)
             found = table[key] = OnnxModel(_session(path, threads), kind, path, precision)
         return found
 
 
-def exported(module: nn.Module, *, kind: Kind, precision: str, model_hash: str | None, where: str) -> Path:
-    """The path of `module`'s ONNX graph at `precision`, exported (and quantised) if missing."""
+def exported(module: nn.Module, *, kind: Kind, precision: str, model_hash: str | None, where: str,
+             calibration: Sequence[np.ndarray] | None = None) -> Path:
+    """The path of `module`'s ONNX graph at `precision`, exported (and quantised, calibrated on
+    `calibration`: required for int8) if missing."""
     if precision not in ("fp32", "int8"):
         raise ConfigError(f"{where}: engine 'onnx' offers precision 'fp32' and 'int8', got {precision!r}")
+    if precision == "int8" and not calibration:
+        raise ValueError(f"{where}: int8 needs calibration token ids (finfusion.text.onnx_int8.calibration_tokens)")
     directory = _directory(module, kind, model_hash)
     fp32 = directory / "fp32.onnx"
     with _LOCK:
@@ -139,9 +163,12 @@ def exported(module: nn.Module, *, kind: Kind, precision: str, model_hash: str |
             _export(module, kind, fp32, where)
         if precision == "fp32":
             return fp32
-        int8 = directory / "int8.onnx"
+        int8 = directory / f"int8-{calibration_key(calibration)}.onnx"
         if not int8.is_file():
-            _quantize(fp32, int8)
+            with _quiet_logging(), tempfile.TemporaryDirectory(dir=directory, prefix=".quantize-") as tmp:
+                out = Path(tmp) / f"{uuid.uuid4().hex}.onnx"
+                quantize_int8(fp32, out, calibration)
+                os.replace(out, int8)
         return int8
 
 
@@ -212,11 +239,14 @@ def _fuse(raw: Path, target: Path, config: Any) -> None:
     if getattr(config, "model_type", None) not in FUSED_MODEL_TYPES:
         shutil.copyfile(raw, target)
         return
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = False  # UNFUSED: slower fused
     with _quiet_logging():
         fused = optimize_model(str(raw), model_type="bert", num_heads=int(config.num_attention_heads),
-                               hidden_size=int(config.hidden_size), opt_level=0)
+                               hidden_size=int(config.hidden_size), opt_level=0, optimization_options=options)
         fused.save_model_to_file(str(target))
 
 
@@ -240,24 +270,12 @@ def _check(path: Path, net: nn.Module, kind: Kind, where: str) -> None:
     with torch.inference_mode():
         expected = net(ids, mask).float().numpy()
     got = OnnxModel(_session(path, 1), kind, path, "fp32")(input_ids=ids, attention_mask=mask)
-    got = getattr(got, OUTPUTS[kind]).numpy()
+    got = getattr(got, OUTPUTS[kind])
     valid = mask.bool().numpy() if kind == "encoder" else np.ones(len(ids), dtype=bool)  # padded states are noise
     diff = float(np.abs(got[valid] - expected[valid]).max())
     if not diff <= TOLERANCE * max(1.0, float(np.abs(expected[valid]).max())):
         raise ConfigError(f"{where}: the ONNX export of {type(net.model).__name__} does not reproduce torch "
                           f"(max |difference| {diff:.2e}); use engine 'torch'")
-
-
-def _quantize(fp32: Path, target: Path) -> None:
-    """int8 weights (per output channel) of the fused fp32 graph, dynamic activations."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with _quiet_logging(), tempfile.TemporaryDirectory(dir=target.parent, prefix=".quantize-") as tmp:
-        out = Path(tmp) / f"{uuid.uuid4().hex}.onnx"
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})  # fused ops' output types
-        os.replace(out, target)
 
 
 def _session(path: Path, threads: int) -> Any:
@@ -269,7 +287,7 @@ def _session(path: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=UNFUSED)
 
 
 def forget_sessions() -> None:

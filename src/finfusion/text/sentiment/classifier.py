@@ -18,8 +18,8 @@ cache of `finfusion.text.tokens`), truncated to ``max_length`` tokens (special t
 sorted by length so batches carry little padding, and run under ``torch.inference_mode``.
 Probabilities are a float64 softmax of the logits. The network runs on torch (default) or ONNX
 Runtime (``engine="onnx"``, extra ``finfusion[onnx]``, `finfusion.text.onnx_engine`), at
-``precision`` "fp32", "int8" (onnx; one text per call, so a text's probabilities do not depend on
-the texts scored with it) or "bf16" (torch autocast); see `finfusion.text.inference`.
+``precision`` "fp32", "int8" (onnx; int8 weights and activations with fixed, calibrated scales:
+`finfusion.text.onnx_int8`) or "bf16" (torch autocast); see `finfusion.text.inference`.
 
 A text that is empty or only whitespace carries no sentiment and is not run through the model:
 its probabilities are uniform (1/C each), its confidence is 1/C, its ``label`` and ``label_id``
@@ -50,7 +50,8 @@ from finfusion.io import write_json
 from finfusion.text.disk_cache import ModelKey, row_cache, text_keys
 from finfusion.text.inference import Engine, Precision, check_inference
 from finfusion.text.onnx_engine import CALL_TOKENS as ONNX_CALL_TOKENS
-from finfusion.text.onnx_engine import onnx_model, ort_version
+from finfusion.text.onnx_engine import engine_name, onnx_model
+from finfusion.text.onnx_int8 import calibration_tokens
 from finfusion.text.sentiment.data import ALIASES, NEGATIVE, POSITIVE
 from finfusion.text.tokens import (
     ALLOW_DOWNLOAD_ENV,
@@ -263,7 +264,7 @@ class SentimentClassifier:
 
     def _disk_cache(self):
         """The on-disk probability cache of a loaded model whose weights are unchanged, else None."""
-        engine = f"onnx{ort_version()}" if self.engine == "onnx" else self.engine
+        engine = engine_name(self.precision) if self.engine == "onnx" else self.engine
         run = "" if (self.engine, self.precision) == ("torch", "fp32") else f"-{engine}-{self.precision}"
         return row_cache("sentiment", self._disk_key.current(), f"L{self.max_length}{run}", len(self.labels), "float64")
 
@@ -279,16 +280,16 @@ class SentimentClassifier:
         if self.engine == "torch":
             return self.model
         return onnx_model(self.model, kind="classifier", precision=self.precision,
-                          model_hash=self._disk_key.current(), where=f"sentiment model {self.name!r}")
+                          model_hash=self._disk_key.current(), where=f"sentiment model {self.name!r}",
+                          calibration=calibration_tokens(self._tokens) if self.precision == "int8" else None)
 
     def _batches(
         self, texts: list[str], batch_size: int, show_progress: bool
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(positions in `texts`, (b, C) probabilities) per length-sorted batch."""
         tokens = token_ids(self._tokens, texts, self.max_length)
-        per_call = 1 if self.precision == "int8" else batch_size  # int8 scales activations per call
         cost = ONNX_CALL_TOKENS if self.engine == "onnx" else call_tokens(self.device)
-        batches = length_batches([len(t) for t in tokens], per_call, cost)  # little padding
+        batches = length_batches([len(t) for t in tokens], batch_size, cost)  # little padding
         bar = progress.bar(len(texts), "sentiment", unit="text", min_total=PROGRESS_MIN_TEXTS, enabled=show_progress)
         network = self._network()
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
@@ -297,7 +298,7 @@ class SentimentClassifier:
                 input_ids, mask = pad_ids([tokens[i] for i in rows], self._tokens.pad_id)
                 with autocast:
                     logits = network(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).logits
-                yield rows, torch.softmax(logits.double(), dim=-1).cpu().numpy()  # (b, C)
+                yield rows, torch.softmax(torch.as_tensor(logits).double(), dim=-1).cpu().numpy()  # (b, C)
                 bar.update(len(rows))
 
     def predict_batch(
