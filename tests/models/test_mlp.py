@@ -110,3 +110,15 @@ def test_predict_proba_needs_classification(make_samples):
     model = MLPPredictor(**FAST).fit(make_samples("regression", n=32))
     with pytest.raises(TypeError, match="classification"):
         model.predict_proba(make_samples("regression", n=8))
+
+
+def test_batch_outputs_map_the_fitted_network_over_batches_in_order(make_samples):
+    data = make_samples("regression", n=70, d=3)
+    model = MLPPredictor(**FAST).fit(data)
+    model.predict_batch_size = 16  # 70 rows: 5 batches, the last of 6
+    hidden = model.batch_outputs(data, lambda m, b: m.num_encoder(b["x"]))  # (n, hidden)
+    assert hidden.shape == (70, 16) and not model.module_.training
+    np.testing.assert_allclose(model.batch_outputs(data, lambda m, b: m(b)).squeeze(-1).numpy(),
+                               model.predict(data), rtol=1e-6)
+    with pytest.raises(DataError, match=r"shape \(4,\), the model was fitted on \(3,\)"):
+        model.batch_outputs(make_samples("regression", n=8, d=4), lambda m, b: m(b))

@@ -44,7 +44,6 @@ from torch import nn
 
 from finfusion.models.base import Samples, Task, store_params
 from finfusion.models.daily_items import DailyNewsPredictor, daily_item_vectors
-from finfusion.models.newsflow import _per_sample
 from finfusion.models.newsflow_nets import masked_softmax
 from finfusion.models.params import (
     NonNegativeFloat,
@@ -203,13 +202,13 @@ class HanPredictor(DailyNewsPredictor):
 
     def predict_attention(self, data: Samples) -> np.ndarray:
         """Day-level weights β (n, 1, D) of each sample (one "head"), days as `token_names`."""
-        return _per_sample(self, data, lambda m, b: m.attend(b)[2])
+        return self.batch_outputs(data, lambda m, b: m.attend(b)[2]).unsqueeze(1).numpy()
 
     def predict_item_attention(self, data: Samples) -> pd.DataFrame:
         """News-level weights α of every kept item of `data`: one row per item with columns
         sample (row in `data`), day (0 the oldest of the window), age, slot, text, weight; a
         day's weights sum to 1."""
-        alpha = _per_sample(self, data, lambda m, b: m.attend(b)[1], stack=False)  # (n, D, K)
+        alpha = self.batch_outputs(data, lambda m, b: m.attend(b)[1]).numpy()  # (n, D, K)
         grid = self._slots(data)
         sample, day, slot = np.nonzero(grid.slots >= 0)
         return pd.DataFrame({"sample": sample, "day": day, "age": self.first_age_ + self.days - 1 - day,

@@ -46,7 +46,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from finfusion.errors import ConfigError
 from finfusion.models.base import Samples, store_params
@@ -77,7 +76,6 @@ from finfusion.models.params import (
 from finfusion.models.registry import register
 from finfusion.models.text_models import ENCODER_PARAMS, TextPredictor
 from finfusion.models.torch_predictor import TorchPredictor
-from finfusion.models.trainer import to_device
 from finfusion.text.inference import Engine, Precision
 
 NoNews = Literal["embedding", "mask"]
@@ -213,7 +211,7 @@ class NewsflowPredictor(_LinearDecay, TextPredictor):
         or FININ's factor-conditioned weights; they sum to 1, and a sample without news gets (0,)."""
         if self.newsflow != "items":
             raise ConfigError(f"{type(self).__name__}: predict_item_weights needs newsflow='items'")
-        flat = _per_sample(self, data, lambda m, b: m.item_weights(b), stack=False)
+        flat = self.batch_outputs(data, lambda m, b: m.item_weights(b)).numpy()
         counts = [len(sample) for sample in news_items(data, self.max_news_items)]
         return np.split(flat, np.cumsum(counts)[:-1])
 
@@ -260,7 +258,7 @@ class FusionAttentionPredictor(NewsflowPredictor):
 
     def predict_attention(self, data: Samples) -> np.ndarray:
         """Modality weights (n, 1, 2): [a_f, a_n] of each sample (one "head", as the engine expects)."""
-        return _per_sample(self, data, lambda m, b: m.weights(b))
+        return self.batch_outputs(data, lambda m, b: m.weights(b)).unsqueeze(1).numpy()
 
 
 @register("finin")
@@ -346,13 +344,13 @@ class MixturePredictor(NewsflowPredictor):
 
     def predict_attention(self, data: Samples) -> np.ndarray:
         """Gate probabilities (n, 1, 2): [p_f, p_u] of each sample."""
-        return _per_sample(self, data, lambda m, b: torch.softmax(m.parts(b)[2], dim=-1))
+        return self.batch_outputs(data, lambda m, b: torch.softmax(m.parts(b)[2], dim=-1)).unsqueeze(1).numpy()
 
     def predict_components(self, data: Samples) -> pd.DataFrame:
         """g_f and g_u of each sample (regression: model units, i.e. scaled as the model saw y)."""
         if self.task_ != "regression":
             raise TypeError("predict_components: component values are returned for regression only")
-        both = _per_sample(self, data, lambda m, b: torch.stack(m.parts(b)[:2], dim=-1))[:, 0]
+        both = self.batch_outputs(data, lambda m, b: torch.stack(m.parts(b)[:2], dim=-1)).numpy()
         return pd.DataFrame({"factors": both[:, 0], "fusion": both[:, 1]})
 
 
@@ -379,19 +377,6 @@ def dated_news_items(data: Samples, max_items: int | None) -> list[tuple[tuple[s
 def _flat(items: list[tuple[str, ...]]) -> list[str]:
     """Every sample's items, sample after sample (the order `ItemsDataset` bounds index)."""
     return [t for sample in items for t in sample]
-
-
-def _per_sample(model: TorchPredictor, data: Samples, fn, stack: bool = True) -> np.ndarray:
-    """fn(module, batch) over `data` in eval mode, stacked: (n, 1, k); `stack=False`: the batches'
-    outputs concatenated (e.g. per (sample, item) pair: (P,))."""
-    model.check_fitted()
-    dataset = model._dataset(model._checked(data, "predict"), None)
-    loader = DataLoader(dataset, batch_size=model.predict_batch_size, collate_fn=dataset.collate)
-    model.module_.eval()
-    with torch.no_grad():
-        parts = [fn(model.module_, to_device(b, model.device)).cpu() for b in loader]
-    joined = torch.cat(parts)
-    return joined.unsqueeze(1).numpy() if stack else joined.numpy()
 
 
 def _per_epoch(log: list[tuple[int, float, float, float]], n_epochs: int) -> pd.DataFrame:

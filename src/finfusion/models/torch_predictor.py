@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -188,6 +189,13 @@ class TorchPredictor(Predictor):
 
     def _load_module_state(self, module: nn.Module, state: dict[str, torch.Tensor]) -> None:
         module.load_state_dict(state)
+
+    def batch_outputs(self, data: Samples, take: Callable[[nn.Module, dict], torch.Tensor]) -> torch.Tensor:
+        """take(module, batch) over `data`'s batches in eval mode without gradients, concatenated
+        along dim 0 on the CPU: what the fitted network computes inside (attention weights, gates)."""
+        self.check_fitted()
+        dataset = self._dataset(self._checked(data, "predict"), None)
+        return predict_module(self.module_, dataset, self.predict_batch_size, device=self.device, take=take)
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -383,25 +383,31 @@ def predict(
     *,
     collate_fn: Collate | None = None,
     device: str | torch.device = "cpu",
+    take: Callable[[nn.Module, Batch], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Outputs of `module` on `dataset` in order, concatenated on the CPU: (n,) or (n, C)."""
-    preds = [pred for pred, _ in _outputs(module, dataset, batch_size, collate_fn, device)]
+    """Outputs of `module` on `dataset` in order, concatenated on the CPU: (n,) or (n, C).
+    take(module, batch): what to keep of each batch instead of the predictions (e.g. attention
+    weights), concatenated along dim 0."""
+    preds = [pred for pred, _ in _outputs(module, dataset, batch_size, collate_fn, device, take)]
     if not preds:
         raise ValueError("cannot predict on an empty dataset")
     return torch.cat(preds)
 
 
 def _outputs(
-    module: nn.Module, dataset: Dataset, batch_size: int, collate_fn: Collate | None, device: str | torch.device
+    module: nn.Module, dataset: Dataset, batch_size: int, collate_fn: Collate | None, device: str | torch.device,
+    take: Callable[[nn.Module, Batch], torch.Tensor] | None = None,
 ) -> Iterator[tuple[torch.Tensor, Batch]]:
-    """(CPU predictions, CPU batch) per batch, in order, in eval mode without gradients."""
+    """(CPU predictions, or `take(module, batch)`; CPU batch) per batch, in order, in eval mode
+    without gradients."""
     was_training = module.training
     module.to(device).eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=_collate_of(dataset, collate_fn))
     try:
         with torch.no_grad():
             for batch in loader:
-                pred, _ = _split_output(module(to_device(batch, device)))
+                on_device = to_device(batch, device)
+                pred = take(module, on_device) if take is not None else _split_output(module(on_device))[0]
                 yield pred.detach().cpu(), batch
     finally:
         module.train(was_training)
