@@ -210,7 +210,8 @@ def engine_section(args: argparse.Namespace, st, path: str) -> dict[str, float]:
         print(f"  sentence-transformers ONNX backend: skipped ({why}); optimum-onnx needs transformers < 4.58")
     for label, (texts, warmup) in sets.items():
         times = engine_times(args, references, texts, warmup)
-        tokens = np.mean([len(t) for t in TextEncoder(tuning="full").inputs(texts)._rows])
+        lengths = [len(t) for t in TextEncoder(tuning="full").inputs(texts)._rows]
+        tokens = np.mean(lengths)
         exact = unit(st.encode(texts[:200], batch_size=args.batch_size))
         onnx = unit(TextEncoder(pooling="mean", engine="onnx").embed(texts[:200]))
         print(f"  {label} texts: {len(texts):,}, {tokens:.1f} tokens on average; onnx fp32 vs sentence-transformers: "
@@ -219,7 +220,7 @@ def engine_section(args: argparse.Namespace, st, path: str) -> dict[str, float]:
             totals[name] = totals.get(name, 0.0) + seconds
             print(f"    {name:10s}: {len(texts) / seconds:9,.0f} texts/s ({seconds:.3f} s)")
         ratios |= _ratios(times, f"_{label}")
-        achieved[label] = sustained_gflops(times["st_torch"], texts)
+        achieved[label] = sum(flops_per_text(config, n) for n in lengths) / times["st_torch"] / 1e9  # ST, GFLOPS
     again = matmul_peaks(config.hidden_size, config.intermediate_size)
     peaks = {name: max(peaks[name], again[name]) for name in peaks}
     print("matmul peak        : float32 matrix products of MiniLM's layer shapes (4,096 x 384 @ 384 x 1,536 and "
@@ -265,14 +266,6 @@ def flops_per_text(config, tokens: float) -> float:
     matrix products (4 H^2 + 2 H I per token) and attention (4 T H per token), per layer."""
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     return layers * tokens * 2 * (4 * h * h + 2 * h * i + 2 * tokens * h)
-
-
-def sustained_gflops(st_seconds: float, texts: list[str]) -> float:
-    """The float32 GFLOPS at which sentence-transformers ran the model on `texts` (`flops_per_text`
-    of each text's token count / its time)."""
-    enc = TextEncoder(tuning="full")
-    lengths = [len(t) for t in enc.inputs(texts)._rows]
-    return sum(flops_per_text(enc._backbone.config, n) for n in lengths) / st_seconds / 1e9
 
 
 def _ratios(times: dict[str, float], suffix: str) -> dict[str, float]:

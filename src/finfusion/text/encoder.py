@@ -71,7 +71,6 @@ from finfusion.text.encoding import (
 )
 from finfusion.text.inference import Engine, Precision, check_inference
 from finfusion.text.onnx_engine import onnx_model
-from finfusion.text.onnx_int8 import calibration_tokens
 from finfusion.text.tokens import Backbone, default_model_path, load_backbone, pad_ids, token_ids, unique_texts
 
 __all__ = ["TextEncoder", "TextInputs", "PretrainingInfo", "default_model_path", "pretraining_info", "pool"]
@@ -344,8 +343,7 @@ class TextEncoder(nn.Module):
         (top_k), each a function of its text alone (`finfusion.text.encoding.encode_frozen`)."""
         if self.engine == "onnx":  # the same calls (rows, length) on an ONNX Runtime session
             model = onnx_model(self._backbone.model, kind="encoder", precision=self.precision, where="TextEncoder",
-                               model_hash=self._backbone.disk_key.current(),
-                               calibration=calibration_tokens(self._backbone) if self.precision == "int8" else None)
+                               model_hash=self._backbone.disk_key.current(), backbone=self._backbone)
         else:
             model = self._backbone.model_on(self.encode_device)
         n_lower = self.n_layers - self.top_k if self.tuning == "top_k" else None

@@ -34,7 +34,7 @@ exported into a temporary directory of the process, removed at exit.
 
 Sessions: graph optimisation ORT_ENABLE_ALL but the UNFUSED fusions, CPU provider, intra-op
 threads = torch's thread count when the session is made (part of every cache key), one inter-op
-thread; one session per (model, kind, precision, calibration, threads) per process. `run`
+thread; one session per (model, kind, precision, threads) per process. `run`
 releases the GIL, so threads (the HTTP server's) run sessions in parallel. onnxruntime is
 imported here (and in `finfusion.text.onnx_int8`) only, when first used.
 """
@@ -65,7 +65,8 @@ from torch import nn
 from finfusion.errors import ConfigError
 from finfusion.text.disk_cache import cache_root, module_state
 from finfusion.text.inference import require_onnx
-from finfusion.text.onnx_int8 import calibration_key, calibration_version, quantize_int8
+from finfusion.text.onnx_int8 import calibration_key, calibration_tokens, calibration_version, quantize_int8
+from finfusion.text.tokens import Backbone
 
 __all__ = ["OnnxModel", "onnx_model", "exported", "ort_version", "engine_name", "OPSET", "CALL_TOKENS"]
 
@@ -127,21 +128,23 @@ def _int64(t: torch.Tensor) -> np.ndarray:
 
 
 def onnx_model(module: nn.Module, *, kind: Kind, precision: str, model_hash: str | None, where: str,
-               calibration: Sequence[np.ndarray] | None = None) -> OnnxModel:
+               backbone: Backbone | None = None) -> OnnxModel:
     """The process-wide ONNX Runtime model of `module` (a Hugging Face encoder or sequence
     classifier, on the CPU) at `precision` ("fp32" or "int8"), exported on first use (see the
     module docstring). `model_hash` keys the on-disk export (None: exported per process).
-    `calibration`: int8 only, token id arrays (`finfusion.text.onnx_int8.calibration_tokens`)."""
+    `backbone`: the tokenizer of `module`'s inputs; int8 calibrates on the shipped texts through it
+    (`finfusion.text.onnx_int8.calibration_tokens`, only when the export is made or looked up:
+    the calibration texts are fixed, and the tokenizer is among the files `model_hash` covers)."""
     require_onnx(where)
     threads = torch.get_num_threads()
-    calibrated = calibration_key(calibration) if precision == "int8" and calibration is not None else None
     with _LOCK:
         if model_hash is not None:
-            table, key = _SESSIONS, (model_hash, kind, precision, calibrated, threads)
+            table, key = _SESSIONS, (model_hash, kind, precision, threads)
         else:
-            table, key = _UNHASHED.setdefault(module, {}), (kind, precision, calibrated, threads, module_state(module))
+            table, key = _UNHASHED.setdefault(module, {}), (kind, precision, threads, module_state(module))
         found = table.get(key)
         if found is None:
+            calibration = calibration_tokens(backbone) if precision == "int8" and backbone is not None else None
             path = exported(module, kind=kind, precision=precision, model_hash=model_hash, where=where,
                             calibration=calibration)
             found = table[key] = OnnxModel(_session(path, threads), kind, path, precision)

@@ -51,7 +51,6 @@ from finfusion.text.disk_cache import ModelKey, row_cache, text_keys
 from finfusion.text.inference import Engine, Precision, check_inference
 from finfusion.text.onnx_engine import CALL_TOKENS as ONNX_CALL_TOKENS
 from finfusion.text.onnx_engine import engine_name, onnx_model
-from finfusion.text.onnx_int8 import calibration_tokens
 from finfusion.text.sentiment.data import ALIASES, NEGATIVE, POSITIVE
 from finfusion.text.tokens import (
     ALLOW_DOWNLOAD_ENV,
@@ -281,7 +280,7 @@ class SentimentClassifier:
             return self.model
         return onnx_model(self.model, kind="classifier", precision=self.precision,
                           model_hash=self._disk_key.current(), where=f"sentiment model {self.name!r}",
-                          calibration=calibration_tokens(self._tokens) if self.precision == "int8" else None)
+                          backbone=self._tokens)
 
     def _batches(
         self, texts: list[str], batch_size: int, show_progress: bool
